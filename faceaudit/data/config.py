@@ -1,0 +1,28 @@
+"""Configuration of the data stage: which face set, and which attributes matter."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class DatasetConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    kind: Literal["synthetic", "fairface", "manifest", "facexbench"] = "synthetic"
+    path: str | None = Field(
+        default=None,
+        description="FairFace root (with the label CSV), manifest file, or FaceXBench folder. "
+        "Unused for 'synthetic'.",
+    )
+    split: str | None = Field(default=None, description="Use only records of this split.")
+    limit: int | None = Field(default=None, ge=1, description="Use at most this many records.")
+    sensitive_attributes: list[str] | None = Field(
+        default=None, description="Attributes every result is stratified by (default: the loader's)."
+    )
+    tasks: list[str] | None = Field(
+        default=None, description="Attributes turned into multiple-choice questions (default: the loader's)."
+    )
+    n: int = Field(default=1200, ge=10, description="Synthetic faces to render.")
+    image_size: int = Field(default=64, ge=32, le=448, description="Synthetic image side in pixels.")

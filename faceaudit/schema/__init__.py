@@ -1,0 +1,78 @@
+"""``AuditResult``: the one document every stage writes into and every reader reads.
+
+The gate and the report read ``audit.json`` and never recompute anything.
+A section that is ``None`` means its stage did not run; it is never faked.
+Any change to the structure bumps ``SCHEMA_VERSION`` and the golden fixture in
+``tests/fixtures/audit_golden.json``.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+
+from faceaudit.schema.common import Estimate, ResultModel, Warning_
+from faceaudit.schema.corpus import CorpusSection
+from faceaudit.schema.evaluation import EvaluationSection
+from faceaudit.schema.gate import GateSection
+from faceaudit.schema.run import DatasetSection, ProvenanceSection, RunSection
+from faceaudit.schema.training import TrainingSection
+from faceaudit.store import atomic_write_text
+
+SCHEMA_VERSION = "1"
+
+
+class AuditResult(ResultModel):
+    schema_version: Literal["1"] = SCHEMA_VERSION
+    run: RunSection
+    provenance: ProvenanceSection
+    dataset: DatasetSection | None = None
+    corpus: CorpusSection | None = None
+    training: TrainingSection | None = None
+    evaluation: EvaluationSection | None = None
+    gate: GateSection | None = None
+    warnings: list[Warning_] = Field(default_factory=list)
+
+    def to_json(self) -> str:
+        return self.model_dump_json(indent=2)
+
+    def save(self, path: str | Path) -> Path:
+        return atomic_write_text(path, self.to_json() + "\n")
+
+    @classmethod
+    def load(cls, path: str | Path) -> AuditResult:
+        path = Path(path)
+        try:
+            text = path.read_text(encoding="utf-8")
+        except OSError as error:
+            raise FileNotFoundError(f"cannot read audit result {path}: {error.strerror}") from None
+        try:
+            raw = json.loads(text)  # the stdlib parser accepts NaN; pydantic then validates
+        except json.JSONDecodeError as error:
+            raise ValueError(f"{path}: not valid JSON (line {error.lineno}: {error.msg})") from None
+        version = raw.get("schema_version") if isinstance(raw, dict) else None
+        if version != SCHEMA_VERSION:
+            raise ValueError(
+                f"{path}: schema_version {version!r} is not supported (this faceaudit reads "
+                f"{SCHEMA_VERSION!r})"
+            )
+        return cls.model_validate(raw)
+
+
+__all__ = [
+    "SCHEMA_VERSION",
+    "AuditResult",
+    "CorpusSection",
+    "DatasetSection",
+    "Estimate",
+    "EvaluationSection",
+    "GateSection",
+    "ProvenanceSection",
+    "ResultModel",
+    "RunSection",
+    "TrainingSection",
+    "Warning_",
+]

@@ -1,0 +1,245 @@
+"""Run directories, content hashes, atomic writes and resumable JSONL.
+
+Everything a run writes goes through here so that a crash never leaves a
+half-written artefact behind: whole files are written to a temporary file in
+the same directory and renamed over the target (atomic on POSIX), and long
+stages append one JSON object per line and skip what is already there when
+they are restarted.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import tempfile
+from collections.abc import Iterable, Iterator
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+_CHUNK = 1 << 20
+
+
+def sha256_bytes(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def sha256_file(path: str | os.PathLike[str]) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while chunk := handle.read(_CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def sha256_json(value: Any) -> str:
+    """Hash of a JSON-serialisable value, independent of key order and whitespace."""
+    canonical = json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return sha256_bytes(canonical.encode("utf-8"))
+
+
+def sha256_tree(root: str | os.PathLike[str], pattern: str = "**/*") -> str:
+    """Hash of every file under ``root``: relative path and bytes, in sorted order."""
+    root = Path(root)
+    digest = hashlib.sha256()
+    for path in sorted(p for p in root.glob(pattern) if p.is_file()):
+        digest.update(path.relative_to(root).as_posix().encode("utf-8") + b"\0")
+        digest.update(sha256_file(path).encode("ascii"))
+    return digest.hexdigest()
+
+
+def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> Path:
+    """Write ``data`` to ``path`` so that readers see the old file or the new one, never half."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+    return path
+
+
+def atomic_write_text(path: str | os.PathLike[str], text: str) -> Path:
+    return atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def atomic_write_json(path: str | os.PathLike[str], value: Any, *, indent: int = 2) -> Path:
+    # allow_nan keeps NaN as NaN (DESIGN.md: "NaN stays NaN in JSON").
+    text = json.dumps(value, indent=indent, ensure_ascii=False, allow_nan=True, sort_keys=False)
+    return atomic_write_text(path, text + "\n")
+
+
+def utc_now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+class JsonlWriter:
+    """Append-only JSONL file that resumes after a crash without loss or duplicates.
+
+    Each record carries a unique key (``key_field``). On opening, complete lines
+    already on disk are read back; a final line cut short by a crash (no
+    newline, or not valid JSON) is truncated away, so the record it held is
+    simply produced again. ``append`` ignores a record whose key is already
+    present, which makes a rerun of the same work idempotent.
+
+    Durability: each line is written with a single ``write`` call and flushed;
+    ``fsync_every`` controls how often the file is forced to disk (1 = every
+    record, the default; 0 = only on close).
+    """
+
+    def __init__(
+        self, path: str | os.PathLike[str], key_field: str = "key", *, fsync_every: int = 1
+    ) -> None:
+        self.path = Path(path)
+        self.key_field = key_field
+        self.fsync_every = fsync_every
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._records: dict[str, dict[str, Any]] = {}
+        self.recovered_bytes = self._recover()
+        self._handle = open(self.path, "ab")  # noqa: SIM115 - closed in close()
+        self._since_sync = 0
+
+    def _recover(self) -> int:
+        """Load complete records; truncate a torn tail. Returns the bytes dropped."""
+        if not self.path.exists():
+            return 0
+        data = self.path.read_bytes()
+        good_end = 0
+        position = 0
+        while position < len(data):
+            newline = data.find(b"\n", position)
+            if newline < 0:
+                break
+            line = data[position:newline]
+            position = newline + 1
+            if line.strip():
+                try:
+                    record = json.loads(line)
+                except json.JSONDecodeError:
+                    # Only the last line can be torn by a crash; anything else is
+                    # corruption we must not paper over.
+                    if position < len(data):
+                        line_number = data[:position].count(b"\n")
+                        raise ValueError(
+                            f"{self.path}: line {line_number} is not valid JSON "
+                            "and is not the last line; refusing to resume over a corrupted file"
+                        ) from None
+                    break
+                key = self._key_of(record)
+                self._records.setdefault(key, record)
+            good_end = position
+        dropped = len(data) - good_end
+        if dropped:
+            with open(self.path, "r+b") as handle:
+                handle.truncate(good_end)
+        return dropped
+
+    def _key_of(self, record: dict[str, Any]) -> str:
+        try:
+            return str(record[self.key_field])
+        except (KeyError, TypeError):
+            raise ValueError(f"{self.path}: record without key field {self.key_field!r}") from None
+
+    def __contains__(self, key: object) -> bool:
+        return str(key) in self._records
+
+    def __len__(self) -> int:
+        return len(self._records)
+
+    @property
+    def keys(self) -> set[str]:
+        return set(self._records)
+
+    def records(self) -> list[dict[str, Any]]:
+        return list(self._records.values())
+
+    def append(self, record: dict[str, Any]) -> bool:
+        """Write ``record`` unless its key is already present. Returns True if written."""
+        key = self._key_of(record)
+        if key in self._records:
+            return False
+        line = json.dumps(record, ensure_ascii=False, allow_nan=True, separators=(",", ":"))
+        self._handle.write(line.encode("utf-8") + b"\n")
+        self._handle.flush()
+        self._since_sync += 1
+        if self.fsync_every and self._since_sync >= self.fsync_every:
+            os.fsync(self._handle.fileno())
+            self._since_sync = 0
+        self._records[key] = record
+        return True
+
+    def extend(self, records: Iterable[dict[str, Any]]) -> int:
+        return sum(self.append(record) for record in records)
+
+    def close(self) -> None:
+        if not self._handle.closed:
+            self._handle.flush()
+            os.fsync(self._handle.fileno())
+            self._handle.close()
+
+    def __enter__(self) -> JsonlWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def read_jsonl(path: str | os.PathLike[str]) -> Iterator[dict[str, Any]]:
+    """Read a JSONL file, naming the file and line of any invalid record."""
+    with open(path, encoding="utf-8") as handle:
+        for number, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            try:
+                yield json.loads(line)
+            except json.JSONDecodeError as error:
+                raise ValueError(f"{path}: line {number}: invalid JSON ({error.msg})") from None
+
+
+class RunStore:
+    """One run's directory: ``<root>/<run_id>/`` with a stage cache and artefact paths."""
+
+    def __init__(self, run_dir: str | os.PathLike[str]) -> None:
+        self.dir = Path(run_dir)
+        self.dir.mkdir(parents=True, exist_ok=True)
+
+    @classmethod
+    def create(cls, root: str | os.PathLike[str], run_id: str | None = None) -> RunStore:
+        if run_id is None:
+            run_id = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
+            base, suffix = run_id, 1
+            while (Path(root) / run_id).exists():
+                suffix += 1
+                run_id = f"{base}-{suffix}"
+        return cls(Path(root) / run_id)
+
+    @property
+    def run_id(self) -> str:
+        return self.dir.name
+
+    def path(self, *parts: str) -> Path:
+        target = self.dir.joinpath(*parts)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        return target
+
+    def stage_dir(self, stage: str) -> Path:
+        target = self.dir / stage
+        target.mkdir(parents=True, exist_ok=True)
+        return target
+
+    def stage_done(self, stage: str, key: str) -> bool:
+        """True when ``stage`` finished before with the same input key (content hash)."""
+        marker = self.dir / stage / ".done"
+        return marker.exists() and marker.read_text(encoding="utf-8").strip() == key
+
+    def mark_stage_done(self, stage: str, key: str) -> None:
+        atomic_write_text(self.stage_dir(stage) / ".done", key + "\n")
