@@ -1,1 +1,0 @@
-"""faceaudit.scan."""
