@@ -1,0 +1,39 @@
+# Two commands do all the set-up (see README.md):
+#   make run    -> installs into .venv if needed, then `faceaudit run` on the embedded default
+#   make test   -> installs into .venv if needed, then the whole test suite (what CI runs)
+#
+# TORCH_SPEC pins the CPU build of torch that lies on this kind of machine's
+# disk; an unpinned torch would download a CUDA build of several GB. On a GPU
+# machine install your CUDA torch first and use `pip install -e .` directly,
+# or run `make TORCH_SPEC= run`.
+
+PYTHON ?= python3
+VENV ?= .venv
+TORCH_SPEC ?= torch==2.13.0
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.faceaudit-installed
+
+.PHONY: install run test lint bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet $(TORCH_SPEC) -e ".[dev]"
+	touch $(STAMP)
+
+install: $(STAMP)
+
+run: $(STAMP)
+	$(BIN)/faceaudit run $(ARGS)
+
+test: $(STAMP)
+	bash .ci/install-browser.sh
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(BIN)/ruff check faceaudit tests benchmarks
+
+bench: $(STAMP)
+	for script in benchmarks/bench_*.py; do $(BIN)/python $$script || exit 1; done
+
+clean:
+	rm -rf $(VENV) runs test-artifacts .pytest_cache
