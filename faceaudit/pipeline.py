@@ -1,0 +1,379 @@
+"""``run_audit``: the only orchestrator. Composes the stages from one config.
+
+Each stage is a library function with typed inputs and one typed result
+section; this module only wires them together, times them and writes the
+run directory:
+
+    <output_dir>/<run_id>/
+        config.yaml          the resolved configuration
+        data/                rendered synthetic faces (embedded default only)
+        corpus/corpus.jsonl  generated Q&A pairs (resumable)
+        models/              tiny base checkpoint, LoRA adapter, training log
+        evaluate/            predictions.jsonl (resumable)
+        audit.json           AuditResult: the one contract
+        report.html, junit.xml
+
+Rerunning with the same ``run_id`` resumes: the JSONL stages skip what is
+done and training restarts from its last checkpoint.
+"""
+
+from __future__ import annotations
+
+import logging
+import platform
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from faceaudit import __version__
+from faceaudit.config import AuditConfig
+from faceaudit.schema import AuditResult, ProvenanceSection, RunSection, Warning_
+from faceaudit.store import RunStore, atomic_write_text, sha256_json, utc_now
+
+log = logging.getLogger("faceaudit")
+
+_REPORTED_LIBRARIES = (
+    "torch",
+    "transformers",
+    "peft",
+    "accelerate",
+    "fairlearn",
+    "scikit-learn",
+    "scipy",
+    "statsmodels",
+    "numpy",
+    "pandas",
+    "albumentations",
+    "pydantic",
+)
+
+
+def library_versions() -> dict[str, str]:
+    versions = {}
+    for name in _REPORTED_LIBRARIES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return versions
+
+
+@dataclass
+class RunOutcome:
+    """What ``run_audit`` hands back to the CLI."""
+
+    result: AuditResult
+    run_dir: Path
+    audit_path: Path
+    report_path: Path | None = None
+    junit_path: Path | None = None
+    artefacts: dict[str, Path] = field(default_factory=dict)
+
+
+class _Timer:
+    def __init__(self) -> None:
+        self.timings: dict[str, float] = {}
+
+    @contextmanager
+    def stage(self, name: str) -> Iterator[None]:
+        log.info("stage %s: started", name)
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            elapsed = time.perf_counter() - start
+            self.timings[name] = round(elapsed, 3)
+            log.info("stage %s: finished in %.1f s", name, elapsed)
+
+
+@dataclass
+class StageContext:
+    """State shared by the stages of one run."""
+
+    config: AuditConfig
+    store: RunStore
+    result: AuditResult
+    progress: bool
+    timer: _Timer
+    dataset: Any = None  # faceaudit.data.dataset.Dataset (None for question-only sets)
+    image_root: Path | None = None
+    sensitive_attributes: list[str] = field(default_factory=list)
+    ordinal: dict[str, list[str]] = field(default_factory=dict)
+    train_items: list[Any] = field(default_factory=list)
+    eval_items: list[Any] = field(default_factory=list)
+    corpus_path: Path | None = None
+    base_model: str | None = None
+    adapter_dir: Path | None = None
+
+
+STAGES = ("dataset", "corpus", "train", "evaluate", "gate", "report")
+
+
+def run_audit(
+    config: AuditConfig,
+    *,
+    progress: bool = True,
+    command: str | None = None,
+    only: set[str] | None = None,
+) -> RunOutcome:
+    """Run every enabled stage of ``config`` and write the run directory.
+
+    ``only`` restricts the run to some stages (the single-stage subcommands use
+    it); the dataset stage always runs because every other stage needs it.
+    """
+    unknown = (only or set()) - set(STAGES)
+    if unknown:
+        raise ValueError(f"unknown stage(s) {sorted(unknown)}; stages are {', '.join(STAGES)}")
+
+    def wanted(name: str, enabled: bool) -> bool:
+        return enabled and (only is None or name in only or name == "dataset")
+
+    store = RunStore.create(config.output_dir, config.run_id)
+    config_dump = config.model_dump(mode="json")
+    atomic_write_text(store.path("config.yaml"), yaml.safe_dump(config_dump, sort_keys=False))
+    log.info("run directory: %s", store.dir)
+
+    timer = _Timer()
+    run = RunSection(
+        run_id=store.run_id,
+        started_at=utc_now(),
+        faceaudit_version=__version__,
+        python_version=sys.version.split()[0],
+        platform=platform.platform(),
+        library_versions=library_versions(),
+        seed=config.seed,
+        config=config_dump,
+        command=command,
+    )
+    provenance = ProvenanceSection(config_sha256=sha256_json(config_dump))
+    result = AuditResult(run=run, provenance=provenance)
+    ctx = StageContext(config, store, result, progress, timer)
+
+    # `enabled` is read when the stage's turn comes: the dataset stage may turn
+    # off stages its data cannot feed (FaceXBench has no labels to train on).
+    stages: list[tuple[str, Callable[[], bool], Callable[[StageContext], None]]] = [
+        ("dataset", lambda: True, _stage_dataset),
+        ("corpus", lambda: config.corpus.enabled, _stage_corpus),
+        ("train", lambda: config.train.enabled, _stage_train),
+        ("evaluate", lambda: config.evaluate.enabled, _stage_evaluate),
+    ]
+    for name, enabled, stage in stages:
+        if not wanted(name, enabled()):
+            log.info("stage %s: not run (disabled or not requested)", name)
+            continue
+        with timer.stage(name):
+            stage(ctx)
+        result.run.stages_run.append(name)
+
+    outcome = RunOutcome(result=result, run_dir=store.dir, audit_path=store.path("audit.json"))
+    if wanted("gate", config.gate.enabled):
+        with timer.stage("gate"):
+            outcome.junit_path = _stage_gate(ctx)
+        result.run.stages_run.append("gate")
+    result.run.finished_at = utc_now()
+    result.run.timings_s = dict(timer.timings)
+    result.save(outcome.audit_path)
+    if wanted("report", config.report.enabled):
+        with timer.stage("report"):
+            outcome.report_path = _stage_report(ctx, outcome.audit_path)
+    return outcome
+
+
+def warn(result: AuditResult, stage: str, message: str, **detail: Any) -> None:
+    """Record a warning in the result and log it."""
+    log.warning("%s: %s", stage, message)
+    result.warnings.append(Warning_(stage=stage, message=message, detail=detail))
+
+
+# --- stages ----------------------------------------------------------------
+# Stage modules pull in torch and transformers; importing them inside the
+# stage functions keeps `faceaudit --help` fast.
+
+
+def _stage_dataset(ctx: StageContext) -> None:
+    from faceaudit.data.loaders import load_dataset, load_manifest
+    from faceaudit.data.mcq import build_mcq_items
+
+    cfg = ctx.config.dataset
+    if cfg.kind == "facexbench":
+        _stage_facexbench(ctx)
+        return
+    if cfg.kind == "synthetic":
+        from faceaudit.data.synthetic import SyntheticConfig, render_synthetic
+
+        synthetic = SyntheticConfig(n=cfg.n, image_size=cfg.image_size, seed=ctx.config.seed)
+        manifest = render_synthetic(ctx.store.stage_dir("data"), synthetic, progress=ctx.progress)
+        dataset = load_manifest(manifest, progress=ctx.progress)
+    else:
+        dataset = load_dataset(cfg, progress=ctx.progress)
+    if cfg.sensitive_attributes:
+        dataset.sensitive_attributes = list(cfg.sensitive_attributes)
+    if cfg.tasks:
+        dataset.task_attributes = list(cfg.tasks)
+    ctx.dataset = dataset
+    ctx.image_root = dataset.root
+    ctx.sensitive_attributes = list(dataset.sensitive_attributes)
+    ctx.ordinal = dict(dataset.ordinal)
+    summary = dataset.summary()
+    ctx.result.dataset = summary
+    ctx.result.provenance.dataset_fingerprint = summary.fingerprint
+    ctx.result.provenance.dataset_manifest_sha256 = summary.manifest_sha256
+    for issue in summary.issues:
+        warn(ctx.result, "dataset", f"{issue.count} record(s) with {issue.kind}", kind=issue.kind)
+
+    splits = {record.split for record in dataset.records}
+    if {"train", "test"} <= splits:
+        train_split, eval_split = "train", "test"
+    else:
+        # One split only (e.g. the FairFace validation sample): audit all of it
+        # and, if training is on, say loudly that train and eval overlap.
+        train_split = eval_split = None
+        if ctx.config.train.enabled:
+            warn(
+                ctx.result,
+                "dataset",
+                "the dataset has no train/test split: the model is trained and evaluated on "
+                "the same images, so its accuracy is optimistic",
+            )
+    tasks = dataset.task_attributes
+    ctx.train_items = build_mcq_items(dataset, tasks, seed=ctx.config.seed, split=train_split)
+    ctx.eval_items = build_mcq_items(dataset, tasks, seed=ctx.config.seed + 1, split=eval_split)
+    log.info(
+        "dataset %s: %d records, %d training items, %d evaluation items",
+        dataset.name,
+        len(dataset.records),
+        len(ctx.train_items),
+        len(ctx.eval_items),
+    )
+
+
+def _stage_facexbench(ctx: StageContext) -> None:
+    """FaceXBench files are questions, not labelled faces: evaluation only."""
+    from faceaudit.data.facexbench import facexbench_dataset_section, load_facexbench
+
+    path = Path(str(ctx.config.dataset.path))
+    items = load_facexbench(path)
+    if ctx.config.dataset.limit:
+        items = items[: ctx.config.dataset.limit]
+    for stage in ("corpus", "train"):
+        if getattr(ctx.config, stage).enabled:
+            warn(ctx.result, "dataset", f"FaceXBench has no face labels to learn from: {stage} skipped")
+            getattr(ctx.config, stage).enabled = False
+    section = facexbench_dataset_section(path, items)
+    ctx.result.dataset = section
+    ctx.result.provenance.dataset_fingerprint = section.fingerprint
+    ctx.result.provenance.dataset_manifest_sha256 = section.manifest_sha256
+    ctx.eval_items = items
+    ctx.image_root = path if path.is_dir() else path.parent
+    ctx.sensitive_attributes = section.sensitive_attributes
+
+
+def _training_records(ctx: StageContext) -> list[Any]:
+    records = ctx.dataset.records
+    split_records = [r for r in records if r.split == "train"]
+    return split_records or list(records)
+
+
+def _stage_corpus(ctx: StageContext) -> None:
+    from faceaudit.corpus import generate_corpus
+
+    out = ctx.store.stage_dir("corpus") / "corpus.jsonl"
+    section = generate_corpus(
+        _training_records(ctx),
+        ctx.dataset.root,
+        ctx.config.corpus,
+        out,
+        seed=ctx.config.seed,
+        progress=ctx.progress,
+    )
+    ctx.result.corpus = section
+    ctx.result.provenance.corpus_sha256 = section.corpus_sha256
+    ctx.result.provenance.prompt_set_sha256 = section.prompt_set_sha256
+    if section.endpoint_host:
+        ctx.result.provenance.data_sent_to.append(section.endpoint_host)
+    ctx.corpus_path = out
+
+
+def _stage_train(ctx: StageContext) -> None:
+    from faceaudit.train import load_recipe, train_lora
+
+    recipe = load_recipe(ctx.config.train.recipe)
+    base_model = _resolve_base_model(ctx, recipe.base_model)
+    out_dir = ctx.store.stage_dir("models") / "adapter"
+    section = train_lora(
+        base_model=base_model,
+        corpus=ctx.corpus_path,
+        image_root=ctx.dataset.root,
+        recipe=recipe,
+        out_dir=out_dir,
+        train_items=ctx.train_items,
+        eval_items=ctx.eval_items,
+        seed=ctx.config.seed,
+        progress=ctx.progress,
+    )
+    ctx.result.training = section
+    ctx.result.provenance.base_model = section.base_model
+    ctx.result.provenance.base_model_sha256 = section.base_model_sha256
+    ctx.result.provenance.adapter_sha256 = section.adapter_sha256
+    ctx.result.provenance.recipe_sha256 = section.recipe_sha256
+    ctx.base_model = str(base_model)
+    ctx.adapter_dir = out_dir
+
+
+def _resolve_base_model(ctx: StageContext, base_model: str) -> str:
+    """``tiny`` means: build the tiny InternVL checkpoint for this run."""
+    if base_model != "tiny":
+        return base_model
+    from faceaudit.train.tiny import build_tiny_internvl
+
+    size = ctx.config.dataset.image_size
+    path = build_tiny_internvl(ctx.store.stage_dir("models") / "base", seed=ctx.config.seed, image_size=size)
+    return str(path)
+
+
+def _stage_evaluate(ctx: StageContext) -> None:
+    from faceaudit.evaluate.stage import run_evaluation
+
+    cfg = ctx.config.evaluate
+    model_dir = Path(ctx.base_model) if ctx.base_model else None
+    section = run_evaluation(
+        ctx.eval_items,
+        ctx.image_root,
+        cfg,
+        ctx.store.stage_dir("evaluate"),
+        sensitive_attributes=ctx.sensitive_attributes,
+        ordinal=ctx.ordinal,
+        model_dir=model_dir,
+        adapter=ctx.adapter_dir,
+        seed=ctx.config.seed,
+        progress=ctx.progress,
+    )
+    ctx.result.evaluation = section
+
+
+def _stage_gate(ctx: StageContext) -> Path:
+    from faceaudit.gate import evaluate_gate, load_policy, write_junit
+
+    policy = load_policy(ctx.config.gate.policy)
+    gate = evaluate_gate(
+        ctx.result, policy, insufficient_blocks=ctx.config.gate.insufficient_blocks
+    )
+    ctx.result.gate = gate
+    ctx.result.provenance.policy_sha256 = gate.policy_sha256
+    return write_junit(gate, ctx.store.path("junit.xml"))
+
+
+def _stage_report(ctx: StageContext, audit_path: Path) -> Path:
+    from faceaudit.report import render_report
+
+    # The report is rendered from the file, never from in-memory state, so
+    # what it shows is exactly what audit.json says.
+    stored = AuditResult.load(audit_path)
+    return render_report(stored, ctx.store.path("report.html"), show_faces=ctx.config.report.show_faces)
