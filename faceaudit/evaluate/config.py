@@ -2,10 +2,94 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 
 class EvaluateConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     enabled: bool = True
+
+    # --- which model answers -------------------------------------------------------------
+    backend: Literal["hf", "openai", "predictions", "simulated"] = Field(
+        default="hf",
+        description="hf: a transformers checkpoint; openai: an OpenAI-compatible endpoint; "
+        "predictions: a file of answers made elsewhere; simulated: known per-group accuracy.",
+    )
+    model: str | None = Field(
+        default=None,
+        description="hf: checkpoint directory or hub id (default: the model trained in this run); "
+        "openai: the served model name.",
+    )
+    adapter: str | None = Field(
+        default=None, description="hf: a peft adapter directory (default: the one trained in this run)."
+    )
+    trust_remote_code: bool = Field(
+        default=False, description="hf: run code shipped with the checkpoint. Off unless you trust it."
+    )
+    dtype: str | None = Field(default=None, description="hf: torch dtype, e.g. bfloat16 (default: auto).")
+    device: str | None = Field(default=None, description="hf: cuda, cuda:1, cpu (default: best available).")
+
+    # --- how it answers --------------------------------------------------------------------
+    mode: Literal["scoring", "generation"] = Field(
+        default="scoring",
+        description="scoring: compare option-letter log-probabilities in one forward pass "
+        "(keeps the option distribution); generation: generate text and parse the letter "
+        "(the FaceXBench / VLMEvalKit way).",
+    )
+    batch_size: int = Field(default=8, ge=1)
+    max_new_tokens: int = Field(default=16, ge=1, description="generation mode only.")
+    prefetch_batches: int = Field(
+        default=2, ge=0, description="Batches decoded and preprocessed ahead in a background thread (0: inline)."
+    )
+    predictions_out: str | None = Field(
+        default=None,
+        description="Where predictions are appended (JSONL, resumable); default <run>/evaluate/predictions-<mode>.jsonl.",
+    )
+
+    # --- openai backend --------------------------------------------------------------------
+    base_url: str | None = Field(default=None, description="e.g. http://127.0.0.1:8000/v1")
+    api_key_env: str = Field(
+        default="OPENAI_API_KEY", description="Name of the environment variable holding the API key."
+    )
+    concurrency: int = Field(default=4, ge=1, description="Requests in flight at once.")
+    max_retries: int = Field(default=5, ge=0)
+    request_timeout_s: float = Field(default=120.0, gt=0)
+
+    # --- predictions backend ---------------------------------------------------------------
+    predictions_file: str | None = Field(
+        default=None, description="CSV or JSONL with item_id and prediction (letter or raw text)."
+    )
+
+    # --- simulated backend -----------------------------------------------------------------
+    simulated_accuracy: dict[str, float] = Field(
+        default_factory=lambda: {"default": 0.9},
+        description="Accuracy per condition, e.g. {'default': 0.9, 'skin_tone=dark': 0.75}.",
+    )
+    simulated_invalid_rate: float = Field(default=0.0, ge=0.0, le=1.0)
+    simulated_overconfidence: float = Field(
+        default=0.0, ge=-1.0, le=1.0, description="Added to the reported confidence (0: calibrated)."
+    )
+
+    # --- statistics ------------------------------------------------------------------------
+    n_boot: int = Field(default=2000, ge=100)
+    confidence: float = Field(default=0.95, gt=0.5, lt=1.0)
+    min_group_n: int = Field(default=30, ge=1, description="Groups smaller than this are flagged.")
+    correction: Literal["holm", "bh", "none"] = Field(
+        default="holm", description="Multiple-comparison correction across groups."
+    )
+    facexbench_report: bool = Field(
+        default=True, description="Also report accuracy per task and category the FaceXBench way."
+    )
+
+    @field_validator("simulated_accuracy")
+    @classmethod
+    def _needs_default(cls, value: dict[str, float]) -> dict[str, float]:
+        if "default" not in value:
+            raise ValueError("needs a 'default' entry, e.g. {'default': 0.9, 'gender=female': 0.8}")
+        bad = {k: v for k, v in value.items() if not 0.0 <= v <= 1.0}
+        if bad:
+            raise ValueError(f"accuracies must lie in [0, 1], got {bad}")
+        return value

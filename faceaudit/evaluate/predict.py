@@ -1,0 +1,275 @@
+"""The prediction loop: batched answers to multiple-choice items, appended as they come.
+
+Each answered item becomes one JSONL record (``PREDICTION_COLUMNS`` plus one field per
+sensitive attribute), appended through :class:`faceaudit.store.JsonlWriter`: after a crash
+a rerun skips what is on disk and answers the rest, with nothing lost or duplicated. A
+small ``.meta.json`` next to the file records which model and mode wrote it, so a resume
+never mixes the answers of two models or two modes in one file.
+
+The backend's ``prepare`` (image decoding, preprocessing, tokenization) runs in a
+background thread ``prefetch`` batches ahead, so the model never waits for the CPU work
+of the next batch (PIL and the tokenizers release the GIL for the heavy parts).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+from collections import deque
+from collections.abc import Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, Literal
+
+import pandas as pd
+from tqdm.auto import tqdm
+
+from faceaudit.data.records import OPTION_LETTERS, McqItem
+from faceaudit.evaluate.parse import parse_answer
+from faceaudit.models.base import FaceModel, prepare_batch
+from faceaudit.store import JsonlWriter, atomic_write_json, read_jsonl
+
+Mode = Literal["scoring", "generation"]
+
+PREDICTION_COLUMNS = (
+    "item_id",
+    "image_id",
+    "task",
+    "category",
+    "answer",
+    "predicted",
+    "answer_text",
+    "predicted_text",
+    "valid",
+    "correct",
+    "option_probs",
+    "options",
+    "raw_output",
+)
+
+
+def softmax(logprobs: Sequence[float]) -> list[float]:
+    """Normalise option scores to a distribution over the options (log-sum-exp safe)."""
+    values = [float(x) for x in logprobs]
+    if any(math.isnan(x) or x == math.inf for x in values):
+        raise ValueError(f"option scores must be finite log-probabilities or -inf, got {values}")
+    finite = [x for x in values if x != -math.inf]
+    if not finite:
+        raise ValueError(f"every option scored -inf: {values}")
+    top = max(finite)
+    weights = [math.exp(x - top) for x in values]
+    total = sum(weights)
+    return [w / total for w in weights]
+
+
+def sensitive_columns(items: Sequence[McqItem], sensitive_attributes: Sequence[str] | None) -> list[str]:
+    """The group columns of the prediction table: the given ones, else every item's groups."""
+    if sensitive_attributes is None:
+        names: dict[str, None] = {}
+        for item in items:
+            names.update(dict.fromkeys(item.groups))
+        columns = list(names)
+    else:
+        columns = list(sensitive_attributes)
+        for item in items:
+            missing = [name for name in columns if name not in item.groups]
+            if missing:
+                raise ValueError(
+                    f"item {item.item_id!r} has no label for sensitive attribute(s) {missing} "
+                    f"(its groups: {sorted(item.groups)})"
+                )
+    clash = sorted(set(columns) & set(PREDICTION_COLUMNS))
+    if clash:
+        raise ValueError(f"sensitive attribute name(s) {clash} collide with prediction columns")
+    return columns
+
+
+def make_record(
+    item: McqItem,
+    *,
+    predicted: str | None,
+    option_probs: list[float] | None,
+    raw_output: str,
+    group_columns: Sequence[str],
+) -> dict[str, Any]:
+    letters = OPTION_LETTERS[: len(item.options)]
+    if predicted is not None and predicted not in letters:
+        raise ValueError(f"item {item.item_id!r}: predicted {predicted!r} is not one of {letters}")
+    record: dict[str, Any] = {
+        "item_id": item.item_id,
+        "image_id": item.image_ids[0],
+        "task": item.task,
+        "category": item.category,
+        "answer": item.answer,
+        "predicted": predicted,
+        "answer_text": item.answer_text,
+        "predicted_text": item.options[letters.index(predicted)] if predicted is not None else None,
+        "valid": predicted is not None,
+        "correct": predicted == item.answer,
+        "option_probs": option_probs,
+        "options": list(item.options),
+        "raw_output": raw_output,
+    }
+    for name in group_columns:
+        record[name] = item.groups.get(name)
+    return record
+
+
+def answer_batch(
+    model: FaceModel, batch: list[McqItem], prepared: Any, *, mode: Mode, max_new_tokens: int
+) -> list[tuple[str | None, list[float] | None, str]]:
+    """(predicted letter, option probabilities, raw output) for each item of ``batch``."""
+    if mode == "scoring":
+        scores = model.score_options(batch, prepared)
+        if len(scores) != len(batch):
+            raise ValueError(f"{model.name}: {len(scores)} score rows for a batch of {len(batch)}")
+        results = []
+        for item, row in zip(batch, scores, strict=True):
+            if len(row) != len(item.options):
+                raise ValueError(
+                    f"{model.name}: item {item.item_id!r}: {len(row)} scores for {len(item.options)} options"
+                )
+            probs = softmax(row)
+            best = max(range(len(probs)), key=probs.__getitem__)
+            results.append((OPTION_LETTERS[best], probs, ""))
+        return results
+    if mode == "generation":
+        texts = model.generate(batch, prepared, max_new_tokens)
+        if len(texts) != len(batch):
+            raise ValueError(f"{model.name}: {len(texts)} answers for a batch of {len(batch)}")
+        return [(parse_answer(text, item.options), None, text) for item, text in zip(batch, texts, strict=True)]
+    raise ValueError(f"mode must be 'scoring' or 'generation', got {mode!r}")
+
+
+def _prefetched(
+    model: FaceModel, batches: list[list[McqItem]], image_root: Path, prefetch: int
+) -> Iterator[tuple[list[McqItem], Any]]:
+    if prefetch <= 0:
+        for batch in batches:
+            yield batch, prepare_batch(model, batch, image_root)
+        return
+    # One worker keeps batch order simple; ``prefetch`` bounds the memory held ahead.
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="faceaudit-prepare") as pool:
+        pending: deque[tuple[list[McqItem], Future[Any]]] = deque()
+        upcoming = iter(batches)
+        try:
+            for batch in upcoming:
+                pending.append((batch, pool.submit(prepare_batch, model, batch, image_root)))
+                if len(pending) > prefetch:
+                    ready, future = pending.popleft()
+                    yield ready, future.result()
+            while pending:
+                ready, future = pending.popleft()
+                yield ready, future.result()
+        finally:
+            for _, future in pending:
+                future.cancel()
+
+
+def _check_meta(out_jsonl: Path, meta: dict[str, Any]) -> None:
+    meta_path = out_jsonl.with_name(out_jsonl.name + ".meta.json")
+    if meta_path.exists():
+        previous = json.loads(meta_path.read_text(encoding="utf-8"))
+        if previous != meta:
+            raise ValueError(
+                f"{out_jsonl} holds predictions of {previous}, not of {meta}; "
+                "choose another predictions file or delete it to start over"
+            )
+    elif out_jsonl.exists() and out_jsonl.stat().st_size > 0:
+        raise ValueError(
+            f"{out_jsonl} exists without {meta_path.name}: cannot tell which model wrote it; "
+            "choose another predictions file or delete it"
+        )
+    else:
+        atomic_write_json(meta_path, meta)
+
+
+def predict(
+    items: Sequence[McqItem],
+    image_root: str | Path,
+    model: FaceModel,
+    *,
+    mode: Mode,
+    out_jsonl: str | Path,
+    batch_size: int = 8,
+    max_new_tokens: int = 16,
+    prefetch: int = 2,
+    sensitive_attributes: Sequence[str] | None = None,
+    progress: bool = True,
+) -> pd.DataFrame:
+    """Answer every item (resuming from ``out_jsonl``) and return one row per item, in order.
+
+    Columns: ``PREDICTION_COLUMNS`` then one per sensitive attribute. In scoring mode
+    ``predicted`` is the most probable option and ``option_probs`` the distribution over
+    the options; in generation mode ``predicted`` is the parsed letter (None when the
+    answer cannot be read: invalid, and counted wrong).
+    """
+    if mode not in ("scoring", "generation"):
+        raise ValueError(f"mode must be 'scoring' or 'generation', got {mode!r}")
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    items = list(items)
+    seen: set[str] = set()
+    for item in items:
+        if item.item_id in seen:
+            raise ValueError(f"item_id {item.item_id!r} occurs twice; item ids must be unique")
+        seen.add(item.item_id)
+    group_columns = sensitive_columns(items, sensitive_attributes)
+    validate = getattr(model, "validate_items", None)
+    if validate is not None:
+        validate(items)
+
+    out_jsonl = Path(out_jsonl)
+    out_jsonl.parent.mkdir(parents=True, exist_ok=True)
+    _check_meta(out_jsonl, {"model": model.name, "mode": mode})
+    image_root = Path(image_root)
+    with JsonlWriter(out_jsonl, key_field="item_id") as writer:
+        todo = [item for item in items if item.item_id not in writer]
+        batches = [todo[i : i + batch_size] for i in range(0, len(todo), batch_size)]
+        with tqdm(
+            total=len(items),
+            initial=len(items) - len(todo),
+            desc=f"predict ({mode})",
+            unit="item",
+            disable=not progress,
+            file=sys.stderr,
+        ) as bar:
+            for batch, prepared in _prefetched(model, batches, image_root, prefetch):
+                answers = answer_batch(model, batch, prepared, mode=mode, max_new_tokens=max_new_tokens)
+                for item, (predicted, probs, raw) in zip(batch, answers, strict=True):
+                    writer.append(
+                        make_record(
+                            item,
+                            predicted=predicted,
+                            option_probs=probs,
+                            raw_output=raw,
+                            group_columns=group_columns,
+                        )
+                    )
+                bar.update(len(batch))
+        by_id = {record["item_id"]: record for record in writer.records()}
+    return predictions_frame([by_id[item.item_id] for item in items], group_columns)
+
+
+def predictions_frame(records: Sequence[dict[str, Any]], group_columns: Sequence[str]) -> pd.DataFrame:
+    """The prediction table with its columns in contract order and stable dtypes."""
+    columns = [*PREDICTION_COLUMNS, *group_columns]
+    frame = pd.DataFrame.from_records(list(records), columns=columns)
+    frame["valid"] = frame["valid"].astype(bool)
+    frame["correct"] = frame["correct"].astype(bool)
+    # None, not NaN, marks "no answer" in the object columns.
+    for name in ("predicted", "predicted_text", "option_probs"):
+        frame[name] = frame[name].astype(object).where(frame[name].notna(), None)
+    return frame
+
+
+def load_predictions(path: str | Path, group_columns: Sequence[str] | None = None) -> pd.DataFrame:
+    """Read a predictions JSONL written by :func:`predict` back into the prediction table."""
+    records = list(read_jsonl(path))
+    if group_columns is None:
+        extra: dict[str, None] = {}
+        for record in records:
+            extra.update(dict.fromkeys(k for k in record if k not in PREDICTION_COLUMNS))
+        group_columns = list(extra)
+    return predictions_frame(records, group_columns)

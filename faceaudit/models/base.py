@@ -1,0 +1,75 @@
+"""The ``FaceModel`` protocol every backend implements, and what they share.
+
+A backend answers batches of multiple-choice items in one of two ways:
+
+- ``score_options``: the log-probability of each option letter as the answer
+  (one forward pass; the full distribution is kept for calibration);
+- ``generate``: free text, read afterwards by ``faceaudit.evaluate.parse``
+  (the benchmark-harness way, kept for parity with FaceXBench numbers).
+
+``images`` is whatever the backend's optional ``prepare(batch, image_root)``
+returned for the batch; the prediction loop calls ``prepare`` in a background
+thread so that decoding and preprocessing overlap with the model. A backend
+without ``prepare`` receives decoded PIL images (``load_batch_images``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+
+from PIL import Image
+
+from faceaudit.data.records import McqItem
+
+
+class ScoringUnavailable(RuntimeError):
+    """The backend cannot give option log-probabilities (use generation mode)."""
+
+
+@runtime_checkable
+class FaceModel(Protocol):
+    name: str
+
+    def score_options(self, batch: list[McqItem], images: Any) -> list[list[float]]:
+        """Log-probability of each option of each item (one list per item, in option order)."""
+        ...
+
+    def generate(self, batch: list[McqItem], images: Any, max_new_tokens: int) -> list[str]:
+        """The model's free-text answer to each item."""
+        ...
+
+
+def resolve_image(image_root: str | Path, relative: str, item_id: str) -> Path:
+    path = Path(image_root) / relative
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"item {item_id!r}: image {relative!r} not found under {image_root} "
+            f"(image_paths are relative to the image root)"
+        )
+    return path
+
+
+def load_batch_images(batch: Sequence[McqItem], image_root: str | Path) -> list[list[Image.Image]]:
+    """Decode every image of every item to RGB (one list per item: items may hold several)."""
+    decoded = []
+    for item in batch:
+        images = []
+        for relative in item.image_paths:
+            path = resolve_image(image_root, relative, item.item_id)
+            try:
+                with Image.open(path) as handle:
+                    images.append(handle.convert("RGB"))
+            except OSError as error:
+                raise ValueError(f"item {item.item_id!r}: cannot decode image {path}: {error}") from None
+        decoded.append(images)
+    return decoded
+
+
+def prepare_batch(model: FaceModel, batch: list[McqItem], image_root: str | Path) -> Any:
+    """The backend's own preparation when it has one, else decoded PIL images."""
+    prepare = getattr(model, "prepare", None)
+    if prepare is not None:
+        return prepare(batch, image_root)
+    return load_batch_images(batch, image_root)
