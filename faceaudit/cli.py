@@ -34,6 +34,13 @@ EXIT_RUNTIME = 4
 
 log = logging.getLogger("faceaudit")
 
+_EXIT_CODES_HELP = """exit codes:
+  0  pass / success
+  1  fail (or `data validate` found problems)
+  2  insufficient evidence (when it blocks, the default)
+  3  usage error: bad arguments, config, policy or input
+  4  runtime error in a stage"""
+
 
 class UsageError(Exception):
     """Bad input from the user: reported in one message, exit code 3."""
@@ -63,7 +70,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="faceaudit",
         description="Fairness and robustness audits for face-understanding multimodal LLMs.",
-        epilog="Exit codes: 0 pass/ok, 1 fail, 2 insufficient evidence, 3 usage error, 4 runtime error.",
+        epilog=_EXIT_CODES_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"faceaudit {__version__}")
     parser.add_argument("--quiet", "-q", action="store_true", help="only warnings and errors; no progress bars")

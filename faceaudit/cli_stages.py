@@ -224,9 +224,9 @@ def _cmd_gate(args: argparse.Namespace) -> int:
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
+    result = _read_audit(args.audit)
     from faceaudit.report import render_report
 
-    result = _read_audit(args.audit)
     out = args.output or args.audit.with_name("report.html")
     if out.suffix.lower() not in {".html", ".htm"}:
         print("faceaudit: error: --output must end in .html", file=sys.stderr)
