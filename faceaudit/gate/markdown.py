@@ -1,0 +1,60 @@
+"""A Markdown summary of the verdict for CI pages (GitHub job summary, merge-request notes)."""
+
+from __future__ import annotations
+
+from faceaudit.gate.verdict import fmt
+from faceaudit.schema.gate import CheckResult, GateSection
+
+_LABEL = {
+    "PASS": "PASS",
+    "FAIL": "FAIL",
+    "INSUFFICIENT_EVIDENCE": "INSUFFICIENT EVIDENCE",
+    "SKIPPED": "skipped",
+}
+
+
+def _cell(text: str) -> str:
+    # A pipe or newline inside a cell would break the table.
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def _value(check: CheckResult) -> str:
+    if check.value is None:
+        return "—"
+    text = fmt(check.value)
+    if check.lower is not None and check.upper is not None and check.lower != check.upper:
+        text += f" [{fmt(check.lower)}, {fmt(check.upper)}]"
+    return text
+
+
+def markdown_summary(gate: GateSection) -> str:
+    order = {"FAIL": 0, "INSUFFICIENT_EVIDENCE": 1, "PASS": 2, "SKIPPED": 3}
+    checks = sorted(
+        gate.checks, key=lambda c: (c.severity != "blocking", order[c.verdict], c.id)
+    )
+    blocking = "blocks the release" if gate.blocks_release else "does not block the release"
+    lines = [
+        f"## faceaudit gate: {_LABEL[gate.verdict]}",
+        "",
+        f"{gate.reason} This verdict {blocking}.",
+        "",
+        f"Policy **{gate.policy_name}** version {gate.policy_version} "
+        f"(sha256 `{gate.policy_sha256[:12]}`); insufficient evidence "
+        f"{'blocks' if gate.insufficient_blocks else 'does not block'}.",
+        "",
+        "| check | severity | verdict | worst value [95% CI] | n | rule | reason |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for c in checks:
+        rule = f"{c.side} end {'≥' if c.operator == 'at_least' else '≤'} {fmt(c.limit)}"
+        if c.against_baseline:
+            rule = "change vs baseline: " + rule
+        n = str(c.n) if c.n is not None else "—"
+        lines.append(
+            f"| `{c.id}` | {c.severity} | **{_LABEL[c.verdict]}** | {_value(c)} | {n} | "
+            f"{_cell(rule)} | {_cell(c.reason)} |"
+        )
+    if gate.not_tested:
+        lines += ["", "Not tested in this audit:", ""]
+        lines += [f"- {_cell(item)}" for item in gate.not_tested]
+    return "\n".join(lines) + "\n"

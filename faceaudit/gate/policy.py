@@ -1,0 +1,166 @@
+"""Release policy as code: a versioned YAML file of checks on ``audit.json``.
+
+Each check points at values with a path (see :mod:`faceaudit.gate.paths`), states
+a limit (``at_least`` / ``at_most``), which end of the 95% interval must meet it
+(``side``), the smallest sample that may be judged (``min_n``) and whether a
+failure blocks the release. Errors name the check and the field.
+"""
+
+from __future__ import annotations
+
+from importlib import resources
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from faceaudit.gate.paths import PathError, terminal_type
+from faceaudit.schema.common import Estimate
+from faceaudit.store import sha256_bytes
+
+DEFAULT_POLICY_RESOURCE = "policy-default.yaml"
+POLICY_FORMAT = 1
+
+
+class PolicyError(ValueError):
+    """A policy file that cannot be used; the message names the check and field."""
+
+
+class Check(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    id: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+    description: str = Field(min_length=1)
+    path: str
+    operator: Literal["at_least", "at_most"]
+    limit: float
+    side: Literal["lower", "upper", "value"] = Field(
+        description="Which end of the interval must meet the limit for a PASS. 'lower' with "
+        "at_least and 'upper' with at_most demand that the whole interval meets it."
+    )
+    min_n: int = Field(default=0, ge=0)
+    severity: Literal["blocking", "warning"] = "blocking"
+    aggregate: Literal["each", "count"] = Field(
+        default="each", description="each: judge every matched value; count: judge how many matched"
+    )
+    against_baseline: bool = Field(
+        default=False, description="Judge candidate minus baseline (needs --baseline)"
+    )
+    when_missing: Literal["insufficient", "fail", "skip"] = Field(
+        default="insufficient",
+        description="Verdict when the path matches nothing (its stage did not run)",
+    )
+    rationale: str | None = None
+
+    @field_validator("path")
+    @classmethod
+    def _path_fits_schema(cls, value: str) -> str:
+        # Imported here: the schema package imports faceaudit.schema.gate, not this module,
+        # but keeping the import local avoids a cycle if that ever changes.
+        from faceaudit.schema import AuditResult
+
+        try:
+            terminal_type(value, AuditResult)
+        except PathError as error:
+            raise ValueError(str(error)) from None
+        return value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Check:
+        if self.aggregate == "count" and self.against_baseline:
+            raise ValueError("aggregate 'count' cannot be compared against a baseline")
+        if self.aggregate == "count" and self.side != "value":
+            raise ValueError("aggregate 'count' is exact: use side 'value'")
+        from faceaudit.schema import AuditResult
+
+        ends = terminal_type(self.path, AuditResult)
+        is_estimate = isinstance(ends, type) and issubclass(ends, Estimate)
+        if (
+            self.aggregate == "each"
+            and isinstance(ends, type)
+            and issubclass(ends, BaseModel)
+            and not is_estimate
+        ):
+            raise ValueError(
+                f"path {self.path!r} ends on a {ends.__name__}, not a number or an Estimate; "
+                "add the field to judge, or use aggregate: count"
+            )
+        return self
+
+
+class Policy(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    format: Literal[1] = POLICY_FORMAT
+    name: str = Field(min_length=1)
+    version: str = Field(min_length=1, description="The policy's own version, e.g. 2025.1")
+    description: str = ""
+    checks: list[Check] = Field(min_length=1)
+    # Filled by load_policy, not read from YAML: which bytes the verdict rests on.
+    sha256: str = Field(default="", exclude=True)
+    source: str = Field(default="", exclude=True)
+
+    @model_validator(mode="after")
+    def _unique_ids(self) -> Policy:
+        seen: set[str] = set()
+        for check in self.checks:
+            if check.id in seen:
+                raise ValueError(f"check id {check.id!r} is used twice; ids must be unique")
+            seen.add(check.id)
+        return self
+
+
+def _describe(error: dict[str, Any], raw: dict[str, Any]) -> str:
+    loc = list(error["loc"])
+    where = "policy"
+    if len(loc) >= 2 and loc[0] == "checks" and isinstance(loc[1], int):
+        checks = raw.get("checks") or []
+        item = checks[loc[1]] if loc[1] < len(checks) else None
+        check_id = item.get("id") if isinstance(item, dict) else None
+        where = f"check {check_id!r} (checks[{loc[1]}])" if check_id else f"checks[{loc[1]}]"
+        loc = loc[2:]
+    field = ".".join(str(part) for part in loc)
+    message = error["msg"].removeprefix("Value error, ")
+    if error["type"] == "extra_forbidden":
+        message = "unknown field"
+    given = error.get("input")
+    detail = "" if error["type"] == "missing" or isinstance(given, dict) else f"; got {given!r}"
+    if field:
+        return f"{where}, field {field!r}: {message}{detail}"
+    return f"{where}: {message}"
+
+
+def parse_policy(data: bytes, source: str) -> Policy:
+    """Validate policy bytes; the SHA-256 is of these exact bytes (what the verdict cites)."""
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise PolicyError(f"{source}: not UTF-8 text ({error.reason} at byte {error.start})") from None
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        raise PolicyError(f"{source}: not valid YAML: {error}") from None
+    if not isinstance(raw, dict):
+        raise PolicyError(f"{source}: the top level must be a mapping with name, version, checks")
+    try:
+        policy = Policy.model_validate(raw)
+    except ValidationError as error:
+        lines = [_describe(e, raw) for e in error.errors()]
+        raise PolicyError(f"invalid policy {source}:\n  " + "\n  ".join(lines)) from None
+    policy.sha256 = sha256_bytes(data)
+    policy.source = source
+    return policy
+
+
+def load_policy(path: str | Path | None = None) -> Policy:
+    """Read a policy file, or the shipped default when ``path`` is None."""
+    if path is None:
+        data = resources.files("faceaudit.gate").joinpath(DEFAULT_POLICY_RESOURCE).read_bytes()
+        return parse_policy(data, "built-in default")
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+    except OSError as error:
+        raise PolicyError(f"cannot read policy {path}: {error.strerror}") from None
+    return parse_policy(data, str(path))
