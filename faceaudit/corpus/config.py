@@ -4,11 +4,71 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 
 class CorpusConfig(BaseModel):
+    """How the FairFaceGPT-style Q&A corpus is generated (REFERENCE.md §3).
+
+    Secrets never live here: ``api_key_env`` names the environment variable
+    that holds the key, so a saved config can be shared without leaking it.
+    """
+
     model_config = ConfigDict(extra="forbid")
 
     enabled: bool = True
     backend: Literal["template", "openai", "hf"] = "template"
+    model: str | None = Field(
+        default=None,
+        description="openai: the model name sent to the endpoint (default gpt-4o-2024-11-20); "
+        "hf: a local checkpoint directory or hub id; template: ignored.",
+    )
+    base_url: str = Field(
+        default="https://api.openai.com/v1",
+        description="openai: the OpenAI-compatible API root (a vLLM server: http://HOST:PORT/v1).",
+    )
+    api_key_env: str | None = Field(
+        default="OPENAI_API_KEY",
+        description="openai: name of the environment variable holding the API key "
+        "(None: send no key, e.g. a local vLLM server).",
+    )
+    aspects: list[str] | None = Field(
+        default=None, description="Aspect ids to generate (default: all eight FairFaceGPT aspects)."
+    )
+    limit: int | None = Field(default=None, ge=1, description="Use at most this many images.")
+    concurrency: int = Field(default=8, ge=1, le=512, description="openai: requests in flight.")
+    timeout_s: float = Field(default=120.0, gt=0, description="openai: per-request timeout.")
+    max_retries: int = Field(
+        default=5, ge=0, description="openai: retries on 429/5xx/timeouts/malformed replies."
+    )
+    backoff_s: float = Field(
+        default=1.0, ge=0, description="openai: first retry delay; doubles on each retry."
+    )
+    max_backoff_s: float = Field(default=60.0, ge=0, description="openai: cap of one retry delay.")
+    prompt_file: str | None = Field(
+        default=None, description="YAML or JSON prompt set replacing the built-in FairFaceGPT one."
+    )
+    max_new_tokens: int = Field(default=512, ge=1, description="openai/hf: answer length cap.")
+    temperature: float = Field(default=0.0, ge=0, le=2, description="openai/hf: 0 = greedy.")
+    batch_size: int = Field(default=4, ge=1, description="hf: images per generate() call.")
+    adapter: str | None = Field(default=None, description="hf: optional peft adapter directory.")
+    output: str = Field(
+        default="corpus/corpus.jsonl", description="Corpus JSONL path, relative to the run directory."
+    )
+
+    @field_validator("aspects")
+    @classmethod
+    def _aspects_known(cls, value: list[str] | None) -> list[str] | None:
+        if value is None:
+            return None
+        if not value:
+            raise ValueError("aspects must name at least one aspect (or be null for all)")
+        # Import here: prompts imports nothing from config, this avoids a cycle at import time.
+        from faceaudit.corpus.prompts import ASPECT_IDS
+
+        unknown = [a for a in value if a not in ASPECT_IDS]
+        if unknown:
+            raise ValueError(f"unknown aspect(s) {unknown}; accepted: {', '.join(ASPECT_IDS)}")
+        if len(set(value)) != len(value):
+            raise ValueError(f"aspects are repeated: {value}")
+        return value
