@@ -9,7 +9,7 @@ Rules, in order (the first that gives exactly one letter wins):
 
 1. the whole answer is one letter, possibly wrapped: ``B``, ``(b)``, ``[C].``;
 2. a leading capital letter with its bracket or full stop: ``C) Female``,
-   ``B. Male, not A``;
+   ``B. Male, not A`` (unless more letters follow in that form: a repeated option list);
 3. an explicit cue: ``Answer: b``, ``the correct option is (C)``, ``choice D``;
    lower case is accepted here because the cue makes the letter unambiguous;
 4. capital letters standing alone as words (``I pick B.``, ``**C**``);
@@ -36,6 +36,7 @@ _CUE = re.compile(
 )
 # "C) Female", "(B) Male", "D. None of the above": the letter leads, its text follows.
 _LEADING = re.compile(r"\s*[\(\[]?([A-Z])[\)\]\.:](?:\s|$)")
+_LISTED = re.compile(r"(?<![A-Za-z0-9])[\(\[]?([A-Z])[\)\]\.:](?:\s|$)")
 _LONE_CAPITAL = re.compile(r"(?<![A-Za-z0-9])([A-Z])(?![A-Za-z0-9])")
 # "A"/"a" followed by a lower-case word is the article, not option A ("A young man"),
 # unless that word joins letters ("A or B", "a and b").
@@ -95,7 +96,10 @@ def parse_answer(text: str | None, options: list[str]) -> str | None:
 
     leading = _LEADING.match(text)
     if leading and leading.group(1) in letters:
-        return leading.group(1)
+        # "(A) Male (B) Female" lists the options rather than choosing one.
+        listed = {m.group(1) for m in _LISTED.finditer(text) if m.group(1) in letters}
+        if len(listed) == 1:
+            return leading.group(1)
 
     cued = [
         m.group(1).upper()

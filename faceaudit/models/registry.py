@@ -1,0 +1,92 @@
+"""``make_model``: the evaluation config (plus the training stage's outputs) -> a FaceModel."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from faceaudit.evaluate.config import EvaluateConfig
+from faceaudit.models.base import FaceModel
+
+BackendFactory = Callable[..., FaceModel]
+
+
+def _hf(cfg: EvaluateConfig, model_dir: Path | None, adapter: Path | None, seed: int) -> FaceModel:
+    from faceaudit.models.hf import HFFaceModel
+
+    source = cfg.model if cfg.model is not None else model_dir
+    if source is None:
+        raise ValueError(
+            "evaluate.backend 'hf' needs a model: set evaluate.model to a checkpoint directory or "
+            "hub id, or run the train stage first"
+        )
+    chosen_adapter = cfg.adapter if cfg.adapter is not None else adapter
+    return HFFaceModel.load(
+        source,
+        adapter=chosen_adapter,
+        dtype=cfg.dtype,
+        device=cfg.device,
+        trust_remote_code=cfg.trust_remote_code,
+    )
+
+
+def _openai(cfg: EvaluateConfig, model_dir: Path | None, adapter: Path | None, seed: int) -> FaceModel:
+    from faceaudit.models.openai_compat import OpenAIChatModel
+
+    if not cfg.base_url or not cfg.model:
+        raise ValueError(
+            "evaluate.backend 'openai' needs evaluate.base_url (e.g. http://127.0.0.1:8000/v1) "
+            "and evaluate.model (the served model name)"
+        )
+    return OpenAIChatModel(
+        cfg.base_url,
+        cfg.model,
+        api_key_env=cfg.api_key_env,
+        concurrency=cfg.concurrency,
+        max_retries=cfg.max_retries,
+        timeout_s=cfg.request_timeout_s,
+    )
+
+
+def _predictions(cfg: EvaluateConfig, model_dir: Path | None, adapter: Path | None, seed: int) -> FaceModel:
+    from faceaudit.models.predictions_file import PredictionsFileModel
+
+    if not cfg.predictions_file:
+        raise ValueError("evaluate.backend 'predictions' needs evaluate.predictions_file (CSV or JSONL)")
+    return PredictionsFileModel(cfg.predictions_file, name=cfg.model)
+
+
+def _simulated(cfg: EvaluateConfig, model_dir: Path | None, adapter: Path | None, seed: int) -> FaceModel:
+    from faceaudit.models.simulated import SimulatedFaceModel
+
+    return SimulatedFaceModel(
+        cfg.simulated_accuracy,
+        seed=seed,
+        invalid_rate=cfg.simulated_invalid_rate,
+        overconfidence=cfg.simulated_overconfidence,
+        name=cfg.model or "simulated",
+    )
+
+
+BACKENDS: dict[str, BackendFactory] = {
+    "hf": _hf,
+    "openai": _openai,
+    "predictions": _predictions,
+    "simulated": _simulated,
+}
+
+
+def make_model(
+    cfg: EvaluateConfig,
+    *,
+    model_dir: Path | None = None,
+    adapter: Path | None = None,
+    seed: int = 0,
+) -> FaceModel:
+    """Build the configured backend. ``model_dir``/``adapter`` come from the train stage and
+    are used by the hf backend when the config names no model/adapter of its own."""
+    try:
+        factory = BACKENDS[cfg.backend]
+    except KeyError:
+        raise ValueError(f"unknown evaluate.backend {cfg.backend!r} (accepted: {', '.join(BACKENDS)})") from None
+    return factory(cfg, model_dir, adapter, seed)
