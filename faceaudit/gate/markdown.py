@@ -46,7 +46,8 @@ def markdown_summary(gate: GateSection) -> str:
         "|---|---|---|---|---|---|---|",
     ]
     for c in checks:
-        rule = f"{c.side} end {'≥' if c.operator == 'at_least' else '≤'} {fmt(c.limit)}"
+        end = "point estimate" if c.side == "value" else f"{c.side} end"
+        rule = f"{end} {'≥' if c.operator == 'at_least' else '≤'} {fmt(c.limit)}"
         if c.against_baseline:
             rule = "change vs baseline: " + rule
         n = str(c.n) if c.n is not None else "—"

@@ -25,8 +25,10 @@ from pydantic import BaseModel
 
 _SEGMENT = re.compile(r"^(?P<name>[^.\[\]]*)(?P<filters>(\[[^\[\]=]+=[^\[\]]*\])*)$")
 _FILTER = re.compile(r"\[([^\[\]=]+)=([^\[\]]*)\]")
-# Fields that name a list item better than its position does, in order of preference.
-_LABEL_FIELDS = ("id", "name", "key", "task", "attribute", "group", "kind", "label")
+# Fields that name a list item better than its position does. "id"/"name" alone identify an
+# item; otherwise the descriptive fields are joined (a disparity: "accuracy:race:difference").
+_NAME_FIELDS = ("id", "name")
+_LABEL_FIELDS = ("task", "metric", "attributes", "kind", "group", "key", "label")
 
 
 class PathError(ValueError):
@@ -70,9 +72,18 @@ def parse_path(text: str) -> list[Segment]:
 
 def _item_label(item: Any, index: int) -> str:
     if isinstance(item, dict):
-        parts = [str(item[f]) for f in _LABEL_FIELDS if isinstance(item.get(f), str)]
+        for key in _NAME_FIELDS:
+            if isinstance(item.get(key), str):
+                return item[key]
+        parts = []
+        for key in _LABEL_FIELDS:
+            value = item.get(key)
+            if isinstance(value, str):
+                parts.append(value)
+            elif isinstance(value, list) and value and all(isinstance(v, str) for v in value):
+                parts.append(" x ".join(value))
         if parts:
-            return ":".join(parts[:2])
+            return ":".join(parts)
     return str(index)
 
 

@@ -196,9 +196,9 @@ def _missing(check: Check, result: AuditResult, *, no_baseline: bool) -> CheckRe
         )
     section = _section_of(check)
     if getattr(result, section, None) is None:
-        why = f"audit.json has no {section} section (that stage did not run)"
+        why = f"The audit has no {section} section (that stage did not run)"
     else:
-        why = f"audit.json has no value at {check.path}"
+        why = f"The audit has no value at {check.path}"
     verdict = {"insufficient": "INSUFFICIENT_EVIDENCE", "fail": "FAIL", "skip": "SKIPPED"}[
         check.when_missing
     ]
@@ -207,7 +207,7 @@ def _missing(check: Check, result: AuditResult, *, no_baseline: bool) -> CheckRe
         "FAIL": "and the policy treats a missing value as a failure",
         "SKIPPED": "and the policy allows skipping this check",
     }[verdict]
-    return CheckResult(**base, verdict=verdict, reason=f"{why[0].upper()}{why[1:]}, {consequence}.")
+    return CheckResult(**base, verdict=verdict, reason=f"{why}, {consequence}.")
 
 
 def _check_fields(check: Check) -> dict[str, Any]:
@@ -298,10 +298,10 @@ def _overall(
         # Hard rule, whatever the policy says: without measurements of the model there is
         # nothing that could justify a release.
         reason = (
-            "audit.json has no evaluation section, so the model's accuracy per group was never "
+            "The audit has no evaluation section, so the model's accuracy per group was never "
             "measured and nothing supports a release."
         )
-        return "INSUFFICIENT_EVIDENCE", reason[0].upper() + reason[1:], insufficient_blocks
+        return "INSUFFICIENT_EVIDENCE", reason, insufficient_blocks
     if unclear:
         noun = "check" if len(unclear) == 1 else "checks"
         return (

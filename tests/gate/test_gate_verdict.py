@@ -1,0 +1,234 @@
+"""The gate, check by check, on crafted audit.json documents with hand-chosen numbers."""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+
+import audit_factory as f
+import pytest
+
+from faceaudit.gate import (
+    EXIT_FAIL,
+    EXIT_INSUFFICIENT,
+    EXIT_PASS,
+    evaluate_gate,
+    exit_code,
+    load_policy,
+    markdown_summary,
+    parse_policy,
+    write_junit,
+)
+from faceaudit.schema import AuditResult
+
+
+def policy(*checks: str):
+    body = "name: test\nversion: '3'\nchecks:\n" + "".join(checks)
+    return parse_policy(body.encode(), "test.yaml")
+
+
+GAP = """  - id: gap
+    description: accuracy gap at most 0.10
+    path: evaluation.tasks.*.disparities[kind=difference].estimate
+    operator: at_most
+    limit: 0.10
+    side: upper
+    min_n: 30
+"""
+
+FLOOR = """  - id: floor
+    description: every group at least 0.7
+    path: evaluation.tasks.*.groups.*.metrics.accuracy
+    operator: at_least
+    limit: 0.7
+    side: lower
+    min_n: 50
+"""
+
+
+def gap_audit(diff):
+    return f.audit(tasks=[f.fair_task(diff=diff)])
+
+
+def only(gate, check_id):
+    (check,) = [c for c in gate.checks if c.id == check_id]
+    return check
+
+
+def test_upper_end_below_limit_passes():
+    gate = evaluate_gate(gap_audit((0.03, 0.01, 0.08, 600)), policy(GAP))
+    check = only(gate, "gap")
+    assert (check.verdict, gate.verdict) == ("PASS", "PASS")
+    assert (check.value, check.lower, check.upper, check.n) == (0.03, 0.01, 0.08, 600)
+    assert "upper end 0.08 is at most 0.1" in check.reason
+    assert exit_code(gate, True) == EXIT_PASS == 0
+
+
+def test_whole_interval_above_limit_fails():
+    gate = evaluate_gate(gap_audit((0.20, 0.14, 0.26, 600)), policy(GAP))
+    check = only(gate, "gap")
+    assert check.verdict == "FAIL" and gate.verdict == "FAIL" and gate.blocks_release
+    assert "whole interval lies above the limit 0.1" in check.reason
+    assert gate.reason.startswith("1 blocking check failed (gap)")
+    assert exit_code(gate, True) == EXIT_FAIL == 1
+    assert exit_code(gate, False) == EXIT_FAIL
+
+
+def test_straddling_interval_is_insufficient_never_pass():
+    # Point estimate 0.06 is inside the limit, but the upper end 0.13 is not: no pass.
+    gate = evaluate_gate(gap_audit((0.06, 0.00, 0.13, 600)), policy(GAP))
+    check = only(gate, "gap")
+    assert check.verdict == "INSUFFICIENT_EVIDENCE" == gate.verdict
+    assert "straddles the limit 0.1" in check.reason
+    assert exit_code(gate, True) == EXIT_INSUFFICIENT == 2
+    assert exit_code(gate, False) == EXIT_PASS
+    assert gate.blocks_release
+    assert not evaluate_gate(gap_audit((0.06, 0.0, 0.13, 600)), policy(GAP),
+                             insufficient_blocks=False).blocks_release
+
+
+def test_point_estimate_side_ignores_interval():
+    lenient = GAP.replace("side: upper", "side: value")
+    gate = evaluate_gate(gap_audit((0.06, 0.00, 0.13, 600)), policy(lenient))
+    assert only(gate, "gap").verdict == "PASS"
+
+
+def test_too_small_group_is_insufficient_and_named():
+    tiny = f.task("gender", [f.group("A", (0.9, 0.85, 0.94, 300)), f.group("B", (0.95, 0.76, 0.99, 20))], [])
+    gate = evaluate_gate(f.audit(tasks=[tiny]), policy(FLOOR))
+    check = only(gate, "floor")
+    assert check.verdict == "INSUFFICIENT_EVIDENCE"
+    assert check.counts == {"PASS": 1, "INSUFFICIENT_EVIDENCE": 1}
+    assert check.worst_path == "evaluation.tasks[gender].groups[race=B].metrics.accuracy"
+    assert "n=20, below the minimum sample size 50" in check.reason
+
+
+def test_wildcard_reports_worst_failing_group():
+    groups = [f.group("A", (0.9, 0.85, 0.94, 300)), f.group("B", (0.6, 0.55, 0.65, 300)),
+              f.group("C", (0.5, 0.44, 0.56, 300))]
+    gate = evaluate_gate(f.audit(tasks=[f.task("age", groups, [])]), policy(FLOOR))
+    check = only(gate, "floor")
+    assert check.verdict == "FAIL" and check.counts == {"PASS": 1, "FAIL": 2}
+    assert check.value == 0.5 and check.worst_path.endswith("groups[race=C].metrics.accuracy")
+    assert check.reason.startswith("2 of 3 value(s) fail; worst: tasks=age, groups=race=C = 0.5")
+
+
+def test_nan_estimate_is_insufficient():
+    nan = float("nan")
+    gate = evaluate_gate(gap_audit((nan, nan, nan, 600)), policy(GAP))
+    assert only(gate, "gap").verdict == "INSUFFICIENT_EVIDENCE"
+    assert "undefined (NaN)" in only(gate, "gap").reason
+
+
+def test_missing_evaluation_is_insufficient_whatever_the_policy():
+    result = f.audit(drop=("evaluation",))
+    gate = evaluate_gate(result, load_policy(None))
+    assert gate.verdict == "INSUFFICIENT_EVIDENCE"
+    assert only(gate, "accuracy-gap-10-points").reason.startswith(
+        "The audit has no evaluation section (that stage did not run)")
+    # A policy that only looks at the dataset cannot turn a missing evaluation into PASS.
+    dataset_only = policy("""  - id: records
+    description: enough records
+    path: dataset.n_records
+    operator: at_least
+    limit: 10
+    side: value
+""")
+    gate = evaluate_gate(result, dataset_only)
+    assert only(gate, "records").verdict == "PASS"
+    assert gate.verdict == "INSUFFICIENT_EVIDENCE"
+    assert any(item.startswith("evaluation:") for item in gate.not_tested)
+
+
+def test_when_missing_skip_and_fail():
+    skip = GAP.replace("min_n: 30", "min_n: 30\n    when_missing: skip").replace("id: gap", "id: skipped")
+    fail = GAP.replace("min_n: 30", "min_n: 30\n    when_missing: fail").replace("id: gap", "id: failed")
+    gate = evaluate_gate(f.audit(tasks=[f.task("t", [f.group("A", (0.9, 0.8, 0.95, 99))], [])]),
+                         policy(skip, fail))
+    assert only(gate, "skipped").verdict == "SKIPPED"
+    assert only(gate, "failed").verdict == "FAIL"
+    assert "no value at evaluation.tasks.*.disparities[kind=difference].estimate" in only(gate, "failed").reason
+
+
+def test_warning_does_not_block():
+    warn = FLOOR.replace("min_n: 50", "min_n: 50\n    severity: warning")
+    groups = [f.group("A", (0.6, 0.55, 0.65, 300))]
+    gate = evaluate_gate(f.audit(tasks=[f.fair_task(), f.task("x", groups, [])]), policy(GAP, warn))
+    assert only(gate, "floor").verdict == "FAIL"
+    assert gate.verdict == "PASS" and "1 warning(s)" in gate.reason
+
+
+def test_count_aggregate_over_filtered_items():
+    count = """  - id: significant
+    description: no significant disparity
+    path: evaluation.tasks.*.disparities[significant=true]
+    operator: at_most
+    limit: 0
+    side: value
+    aggregate: count
+"""
+    significant = f.task("t", [f.group("A", (0.9, 0.8, 0.95, 99))],
+                         [f.disparity("difference", (0.2, 0.1, 0.3, 99), p=0.001),
+                          f.disparity("ratio", (0.8, 0.7, 0.9, 99), p=0.4)])
+    gate = evaluate_gate(f.audit(tasks=[significant]), policy(count))
+    assert only(gate, "significant").value == 1 and only(gate, "significant").verdict == "FAIL"
+
+
+def test_baseline_delta_uses_mover_interval():
+    check = """  - id: regress
+    description: no group lost more than 5 points
+    path: evaluation.tasks.*.groups.*.metrics.accuracy
+    operator: at_least
+    limit: -0.05
+    side: lower
+    against_baseline: true
+"""
+    base = f.audit(tasks=[f.task("g", [f.group("A", (0.80, 0.76, 0.84, 400))], [])])
+    cand = f.audit(tasks=[f.task("g", [f.group("A", (0.70, 0.65, 0.75, 300))], [])])
+    gate = evaluate_gate(cand, policy(check), baseline=base)
+    result = only(gate, "regress")
+    # delta -0.10; lower = -0.10 - sqrt(0.05^2 + 0.04^2); upper = -0.10 + sqrt(0.05^2 + 0.04^2)
+    half = (0.05**2 + 0.04**2) ** 0.5
+    assert result.value == pytest.approx(-0.10)
+    assert result.lower == pytest.approx(-0.10 - half) and result.upper == pytest.approx(-0.10 + half)
+    assert result.n == 300 and result.targets[0].baseline_value == 0.80
+    assert result.verdict == "INSUFFICIENT_EVIDENCE"  # -0.164 .. -0.036 straddles -0.05
+    assert gate.baseline.run_id == base.run.run_id
+    # Without a baseline the check is skipped, not passed.
+    assert only(evaluate_gate(cand, policy(check)), "regress").verdict == "SKIPPED"
+
+
+def test_gate_section_round_trips_through_audit_json(tmp_path):
+    result = gap_audit((0.2, 0.14, 0.26, 600))
+    gate = evaluate_gate(result, load_policy(None))
+    stored = result.model_copy(update={"gate": gate})
+    stored.save(tmp_path / "audit.json")
+    again = AuditResult.load(tmp_path / "audit.json")
+    assert again.gate == gate
+    assert gate.policy_sha256 == load_policy(None).sha256 and len(gate.policy_sha256) == 64
+    # Re-evaluating the stored result needs nothing but the stored result.
+    assert evaluate_gate(again, load_policy(None)).verdict == gate.verdict == "FAIL"
+
+
+def test_junit_has_one_case_per_check_and_matches_exit_code(tmp_path):
+    gate = evaluate_gate(gap_audit((0.06, 0.00, 0.13, 600)), load_policy(None))
+    path = write_junit(gate, tmp_path / "junit.xml")
+    suite = ET.parse(path).getroot().find("testsuite")
+    cases = {c.get("name"): c for c in suite.findall("testcase")}
+    assert list(cases) == [c.id for c in gate.checks]
+    assert cases["accuracy-gap-10-points"].find("failure").get("type") == "INSUFFICIENT_EVIDENCE"
+    assert cases["no-group-worse-than-baseline"].find("skipped") is not None
+    assert cases["accuracy-ratio-four-fifths"].find("failure") is None
+    assert suite.get("failures") == "1" and suite.get("skipped") == "1"
+    relaxed = evaluate_gate(gap_audit((0.06, 0.00, 0.13, 600)), load_policy(None), insufficient_blocks=False)
+    suite = ET.fromstring(write_junit(relaxed, tmp_path / "j2.xml").read_bytes()).find("testsuite")
+    assert suite.get("failures") == "0"
+
+
+def test_markdown_summary_lists_every_check_and_escapes_pipes():
+    gate = evaluate_gate(gap_audit((0.2, 0.14, 0.26, 600)), load_policy(None))
+    text = markdown_summary(gate)
+    assert text.startswith("## faceaudit gate: FAIL\n")
+    rows = [line for line in text.splitlines() if line.startswith("| `")]
+    assert len(rows) == len(gate.checks)
+    assert rows[0].startswith("| `accuracy-gap-10-points` | blocking | **FAIL** | 0.2 [0.14, 0.26] | 600 |")
+    assert "- robustness:" in text
