@@ -1,9 +1,113 @@
-"""The ``evaluation`` section: stratified metrics with intervals."""
+"""The ``evaluation`` section: stratified metrics with intervals, per task.
+
+Every sampled number is an :class:`Estimate` (value, interval, n, method). Undefined
+numbers (an empty group, a metric with no valid rows) are NaN, never 0. The gate and the
+report read these models as they are and recompute nothing.
+"""
 
 from __future__ import annotations
 
-from faceaudit.schema.common import ResultModel
+from typing import Literal
+
+from pydantic import Field
+
+from faceaudit.schema.common import Estimate, ResultModel
+
+MetricName = Literal["accuracy", "macro_f1", "invalid_rate", "ece", "off_by_one"]
+HIGHER_IS_BETTER: dict[str, bool] = {
+    "accuracy": True,
+    "macro_f1": True,
+    "off_by_one": True,
+    "invalid_rate": False,
+    "ece": False,
+}
+
+
+class ConfusionMatrix(ResultModel):
+    """Counts of gold label (rows) against predicted label (columns).
+
+    ``predicted_labels`` equals ``labels`` plus a final ``"<invalid>"`` column for
+    answers that could not be parsed or were refused.
+    """
+
+    labels: list[str]
+    predicted_labels: list[str]
+    counts: list[list[int]] = Field(description="counts[i][j]: gold labels[i] predicted as predicted_labels[j]")
+
+
+class GroupMetrics(ResultModel):
+    """Metrics of one group: one label per attribute in ``attributes``."""
+
+    attributes: list[str] = Field(description="sensitive attributes defining the group, e.g. ['race', 'gender']")
+    labels: list[str] = Field(description="the group's label for each attribute, same order")
+    name: str = Field(description="display name, e.g. 'race=Black & gender=Female'")
+    n_items: int = Field(ge=0)
+    n_images: int = Field(ge=0)
+    metrics: dict[str, Estimate] = Field(description="metric name -> estimate (see MetricName)")
+    recall: dict[str, Estimate] = Field(description="per-class recall, keyed by gold label")
+    confusion: ConfusionMatrix
+    small_group: bool = Field(description="n_items below min_group_n: excluded from disparities")
+    minimum_detectable_difference: float = Field(
+        description="smallest accuracy drop versus the rest this group could detect "
+        "(two-sided alpha 0.05, power 0.8, unadjusted); NaN when undefined"
+    )
+
+
+class Disparity(ResultModel):
+    """A comparison between groups of one attribute (or intersection) on one metric.
+
+    ``kind``: ``difference`` = best minus worst group (>= 0); ``ratio`` = worst over best
+    (min/max of the metric values, in [0, 1]); ``group_vs_rest`` = ``group`` minus all other
+    items (signed). ``difference`` and ``ratio`` test the same hypothesis (all groups equal)
+    and share one p-value, counted once in the correction.
+    """
+
+    metric: str
+    attributes: list[str]
+    kind: Literal["difference", "ratio", "group_vs_rest"]
+    group: str | None = Field(default=None, description="the compared group (group_vs_rest only)")
+    worst_group: str | None = None
+    best_group: str | None = None
+    estimate: Estimate
+    test: str = Field(description="how p_value was computed, e.g. 'chi-square-homogeneity'")
+    p_value: float
+    p_adjusted: float
+    significant: bool = Field(description="p_adjusted < 1 - confidence")
+    correction: str = Field(description="multiple-comparison correction applied (statsmodels name)")
+
+
+class TaskMetrics(ResultModel):
+    """Everything measured for one task (e.g. 'age', 'gender')."""
+
+    task: str
+    n_items: int = Field(ge=0)
+    n_images: int = Field(ge=0)
+    labels: list[str] = Field(description="class labels of the task (ordinal order when given)")
+    ordinal: bool = False
+    clustered: bool = Field(description="some image yields several rows in this task")
+    overall: dict[str, Estimate]
+    groups: list[GroupMetrics]
+    disparities: list[Disparity]
+    n_comparisons: int = Field(ge=0, description="size of the family corrected for multiplicity")
 
 
 class EvaluationSection(ResultModel):
+    """Stratified evaluation of one model."""
+
     model: str
+    mode: str = Field(description="'likelihood' (option probabilities) or 'generation'")
+    n_items: int = Field(ge=0)
+    n_images: int = Field(ge=0)
+    predictions_sha256: str | None = None
+    sensitive_attributes: list[str]
+    n_boot: int = Field(ge=1)
+    confidence: float = Field(gt=0, lt=1)
+    correction: str = Field(description="statsmodels multipletests method: 'holm' or 'fdr_bh'")
+    correction_name: str
+    min_group_n: int = Field(ge=0)
+    seed: int
+    tasks: list[TaskMetrics]
+    benchmark: dict[str, Estimate] | None = Field(
+        default=None, description="FaceXBench-style accuracy per task/category, for parity checks"
+    )
+    method_notes: list[str] = Field(default_factory=list)

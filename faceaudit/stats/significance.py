@@ -1,0 +1,112 @@
+"""p-values for disparities and their correction for multiple comparisons."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import numpy as np
+from numpy.typing import ArrayLike
+from scipy.stats import chi2, fisher_exact, norm
+from statsmodels.stats.multitest import multipletests
+
+Correction = Literal["holm", "fdr_bh"]
+CORRECTION_NAMES: dict[str, str] = {
+    "holm": "Holm (family-wise error rate)",
+    "fdr_bh": "Benjamini-Hochberg (false discovery rate)",
+}
+
+
+def two_proportion_pvalue(
+    successes_a: float, n_a: float, successes_b: float, n_b: float
+) -> tuple[float, str]:
+    """Two-sided p-value for ``p_a == p_b``; returns (p, test name).
+
+    Pooled two-proportion z test, or Fisher's exact test when an expected cell count is
+    below 5 (where the normal approximation is unreliable). Fractional (effective) counts
+    are rounded for Fisher.
+    """
+    if n_a <= 0 or n_b <= 0:
+        return float("nan"), "none"
+    pooled = (successes_a + successes_b) / (n_a + n_b)
+    expected = np.array([n_a * pooled, n_a * (1 - pooled), n_b * pooled, n_b * (1 - pooled)])
+    if pooled in (0.0, 1.0):
+        return 1.0, "two-proportion-z"
+    if expected.min() < 5:
+        xa, xb = round(successes_a), round(successes_b)
+        table = [[xa, round(n_a) - xa], [xb, round(n_b) - xb]]
+        return float(fisher_exact(table).pvalue), "fisher-exact"
+    se = np.sqrt(pooled * (1 - pooled) * (1 / n_a + 1 / n_b))
+    z = (successes_a / n_a - successes_b / n_b) / se
+    return float(2 * norm.sf(abs(z))), "two-proportion-z"
+
+
+def homogeneity_pvalue(successes: ArrayLike, n: ArrayLike) -> float:
+    """Pearson chi-square test that k proportions are equal (k x 2 table).
+
+    Accepts effective counts (Rao-Scott style first-order correction for clustering).
+    Returns 1.0 when every row is a success (or every row a failure): nothing varies.
+    """
+    x = np.asarray(successes, float)
+    m = np.asarray(n, float)
+    keep = m > 0
+    x, m = x[keep], m[keep]
+    if x.size < 2:
+        return float("nan")
+    pooled = x.sum() / m.sum()
+    if pooled <= 0 or pooled >= 1:
+        return 1.0
+    statistic = float(np.sum((x - m * pooled) ** 2 / (m * pooled * (1 - pooled))))
+    return float(chi2.sf(statistic, x.size - 1))
+
+
+def wald_pvalue(difference: ArrayLike, standard_error: ArrayLike) -> np.ndarray:
+    """Two-sided normal p-value of ``difference / standard_error`` (bootstrap SE)."""
+    d = np.asarray(difference, float)
+    se = np.asarray(standard_error, float)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        z = np.where(se > 0, np.abs(d) / se, np.where(d == 0, 0.0, np.inf))
+    return np.where(np.isnan(d) | np.isnan(se), np.nan, 2 * norm.sf(z))
+
+
+def heterogeneity_pvalue(values: ArrayLike, variances: ArrayLike) -> float:
+    """Cochran's Q test that k estimates share one value, given their variances.
+
+    Used for metrics that are not proportions (macro-F1, ECE), with bootstrap variances.
+    A zero variance (e.g. a metric stuck at 1 in every resample) is raised to the smallest
+    positive variance seen, so one degenerate group cannot make Q infinite.
+    """
+    v = np.asarray(values, float)
+    var = np.asarray(variances, float)
+    keep = ~(np.isnan(v) | np.isnan(var))
+    v, var = v[keep], var[keep]
+    if v.size < 2:
+        return float("nan")
+    positive = var[var > 0]
+    if positive.size == 0:
+        return 1.0 if np.ptp(v) == 0 else 0.0
+    var = np.maximum(var, positive.min())
+    w = 1.0 / var
+    mean = np.sum(w * v) / w.sum()
+    q = float(np.sum(w * (v - mean) ** 2))
+    return float(chi2.sf(q, v.size - 1))
+
+
+def adjust_pvalues(
+    p_values: ArrayLike, method: Correction = "holm", alpha: float = 0.05
+) -> tuple[np.ndarray, np.ndarray]:
+    """Adjusted p-values and rejections via ``statsmodels.stats.multitest.multipletests``.
+
+    NaN p-values (untestable comparisons) stay NaN, are not rejected and do not count
+    towards the number of comparisons.
+    """
+    if method not in CORRECTION_NAMES:
+        raise ValueError(f"correction must be one of {sorted(CORRECTION_NAMES)}, got {method!r}")
+    p = np.asarray(p_values, float)
+    adjusted = np.full(p.shape, np.nan)
+    reject = np.zeros(p.shape, bool)
+    finite = ~np.isnan(p)
+    if finite.any():
+        rej, adj, _, _ = multipletests(p[finite], alpha=alpha, method=method)
+        adjusted[finite] = adj
+        reject[finite] = rej
+    return adjusted, reject

@@ -1,0 +1,91 @@
+"""A predictions table with planted per-group accuracy, for testing the auditor itself.
+
+Independent of any model: the simulated backend and the tests reuse it to check that
+planted disparities are found (power) and fair models raise no alarm (false alarms).
+"""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pandas as pd
+
+from faceaudit.data.records import OPTION_LETTERS
+
+
+def simulate_predictions(
+    groups: dict[str, list[str]],
+    n_per_cell: int,
+    *,
+    accuracy: float = 0.8,
+    gaps: dict[str, dict[str, float]] | None = None,
+    classes: list[str] | None = None,
+    invalid_rate: float = 0.0,
+    rows_per_image: int = 1,
+    task: str = "simulated",
+    seed: int = 0,
+) -> pd.DataFrame:
+    """Simulate answered items for every cell of the attribute grid ``groups``.
+
+    Each cell (one label per attribute) gets ``n_per_cell`` rows; each image yields
+    ``rows_per_image`` rows. A row is correct with probability ``accuracy`` plus the
+    ``gaps[attribute][label]`` of its labels (e.g. ``{"race": {"B": -0.15}}``), clipped to
+    [0, 1]; with probability ``invalid_rate`` the answer is invalid (and wrong). Items have
+    one option per class; option probabilities put the largest mass on the prediction.
+    """
+    classes = classes or ["cat", "dog", "fox", "owl"]
+    if not 2 <= len(classes) <= len(OPTION_LETTERS):
+        raise ValueError(f"classes must have 2 to {len(OPTION_LETTERS)} labels, got {len(classes)}")
+    if n_per_cell < 1 or rows_per_image < 1:
+        raise ValueError("n_per_cell and rows_per_image must be at least 1")
+    gaps = gaps or {}
+    for attribute, labels in gaps.items():
+        unknown = set(labels) - set(groups.get(attribute, []))
+        if attribute not in groups or unknown:
+            raise ValueError(f"gaps name unknown attribute/labels: {attribute!r} {sorted(unknown)}")
+    rng = np.random.default_rng(seed)
+    names = list(groups)
+    cells = list(itertools.product(*(groups[a] for a in names)))
+    n = len(cells) * n_per_cell
+    cell_index = np.repeat(np.arange(len(cells)), n_per_cell)
+    p_correct = np.full(len(cells), accuracy, dtype=float)
+    for c, labels in enumerate(cells):
+        p_correct[c] += sum(gaps.get(a, {}).get(label, 0.0) for a, label in zip(names, labels, strict=True))
+    p_correct = np.clip(p_correct, 0.0, 1.0)[cell_index]
+
+    k = len(classes)
+    gold = rng.integers(0, k, n)
+    valid = rng.random(n) >= invalid_rate
+    correct = (rng.random(n) < p_correct) & valid
+    wrong_choice = (gold + rng.integers(1, k, n)) % k
+    predicted = np.where(correct, gold, wrong_choice)
+    probs = rng.dirichlet(np.ones(k), n)
+    top = probs.argmax(axis=1)
+    rows = np.arange(n)
+    probs[rows, top], probs[rows, predicted] = probs[rows, predicted], probs[rows, top].copy()
+
+    letters = np.array(OPTION_LETTERS[:k])
+    labels = np.array(classes)
+    images_per_cell = -(-n_per_cell // rows_per_image)
+    image = cell_index * images_per_cell + (np.arange(n) % n_per_cell) // rows_per_image
+    frame = pd.DataFrame(
+        {
+            "item_id": [f"{task}-{i}" for i in range(n)],
+            "image_id": [f"img-{i}" for i in image],
+            "task": task,
+            "category": task,
+            "answer": letters[gold],
+            "predicted": pd.Series(letters[predicted], dtype=object).where(valid, None),
+            "answer_text": labels[gold],
+            "predicted_text": pd.Series(labels[predicted], dtype=object).where(valid, None),
+            "valid": valid,
+            "correct": correct,
+            "option_probs": list(probs),
+            "options": [list(classes)] * n,
+        }
+    )
+    frame["option_probs"] = frame["option_probs"].map(lambda p: [float(v) for v in p])
+    for j, attribute in enumerate(names):
+        frame[attribute] = [cells[c][j] for c in cell_index]
+    return frame
