@@ -77,8 +77,13 @@ class EvaluateConfig(BaseModel):
     n_boot: int = Field(default=2000, ge=100)
     confidence: float = Field(default=0.95, gt=0.5, lt=1.0)
     min_group_n: int = Field(default=30, ge=1, description="Groups smaller than this are flagged.")
-    correction: Literal["holm", "bh", "none"] = Field(
-        default="holm", description="Multiple-comparison correction across groups."
+    correction: Literal["holm", "fdr_bh"] = Field(
+        default="holm",
+        description="Multiple-comparison correction across group comparisons: holm (family-wise "
+        "error) or fdr_bh (Benjamini-Hochberg false discovery rate).",
+    )
+    intersections: bool = Field(
+        default=True, description="Also stratify by intersections of the sensitive attributes."
     )
     facexbench_report: bool = Field(
         default=True, description="Also report accuracy per task and category the FaceXBench way."

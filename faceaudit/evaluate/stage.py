@@ -1,0 +1,138 @@
+"""The evaluation stage: predict every item, then the stratified metrics with intervals.
+
+``run_evaluation`` is what ``faceaudit run`` and ``faceaudit evaluate`` call. It builds the
+configured backend, answers the items (resumably, into ``<out_dir>/predictions-<mode>.jsonl``
+unless the config names another file), and turns the prediction table into the
+``evaluation`` section of ``audit.json``. When scoring mode is asked of a backend that cannot
+give option probabilities (an endpoint without logprobs, a predictions file of letters), the
+stage falls back to generation mode and says so in the section's method notes.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+
+import pandas as pd
+
+from faceaudit.data.records import McqItem
+from faceaudit.evaluate.config import EvaluateConfig
+from faceaudit.evaluate.facexbench import facexbench_accuracy
+from faceaudit.evaluate.metrics import build_evaluation_section
+from faceaudit.evaluate.predict import Mode, predict
+from faceaudit.models import FaceModel, ScoringUnavailable, make_model
+from faceaudit.schema.evaluation import EvaluationSection
+from faceaudit.store import sha256_json
+
+log = logging.getLogger("faceaudit.evaluate")
+
+
+def predictions_path(cfg: EvaluateConfig, out_dir: Path, mode: Mode) -> Path:
+    if cfg.predictions_out is None:
+        return Path(out_dir) / f"predictions-{mode}.jsonl"
+    configured = Path(cfg.predictions_out)
+    # A fallback to generation must not resume from (and be refused by) the scoring file.
+    return configured if mode == cfg.mode else configured.with_name(f"{configured.stem}-{mode}{configured.suffix}")
+
+
+def predictions_digest(frame: pd.DataFrame) -> str:
+    """Content hash of the prediction table, independent of the order rows were written in."""
+    ordered = frame.sort_values("item_id", kind="stable")
+    return sha256_json(json.loads(ordered.to_json(orient="records", double_precision=15)))
+
+
+def predict_items(
+    items: Sequence[McqItem],
+    image_root: str | Path,
+    model: FaceModel,
+    cfg: EvaluateConfig,
+    out_dir: Path,
+    *,
+    sensitive_attributes: Sequence[str] | None,
+    progress: bool = True,
+) -> tuple[pd.DataFrame, Mode, list[str]]:
+    """The prediction table, the mode that produced it, and notes on any fallback."""
+    mode: Mode = cfg.mode
+    notes: list[str] = []
+
+    def run(chosen: Mode) -> pd.DataFrame:
+        return predict(
+            items,
+            image_root,
+            model,
+            mode=chosen,
+            out_jsonl=predictions_path(cfg, out_dir, chosen),
+            batch_size=cfg.batch_size,
+            max_new_tokens=cfg.max_new_tokens,
+            prefetch=cfg.prefetch_batches,
+            sensitive_attributes=sensitive_attributes,
+            progress=progress,
+        )
+
+    try:
+        frame = run(mode)
+    except ScoringUnavailable as error:
+        if mode != "scoring":
+            raise
+        log.warning("scoring mode unavailable (%s); answering in generation mode", error)
+        notes.append(
+            f"Scoring mode was asked for but {model.name} gives no option probabilities ({error}); "
+            "answers were generated and parsed instead, so no calibration metrics are available."
+        )
+        mode = "generation"
+        frame = run(mode)
+    return frame, mode, notes
+
+
+def run_evaluation(
+    items: Sequence[McqItem],
+    image_root: str | Path,
+    cfg: EvaluateConfig,
+    out_dir: str | Path,
+    *,
+    sensitive_attributes: Sequence[str],
+    ordinal: dict[str, list[str]] | None = None,
+    model_dir: Path | None = None,
+    adapter: Path | None = None,
+    seed: int = 0,
+    progress: bool = True,
+) -> EvaluationSection:
+    """Answer ``items`` with the configured model and return the ``evaluation`` section.
+
+    ``model_dir``/``adapter`` are the training stage's outputs; the hf backend uses them
+    unless ``cfg.model``/``cfg.adapter`` name a model of their own.
+    """
+    if not items:
+        raise ValueError("no items to evaluate")
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    model = make_model(cfg, model_dir=model_dir, adapter=adapter, seed=seed)
+    try:
+        frame, mode, notes = predict_items(
+            items, image_root, model, cfg, out_dir, sensitive_attributes=sensitive_attributes, progress=progress
+        )
+    finally:
+        close = getattr(model, "close", None)
+        if close is not None:
+            close()
+    benchmark = facexbench_accuracy(frame, confidence=cfg.confidence) if cfg.facexbench_report else None
+    section = build_evaluation_section(
+        frame,
+        model=model.name,
+        mode=mode,
+        sensitive_attributes=list(sensitive_attributes),
+        ordinal=ordinal,
+        intersections=cfg.intersections,
+        n_boot=cfg.n_boot,
+        confidence=cfg.confidence,
+        min_group_n=cfg.min_group_n,
+        correction=cfg.correction,
+        seed=seed,
+        predictions_sha256=predictions_digest(frame),
+        benchmark=benchmark,
+        progress=progress,
+    )
+    section.method_notes.extend(notes)
+    return section
