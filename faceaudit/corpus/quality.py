@@ -59,6 +59,8 @@ _AGE_SLACK_YEARS = 15
 def check_answer(answer: str | None, labels: LabelView, *, finish_reason: str | None = None) -> str | None:
     """``None`` when the answer is acceptable, else the reason it is rejected."""
     text = (answer or "").strip()
+    if finish_reason in ("refusal", "content_filter"):
+        return f"refusal: the generator declined (finish_reason {finish_reason})"
     if not text:
         return "empty: the generator returned no text"
     refusal = _REFUSAL.search(text)
