@@ -215,5 +215,8 @@ def load_prompt_set(path: str | Path | None = None) -> PromptSet:
     try:
         return PromptSet.model_validate(merged)
     except ValidationError as error:
-        lines = [f"{'.'.join(map(str, e['loc'])) or '(top)'}: {e['msg']}" for e in error.errors()]
+        lines = []
+        for e in error.errors():
+            message = e["msg"].removeprefix("Value error, ")
+            lines.append(f"{'.'.join(map(str, e['loc']))}: {message}" if e["loc"] else message)
         raise ValueError(f"{path}: invalid prompt set:\n  " + "\n  ".join(lines)) from None

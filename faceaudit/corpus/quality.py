@@ -69,7 +69,8 @@ def check_answer(answer: str | None, labels: LabelView, *, finish_reason: str | 
     if finish_reason == "length":
         return "truncated: the generator stopped at its token limit"
     if not text.endswith(_TERMINAL):
-        return f"truncated: the answer ends mid-sentence ({text[-30:]!r})"
+        tail = text if len(text) <= 30 else "…" + text[-30:].lstrip()
+        return f"truncated: the answer ends mid-sentence ({tail!r})"
     words = _WORD.findall(text.lower())
     gender = _gender_contradiction(words, labels)
     if gender:

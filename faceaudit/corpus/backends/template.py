@@ -146,7 +146,14 @@ _ASPECTS: dict[str, tuple[tuple[str, ...], ...]] = {
     "expression_and_emotion": (
         (
             "{expression_sentence}",
-            "{expression_sentence}",
+            "The face of {subject} displays {expression_phrase}.",
+            "The most noticeable feature of the expression is {expression_phrase}.",
+        ),
+        (
+            "The muscles around the jaw look relaxed, with no visible tension.",
+            "The forehead is free of strong creasing from the expression.",
+            "The nostrils are at rest, and the lips are not pressed together.",
+            "",
         ),
         (
             "The eyes are open and appear to look toward the camera.",
@@ -270,6 +277,7 @@ def _context(labels: LabelView) -> dict[str, str]:
     if expression:
         phrase = _EXPRESSIONS.get(expression.lower(), f"an expression best described as {expression}")
         expression_sentence = f"The {subject} shows {phrase}."
+        expression_phrase = phrase
         emotion_tone = {
             "neutral": "calm composure",
             "smiling": "friendliness and contentment",
@@ -277,7 +285,8 @@ def _context(labels: LabelView) -> dict[str, str]:
             "happy": "happiness",
         }.get(expression.lower(), f"a {expression.lower()} mood")
     else:
-        expression_sentence = f"The {subject} has a calm, mostly neutral expression, with relaxed facial muscles."
+        expression_phrase = "a calm, mostly neutral expression, with relaxed facial muscles"
+        expression_sentence = f"The {subject} has {expression_phrase}."
         emotion_tone = "a composed, neutral state"
 
     occlusions: list[str] = []
@@ -337,6 +346,7 @@ def _context(labels: LabelView) -> dict[str, str]:
         "age_skin": _AGE_SKIN.get(band or "", "The skin appears generally smooth and even."),
         "tone_sentence": tone,
         "expression_sentence": expression_sentence,
+        "expression_phrase": expression_phrase,
         "emotion_tone": emotion_tone,
         "occlusion_sentence": occlusion_sentence,
         "usable": usable,
