@@ -157,6 +157,12 @@ def _open_checked(data: bytes, name: str, max_pixels: int) -> Image.Image:
             "not an image Pillow can read (JPEG, PNG, WebP, TIFF, BMP ...)",
         ) from exc
     except (OSError, SyntaxError, ValueError, EOFError) as exc:
+        if isinstance(exc, EOFError) or "truncated" in str(exc).lower():
+            raise ImageReadError(
+                "truncated_image",
+                name,
+                f"the image file is cut short inside its header ({exc or 'unexpected end'})",
+            ) from exc
         raise ImageReadError(
             "unreadable_image", name, f"the image header cannot be read ({exc})"
         ) from exc

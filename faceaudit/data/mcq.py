@@ -46,6 +46,19 @@ _QUESTIONS: dict[str, tuple[str, ...]] = {
         "What is the skin tone of the person shown in this image?",
         "Identify the skin tone of the person in this image.",
     ),
+    "expression": (
+        "What is the facial expression of the person in this image?",
+        "Which expression best describes the face in this image?",
+        "Identify the facial expression of the person in this image.",
+    ),
+    "glasses": (
+        "Is the person in this image wearing glasses?",
+        "Does the person shown in this image wear glasses?",
+    ),
+    "helmet": (
+        "Is the person in this image wearing a safety helmet?",
+        "Does the person shown in this image wear a safety helmet?",
+    ),
 }
 _QUESTIONS["age_band"] = _QUESTIONS["age"]
 _QUESTIONS["sex"] = _QUESTIONS["gender"]
@@ -53,9 +66,9 @@ _QUESTIONS["gender_presentation"] = _QUESTIONS["gender"]
 _QUESTIONS["ethnicity"] = _QUESTIONS["race"]
 
 _GENERIC_QUESTIONS = (
-    "What is the {name} of the person in this image?",
-    "Which {name} best describes the person shown in this image?",
-    "Identify the {name} of the person in this image.",
+    "Which {name} label best describes the person in this image?",
+    "What is the {name} of the person shown in this image?",
+    "Choose the {name} that fits the person in this image.",
 )
 
 _TASK_DESCRIPTIONS = {
