@@ -71,7 +71,14 @@ def _numbers(node: Any) -> tuple[float, float, float, int | None] | None:
 def _describe_labels(match_labels: dict[str, str], path: str) -> str:
     if not match_labels:
         return path
-    return ", ".join(f"{k}={v}" for k, v in match_labels.items())
+    # "tasks" -> "task race": reads as prose in a reason sentence.
+    return ", ".join(f"{_singular(k)} {v}" for k, v in match_labels.items())
+
+
+def _singular(word: str) -> str:
+    if word.endswith("ies"):
+        return word[:-3] + "y"
+    return word[:-1] if word.endswith("s") else word
 
 
 def _interval_text(value: float, lower: float, upper: float, n: int | None) -> str:
@@ -293,7 +300,7 @@ def _overall(
     warnings = [c for c in checks if c.severity == "warning" and c.verdict != "PASS"]
     if failed:
         noun = "check" if len(failed) == 1 else "checks"
-        return "FAIL", f"{len(failed)} blocking {noun} failed ({_list_ids(failed)}): {failed[0].reason}", True
+        return "FAIL", f"{len(failed)} blocking {noun} failed: {_list_ids(failed)}.", True
     if result.evaluation is None:
         # Hard rule, whatever the policy says: without measurements of the model there is
         # nothing that could justify a release.
@@ -307,7 +314,7 @@ def _overall(
         return (
             "INSUFFICIENT_EVIDENCE",
             f"No blocking check failed, but {len(unclear)} blocking {noun} could not be decided "
-            f"({_list_ids(unclear)}): {unclear[0].reason}",
+            f"from the data: {_list_ids(unclear)}.",
             insufficient_blocks,
         )
     if not judged:

@@ -68,7 +68,7 @@ def test_whole_interval_above_limit_fails():
     check = only(gate, "gap")
     assert check.verdict == "FAIL" and gate.verdict == "FAIL" and gate.blocks_release
     assert "whole interval lies above the limit 0.1" in check.reason
-    assert gate.reason.startswith("1 blocking check failed (gap)")
+    assert gate.reason == "1 blocking check failed: gap."
     assert exit_code(gate, True) == EXIT_FAIL == 1
     assert exit_code(gate, False) == EXIT_FAIL
 
@@ -109,7 +109,7 @@ def test_wildcard_reports_worst_failing_group():
     check = only(gate, "floor")
     assert check.verdict == "FAIL" and check.counts == {"PASS": 1, "FAIL": 2}
     assert check.value == 0.5 and check.worst_path.endswith("groups[race=C].metrics.accuracy")
-    assert check.reason.startswith("2 of 3 value(s) fail; worst: tasks=age, groups=race=C = 0.5")
+    assert check.reason.startswith("2 of 3 value(s) fail; worst: task age, group race=C = 0.5")
 
 
 def test_nan_estimate_is_insufficient():

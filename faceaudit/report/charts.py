@@ -1,0 +1,127 @@
+"""Charts for the report: matplotlib figures embedded as SVG data URIs.
+
+SVG keeps the charts sharp when the report is printed to PDF and, with text kept as
+text (``svg.fonttype: none``), small. Each chart comes with alt text that states
+what it shows, for screen readers and for e-mail clients that block images.
+The palette is Okabe-Ito, distinguishable with the common colour-vision deficiencies.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import math
+from dataclasses import dataclass
+
+import matplotlib
+
+matplotlib.use("Agg")  # no display; must precede pyplot
+
+import matplotlib.pyplot as plt  # noqa: E402
+
+OKABE_ITO = {
+    "blue": "#0072B2",
+    "orange": "#E69F00",
+    "green": "#009E73",
+    "vermillion": "#D55E00",
+    "sky": "#56B4E9",
+    "purple": "#CC79A7",
+    "yellow": "#F0E442",
+    "black": "#000000",
+}
+
+_STYLE = {
+    "svg.fonttype": "none",
+    "svg.hashsalt": "faceaudit",  # stable ids -> the same audit renders the same bytes
+    "font.size": 9,
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+    "axes.edgecolor": "#555555",
+    "axes.titlesize": 10,
+}
+
+
+@dataclass(frozen=True)
+class Chart:
+    uri: str
+    alt: str
+
+
+def _encode(fig: plt.Figure) -> str:
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="svg", bbox_inches="tight", metadata={"Date": None})
+    plt.close(fig)
+    return "data:image/svg+xml;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+@dataclass(frozen=True)
+class Row:
+    label: str
+    value: float
+    lower: float
+    upper: float
+    n: int | None = None
+
+
+def interval_chart(
+    rows: list[Row], *, title: str, xlabel: str, limit: float | None = None, xlim: tuple[float, float] | None = None
+) -> Chart:
+    """Point estimates with 95% intervals, one row per group, in the order given
+    (callers sort worst first; the first row is drawn at the top)."""
+    with plt.rc_context(_STYLE):
+        height = 0.9 + 0.32 * max(len(rows), 1)
+        fig, ax = plt.subplots(figsize=(6.4, height))
+        ys = list(range(len(rows)))[::-1]
+        for y, row in zip(ys, rows, strict=True):
+            if math.isnan(row.value):
+                ax.text(0.0, y, "  undefined (NaN)", va="center", color=OKABE_ITO["vermillion"])
+                continue
+            err = [[max(row.value - row.lower, 0.0)], [max(row.upper - row.value, 0.0)]]
+            ax.errorbar(
+                row.value, y, xerr=err, fmt="o", color=OKABE_ITO["blue"], ecolor=OKABE_ITO["blue"],
+                capsize=3, markersize=5, linewidth=1.4,
+            )
+        ax.set_yticks(ys)
+        ax.set_yticklabels([f"{r.label} (n={r.n})" if r.n is not None else r.label for r in rows])
+        if limit is not None:
+            ax.axvline(limit, color=OKABE_ITO["vermillion"], linestyle="--", linewidth=1.2)
+            ax.text(limit, len(rows) - 0.4, f" policy limit {limit:g}", color=OKABE_ITO["vermillion"],
+                    va="bottom", fontsize=8)
+        if xlim is not None:
+            ax.set_xlim(*xlim)
+        ax.set_ylim(-0.7, len(rows) - 0.3)
+        ax.set_xlabel(xlabel)
+        ax.set_title(title, loc="left")
+        ax.grid(axis="x", color="#dddddd", linewidth=0.6)
+        ax.set_axisbelow(True)
+        uri = _encode(fig)
+    finite = [r for r in rows if not math.isnan(r.value)]
+    if finite:
+        worst = finite[0]
+        best = max(finite, key=lambda r: r.value)
+        alt = (
+            f"{title}: {len(rows)} groups with 95% intervals. Lowest shown first: {worst.label} "
+            f"{worst.value:.3g} ({worst.lower:.3g} to {worst.upper:.3g}); highest {best.label} "
+            f"{best.value:.3g} ({best.lower:.3g} to {best.upper:.3g})."
+        )
+    else:
+        alt = f"{title}: no defined values."
+    return Chart(uri, alt)
+
+
+def count_chart(counts: dict[str, int], *, title: str) -> Chart:
+    """Horizontal bars of how many records each label has."""
+    labels = list(counts)
+    with plt.rc_context(_STYLE):
+        fig, ax = plt.subplots(figsize=(6.4, 0.8 + 0.28 * max(len(labels), 1)))
+        ys = list(range(len(labels)))[::-1]
+        ax.barh(ys, [counts[k] for k in labels], color=OKABE_ITO["sky"], edgecolor=OKABE_ITO["blue"])
+        for y, key in zip(ys, labels, strict=True):
+            ax.text(counts[key], y, f" {counts[key]:,}", va="center", fontsize=8)
+        ax.set_yticks(ys)
+        ax.set_yticklabels(labels)
+        ax.set_xlabel("records")
+        ax.set_title(title, loc="left")
+        uri = _encode(fig)
+    summary = ", ".join(f"{k} {v:,}" for k, v in counts.items())
+    return Chart(uri, f"{title}: {summary}.")

@@ -1,0 +1,230 @@
+"""Render ``audit.json`` into one self-contained HTML file.
+
+The report reads the stored :class:`AuditResult` and nothing else: no recomputation,
+no network, no files beside the page (charts are data: URIs, CSS is inlined). A
+section absent from the audit is listed under "what was not tested", never drawn.
+"""
+
+from __future__ import annotations
+
+import math
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import jinja2
+
+from faceaudit.gate.verdict import AUDIT_STAGES, fmt, not_tested
+from faceaudit.report import charts
+from faceaudit.schema import AuditResult
+from faceaudit.schema.evaluation import HIGHER_IS_BETTER
+from faceaudit.store import atomic_write_text
+
+# Sections with a dedicated template block; any other non-empty section is drawn by the
+# generic renderer so that a new stage shows up in the report before it gets its own layout.
+_DEDICATED = {"schema_version", "run", "provenance", "gate", "dataset", "evaluation", "warnings"}
+_TITLES = {
+    "gate": "Release checks",
+    "dataset": "Data",
+    "evaluation": "Evaluation per group",
+    "robustness": "Robustness",
+    "corpus_scan": "Corpus scan",
+    "contamination": "Contamination",
+    "corpus": "Training corpus",
+    "training": "Training",
+    "warnings": "Warnings",
+}
+
+
+def _load_template(name: str) -> str | None:
+    resource = resources.files("faceaudit.report.templates").joinpath(name)
+    return resource.read_text(encoding="utf-8") if resource.is_file() else None
+
+
+def _environment() -> jinja2.Environment:
+    env = jinja2.Environment(
+        # The templates live in reports/templates/, installed as the package
+        # faceaudit.report.templates; importlib.resources finds them editable or from a wheel
+        # (jinja2's PackageLoader looks for a sub-directory and misses the mapped package).
+        loader=jinja2.FunctionLoader(_load_template),
+        # Corpus text and warnings can contain anything, including <script>: always escape.
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters["num"] = fmt
+    env.filters["pct"] = lambda x: "NaN" if x is None or math.isnan(x) else f"{100 * x:.1f}%"
+    env.filters["kind"] = _kind
+    env.filters["title"] = lambda key: _TITLES.get(key, key.replace("_", " ").capitalize())
+    env.filters["short"] = lambda h: (h[:12] + "…") if isinstance(h, str) and len(h) > 16 else h
+    return env
+
+
+def _is_estimate(node: Any) -> bool:
+    return isinstance(node, dict) and {"value", "lower", "upper", "n", "method"} <= node.keys()
+
+
+def _kind(node: Any) -> str:
+    """How the generic renderer draws a value: estimate, scalar, estimates, record, table, list."""
+    if _is_estimate(node):
+        return "estimate"
+    if node is None or isinstance(node, (str, int, float, bool)):
+        return "scalar"
+    if isinstance(node, dict):
+        if node and all(_is_estimate(v) for v in node.values()):
+            return "estimates"
+        return "record"
+    if isinstance(node, list):
+        if node and all(isinstance(v, dict) and not _is_estimate(v) for v in node):
+            scalar_rows = all(
+                all(v is None or isinstance(v, (str, int, float, bool)) or _is_estimate(v)
+                    for v in row.values())
+                for row in node
+            )
+            return "table" if scalar_rows else "records"
+        return "list"
+    return "scalar"
+
+
+def _group_chart(task: dict[str, Any], attributes: list[str], groups: list[dict[str, Any]]) -> charts.Chart:
+    rows = [
+        charts.Row(g["name"], g["metrics"]["accuracy"]["value"], g["metrics"]["accuracy"]["lower"],
+                   g["metrics"]["accuracy"]["upper"], g["n_items"])
+        for g in groups
+    ]
+    return charts.interval_chart(
+        rows,
+        title=f"Accuracy on '{task['task']}' by {' × '.join(attributes)}",
+        xlabel="accuracy (95% interval)",
+        xlim=(0.0, 1.0),
+    )
+
+
+def _sort_key(metric: str):
+    sign = 1 if HIGHER_IS_BETTER.get(metric, True) else -1
+
+    def key(group: dict[str, Any]) -> float:
+        value = group["metrics"].get(metric, {}).get("value", float("nan"))
+        return -math.inf if math.isnan(value) else sign * value  # undefined first: it needs a look
+
+    return key
+
+
+def _evaluation_view(evaluation: dict[str, Any]) -> list[dict[str, Any]]:
+    tasks = []
+    for task in evaluation["tasks"]:
+        by_attributes: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+        for group in task["groups"]:
+            by_attributes.setdefault(tuple(group["attributes"]), []).append(group)
+        blocks = []
+        for attributes, groups in by_attributes.items():
+            ordered = sorted(groups, key=_sort_key("accuracy"))
+            has_accuracy = all("accuracy" in g["metrics"] for g in ordered)
+            blocks.append({
+                "attributes": list(attributes),
+                "groups": ordered,
+                "chart": _group_chart(task, list(attributes), ordered) if has_accuracy else None,
+            })
+        metrics = sorted({m for g in task["groups"] for m in g["metrics"]},
+                         key=lambda m: (m != "accuracy", m))
+        disparities = sorted(task["disparities"], key=lambda d: (not d["significant"], d["p_adjusted"]))
+        tasks.append({"task": task, "blocks": blocks, "metrics": metrics, "disparities": disparities})
+    return tasks
+
+
+def _tested(result: AuditResult) -> list[tuple[str, str]]:
+    rows: list[tuple[str, str]] = []
+    ev = result.evaluation
+    model = ev.model if ev else result.provenance.base_model
+    if model:
+        rows.append(("Model", model))
+    if result.provenance.adapter_sha256:
+        rows.append(("Adapter SHA-256 (first 16)", result.provenance.adapter_sha256[:16]))
+    if result.dataset:
+        d = result.dataset
+        rows.append(("Data", f"{d.name} ({d.kind}), {d.n_records:,} records"))
+        rows.append(("Groups compared by", ", ".join(d.sensitive_attributes) or "none declared"))
+        rows.append(("Tasks asked", ", ".join(d.task_attributes) or "none declared"))
+    if ev:
+        rows.append(("Evaluation sample", f"{ev.n_items:,} questions on {ev.n_images:,} images, "
+                     f"{len(ev.tasks)} task(s)"))
+        smallest = min((g for t in ev.tasks for g in t.groups), key=lambda g: g.n_items, default=None)
+        if smallest is not None:
+            rows.append(("Smallest group", f"{smallest.name}: {smallest.n_items} questions"))
+        rows.append(("Statistics", f"{int(ev.confidence * 100)}% intervals, {ev.n_boot:,} bootstrap "
+                     f"resamples, correction: {ev.correction_name}"))
+    return rows
+
+
+def _provenance(result: AuditResult) -> list[tuple[str, str]]:
+    run, prov = result.run, result.provenance
+    rows = [
+        ("Run", run.run_id),
+        ("Started / finished (UTC)", f"{run.started_at} / {run.finished_at or 'not finished'}"),
+        ("faceaudit", run.faceaudit_version),
+        ("Python / platform", f"{run.python_version} on {run.platform}"),
+        ("Seed", str(run.seed)),
+        ("Stages run", ", ".join(run.stages_run) or "none recorded"),
+    ]
+    if run.command:
+        rows.append(("Command", run.command))
+    if result.gate is not None:
+        g = result.gate
+        rows.append(("Policy", f"{g.policy_name} version {g.policy_version} ({g.policy_source})"))
+        rows.append(("Policy SHA-256", g.policy_sha256))
+        rows.append(("Verdict computed at", g.evaluated_at))
+    for name, value in prov.model_dump().items():
+        if name == "data_sent_to" or value in (None, "", []):
+            continue
+        rows.append((name.replace("_", " ").replace("sha256", "SHA-256"), str(value)))
+    rows.append(("Data sent to", ", ".join(prov.data_sent_to) if prov.data_sent_to
+                 else "nothing left this machine"))
+    for lib, version in sorted(run.library_versions.items()):
+        rows.append((f"library {lib}", version))
+    return rows
+
+
+def build_context(result: AuditResult, *, show_faces: bool = False) -> dict[str, Any]:
+    data = result.model_dump(mode="python")
+    gate = result.gate
+    findings = []
+    if gate is not None:
+        findings = [c for c in gate.checks if c.severity == "blocking"
+                    and c.verdict in ("FAIL", "INSUFFICIENT_EVIDENCE")]
+    generic = [
+        (name, data[name]) for name in type(result).model_fields
+        if name not in _DEDICATED and data.get(name) is not None
+    ]
+    present = [name for name in ("gate", "dataset", "evaluation") if data.get(name) is not None]
+    present += [name for name, _ in generic]
+    dataset_charts = []
+    if result.dataset is not None:
+        for attribute, counts in result.dataset.counts.items():
+            if counts:
+                dataset_charts.append(charts.count_chart(counts, title=f"Records by {attribute}"))
+    return {
+        "r": data,
+        "gate": gate.model_dump() if gate else None,
+        "findings": findings,
+        "tested": _tested(result),
+        "not_tested": gate.not_tested if gate else not_tested(result),
+        "provenance": _provenance(result),
+        "evaluation": _evaluation_view(data["evaluation"]) if result.evaluation else None,
+        "dataset_charts": dataset_charts,
+        "generic": generic,
+        "present": present,
+        "stages": AUDIT_STAGES,
+        "show_faces": show_faces,
+        "css": resources.files("faceaudit.report.templates").joinpath("report.css").read_text("utf-8"),
+    }
+
+
+def render_html(result: AuditResult, *, show_faces: bool = False) -> str:
+    template = _environment().get_template("report.html.j2")
+    return template.render(**build_context(result, show_faces=show_faces))
+
+
+def render_report(result: AuditResult, out_path: str | Path, *, show_faces: bool = False) -> Path:
+    """Write the HTML report for ``result`` to ``out_path`` atomically; returns the path."""
+    return atomic_write_text(out_path, render_html(result, show_faces=show_faces))

@@ -1,0 +1,85 @@
+"""The rendered report in a real headless Chromium: no console errors, no network, every
+section present, escaped text, and a screenshot + PDF left in test-artifacts/ to look at."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "gate"))
+import audit_factory as f  # noqa: E402
+
+from faceaudit.gate import evaluate_gate, load_policy  # noqa: E402
+from faceaudit.report import render_report  # noqa: E402
+
+CHROMIUM = Path("/usr/bin/chromium")
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+        "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+XSS = '<script>window.__pwned = 1</script><img src="http://127.0.0.1:9/x.png">'
+
+
+def rich_audit():
+    groups = [f.group("White", (0.91, 0.87, 0.94, 300)), f.group("Black", (0.78, 0.73, 0.83, 300)),
+              f.group("Indian", (0.84, 0.79, 0.88, 300)), f.group("Latino_Hispanic", (0.74, 0.62, 0.84, 25), small=True)]
+    inter = [f.group("White | Female", (0.93, 0.88, 0.96, 150), attribute="race x gender"),
+             f.group("Black | Male", (0.72, 0.64, 0.79, 150), attribute="race x gender")]
+    race = f.task("race", groups + inter,
+                  [f.disparity("difference", (0.13, 0.06, 0.19, 900), p=0.0004),
+                   f.disparity("ratio", (0.857, 0.79, 0.93, 900), p=0.0004),
+                   f.disparity("group_vs_rest", (-0.07, -0.12, -0.02, 300), group_name="race=Black", p=0.01)],
+                  overall=(0.84, 0.82, 0.86, 925))
+    corpus = {
+        "backend": "template", "model": f"offline {XSS}", "prompt_set_version": "1",
+        "prompt_set_sha256": "e" * 64, "corpus_sha256": "b" * 64, "corpus_path": "runs/x/corpus.jsonl",
+        "aspects": ["demographic attributes", "expression and emotion"], "n_images": 120,
+        "n_requested": 240, "n_accepted": 236, "n_rejected": 4, "n_failed": 0, "n_resumed": 0,
+        "rejects_by_reason": {"refusal": 3, XSS: 1},
+        "per_aspect": {"demographic attributes": {"accepted": 118, "rejected": 2}},
+        "endpoint_host": None, "n_images_sent": 0, "wall_time_s": 3.2, "pairs_per_second": 75.0,
+    }
+    result = f.audit(tasks=[race, f.fair_task()], corpus=corpus,
+                     warnings=[{"stage": "corpus", "message": f"answer quoted {XSS}", "detail": {"row": 7}}])
+    return result.model_copy(update={"gate": evaluate_gate(result, load_policy(None))})
+
+
+@pytest.mark.browser
+def test_report_in_headless_chromium(tmp_path, artifacts_dir):
+    from playwright.sync_api import sync_playwright
+
+    assert CHROMIUM.is_file(), "run .ci/install-browser.sh (Debian chromium) first"
+    result = rich_audit()
+    path = render_report(result, tmp_path / "report.html")
+    html = path.read_text(encoding="utf-8")
+    assert XSS not in html and "&lt;script&gt;window.__pwned" in html
+    assert path.stat().st_size < 5_000_000
+
+    console, requests, errors = [], [], []
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+        page = browser.new_page(viewport={"width": 1100, "height": 1400})
+        page.on("console", lambda m: console.append(f"{m.type}: {m.text}"))
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.on("request", lambda r: requests.append(r.url))
+        page.goto(path.as_uri(), wait_until="load")
+        headings = {name: page.locator(f"h2#h-{name}").count() for name in
+                    ("gate", "dataset", "evaluation", "corpus", "warnings", "appendix")}
+        verdict = page.locator(".verdict-label").inner_text()
+        pwned = page.evaluate("() => window.__pwned === undefined")
+        images = page.evaluate("() => Array.from(document.images).map(i => [i.alt.length, i.naturalWidth])")
+        page.screenshot(path=str(artifacts_dir / "report-page-one.png"))
+        page.screenshot(path=str(artifacts_dir / "report-full.png"), full_page=True)
+        page.emulate_media(media="print")
+        pdf = page.pdf(format="A4", print_background=True)
+        (artifacts_dir / "report.pdf").write_bytes(pdf)
+        browser.close()
+
+    assert console == [] and errors == []
+    assert [u for u in requests if not u.startswith(("data:", "file:"))] == []
+    assert [u for u in requests if u.startswith("file:")] == [path.as_uri()]
+    assert headings == dict.fromkeys(headings, 1)
+    assert "INSUFFICIENT EVIDENCE" in verdict or "FAIL" in verdict
+    assert pwned
+    assert images and all(alt > 20 and width > 0 for alt, width in images)
+    assert pdf.startswith(b"%PDF") and pdf.count(b"/Type /Page") >= 4
