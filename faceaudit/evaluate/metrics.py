@@ -152,45 +152,58 @@ def _weighted_frame_metrics(k: int, ordinal: bool) -> dict:
 def _point_estimates(
     enc: EncodedTask, cell_frame: pd.DataFrame, cell: np.ndarray, group_sets: list[_GroupSet]
 ) -> tuple[dict[str, float], list[pd.DataFrame]]:
-    """fairlearn MetricFrame per attribute set, on rows compressed to weighted patterns."""
+    """fairlearn MetricFrame per attribute set, on rows compressed to weighted patterns.
+
+    Outcome metrics use (cell, gold, predicted) patterns weighted by their row count;
+    ECE uses (cell, confidence bin, hit) patterns carrying their confidence sums. Both
+    give exactly the numbers the raw rows give.
+    """
     k = len(enc.labels)
+    outcome = pd.DataFrame({"cell": cell, "gold": enc.gold, "pred": enc.pred})
+    outcome = outcome.groupby(["cell", "gold", "pred"], sort=False).size().reset_index(name="w")
     has_prob = ~np.isnan(enc.confidence)
-    conf_bin = np.where(has_prob, np.minimum((np.nan_to_num(enc.confidence) * N_BINS).astype(np.int64), N_BINS - 1), 0)
-    key = pd.DataFrame({
-        "cell": cell, "gold": enc.gold, "pred": enc.pred, "bin": conf_bin,
-        "hit": enc.hit & has_prob, "has_prob": has_prob,
+    calib = pd.DataFrame({
+        "cell": cell[has_prob],
+        "bin": np.minimum((enc.confidence[has_prob] * N_BINS).astype(np.int64), N_BINS - 1),
+        "hit": enc.hit[has_prob].astype(np.int64),
+        "conf": enc.confidence[has_prob],
     })
-    key["conf"] = np.where(has_prob, enc.confidence, 0.0)
-    agg = key.groupby(["cell", "gold", "pred", "bin", "hit", "has_prob"], sort=False, observed=True)
-    patterns = agg["conf"].agg(["size", "sum"]).reset_index()
-    weight = patterns["size"].to_numpy(float)
-    prob_rows = weight * patterns["has_prob"].to_numpy(float)
-    params = {"sample_weight": weight}
-    ece_params = {
-        **params,
-        "cal_rows": prob_rows,
-        "cal_hits": prob_rows * patterns["hit"].to_numpy(float),
-        "cal_conf": patterns["sum"].to_numpy(float),
-        "cal_bin": patterns["bin"].to_numpy(np.int64),
-    }
+    calib = calib.groupby(["cell", "bin", "hit"], sort=False)["conf"].agg(["size", "sum"]).reset_index()
     metrics = _weighted_frame_metrics(k, enc.ordinal)
-    sample_params = {name: (ece_params if name == "ece" else params) for name in metrics}
-    sensitive = cell_frame.iloc[patterns["cell"].to_numpy()].reset_index(drop=True)
+    ece = metrics.pop("ece")
+    weights = {"sample_weight": outcome["w"].to_numpy(float)}
+    ece_params = {
+        "sample_weight": calib["size"].to_numpy(float),
+        "cal_rows": calib["size"].to_numpy(float),
+        "cal_hits": (calib["size"] * calib["hit"]).to_numpy(float),
+        "cal_conf": calib["sum"].to_numpy(float),
+        "cal_bin": calib["bin"].to_numpy(np.int64),
+    }
     overall: dict[str, float] = {}
     by_set: list[pd.DataFrame] = []
     for gs in group_sets:
+        attrs = list(gs.attributes)
         frame = MetricFrame(
-            metrics=metrics,
-            y_true=patterns["gold"].to_numpy(),
-            y_pred=patterns["pred"].to_numpy(),
-            sensitive_features=sensitive[list(gs.attributes)],
-            sample_params=sample_params,
+            metrics=metrics, y_true=outcome["gold"].to_numpy(), y_pred=outcome["pred"].to_numpy(),
+            sensitive_features=cell_frame[attrs].iloc[outcome["cell"].to_numpy()].reset_index(drop=True),
+            sample_params={name: weights for name in metrics},
         )
+        by_group = frame.by_group.copy()
         if not overall:
             overall = {name: float(v) for name, v in frame.overall.items()}
-        by_group = frame.by_group
+        if len(calib):
+            cal_frame = MetricFrame(
+                metrics={"ece": ece}, y_true=calib["bin"].to_numpy(), y_pred=calib["bin"].to_numpy(),
+                sensitive_features=cell_frame[attrs].iloc[calib["cell"].to_numpy()].reset_index(drop=True),
+                sample_params={"ece": ece_params},
+            )
+            by_group["ece"] = cal_frame.by_group["ece"]
+            overall.setdefault("ece", float(cal_frame.overall["ece"]))
+        else:
+            by_group["ece"] = np.nan
+            overall.setdefault("ece", float("nan"))
         if not isinstance(by_group.index, pd.MultiIndex):
-            by_group.index = pd.MultiIndex.from_arrays([by_group.index])
+            by_group.index = pd.MultiIndex.from_arrays([by_group.index.astype(str)])
         by_set.append(by_group)
     return overall, by_set
 
@@ -232,10 +245,14 @@ def _task_metrics(
 ) -> TaskMetrics:
     frame = enc.frame
     k = len(enc.labels)
-    cell_codes, cell_uniques = pd.MultiIndex.from_frame(frame[attributes].astype(str)).factorize()
-    cell = np.asarray(cell_codes, np.int64)
-    cell_frame = cell_uniques.to_frame(index=False)
-    cell_frame.columns = attributes
+    # Cells: factorise each attribute, then the combined integer code (fast on 1M rows).
+    combined = np.zeros(len(frame), np.int64)
+    for attribute in attributes:
+        codes, uniques = pd.factorize(frame[attribute].astype(str))
+        combined = combined * (len(uniques) + 1) + codes
+    _, first, cell = np.unique(combined, return_index=True, return_inverse=True)
+    cell = cell.reshape(-1).astype(np.int64)
+    cell_frame = frame[attributes].iloc[first].astype(str).reset_index(drop=True)
     n_cells = len(cell_frame)
 
     group_sets: list[_GroupSet] = []

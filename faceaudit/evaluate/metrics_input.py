@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 
 import numpy as np
@@ -57,15 +58,18 @@ def _top_probability(frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
     confidence = np.full(n, np.nan)
     hit = np.zeros(n, bool)
     probs = frame["option_probs"].to_numpy(dtype=object)
-    present = np.array([isinstance(p, (list, tuple, np.ndarray)) for p in probs], dtype=bool)
+    lengths = frame["option_probs"].map(
+        lambda p: len(p) if isinstance(p, (list, tuple, np.ndarray)) else 0
+    ).to_numpy(dtype=np.int64)
+    present = lengths > 0
     if not present.any():
         return confidence, hit
     letter_index = {letter: i for i, letter in enumerate(OPTION_LETTERS)}
     gold_letter = frame["answer"].map(letter_index).to_numpy(dtype=float, na_value=-1.0)
-    lengths = np.array([len(p) if ok else 0 for p, ok in zip(probs, present, strict=True)])
     for length in np.unique(lengths[present]):
         rows = np.flatnonzero(present & (lengths == length))
-        p = np.array(list(probs[rows]), dtype=float).reshape(rows.size, int(length))
+        flat = np.fromiter(itertools.chain.from_iterable(probs[rows]), float, count=rows.size * int(length))
+        p = flat.reshape(rows.size, int(length))
         total = p.sum(axis=1)
         bad = (length < 2) | ~np.isfinite(p).all(axis=1) | (p < 0).any(axis=1) | (total <= 0)
         if np.any(bad):
