@@ -92,7 +92,10 @@ def resolve_in_root(root: Path, raw: str) -> tuple[str | None, str | None]:
     resolved = full.resolve()
     if not resolved.is_relative_to(root_resolved):
         how = "a symlink that points" if full.is_symlink() or _has_symlink(root, full) else "a path"
-        return None, f"{how} outside the dataset root {root_resolved} (resolves to {resolved})"
+        return None, (
+            f"{how} outside the dataset root {root_resolved} (resolves to {resolved}); "
+            "if the images really live there, make that folder the dataset root"
+        )
     if candidate.is_absolute():
         return resolved.relative_to(root_resolved).as_posix(), None
     return candidate.as_posix(), None

@@ -26,6 +26,7 @@ _MONTHS = {
         start=1,
     )
 }
+_BOOLEANS = {"False", "True"}
 _DAY_MONTH = re.compile(r"(\d{1,4})[-/ ]([A-Za-z]{3,9})\.?")
 _MONTH_DAY = re.compile(r"([A-Za-z]{3,9})\.?[-/ ](\d{1,4})")
 
@@ -74,10 +75,10 @@ def match_label(value: str, vocabulary: list[str]) -> LabelMatch:
     undated = undo_spreadsheet_date(stripped, vocabulary)
     if undated is not None:
         return LabelMatch(undated, "a spreadsheet had turned the range into a date")
-    # Spreadsheets also upper-case booleans (False -> FALSE); a case-only match is unambiguous.
-    folded = [label for label in vocabulary if label.casefold() == stripped.casefold()]
-    if len(folded) == 1:
-        return LabelMatch(folded[0], "letter case corrected")
+    # Spreadsheets also upper-case booleans (False -> FALSE). Other case differences
+    # ('male') are not spreadsheet damage: they are skipped with a suggestion, like any typo.
+    if set(vocabulary) == _BOOLEANS and stripped.casefold() in {"true", "false"}:
+        return LabelMatch(stripped.capitalize(), "a spreadsheet had upper-cased the boolean")
     return LabelMatch(None, suggestion=closest_label(stripped, vocabulary))
 
 

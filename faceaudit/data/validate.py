@@ -87,10 +87,11 @@ class ValidationReport(BaseModel):
 def detect_kind(path: Path) -> str:
     """``fairface``, ``manifest`` or ``facexbench`` from the layout or file type; ``unknown`` otherwise."""
     if path.is_dir():
-        if is_fairface_root(path):
-            return "fairface"
+        # A manifest in the folder itself wins over FairFace labels that may sit in its parent.
         if any((path / name).is_file() for name in MANIFEST_NAMES):
             return "manifest"
+        if is_fairface_root(path):
+            return "fairface"
         if any(path.glob("*.json")) or any((path / "benchmark").glob("*.json")):
             return "facexbench"
         return "unknown"

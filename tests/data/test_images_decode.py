@@ -65,7 +65,8 @@ def test_rgba_is_composited_on_white(tmp_path: Path) -> None:
 def test_sixteen_bit_grayscale_is_scaled_not_clipped(tmp_path: Path) -> None:
     path = tmp_path / "deep.png"
     Image.fromarray(np.array([[0, 257, 32896, 65535]], dtype=np.uint16)).save(path)
-    assert Image.open(path).mode == "I;16"
+    with Image.open(path) as stored:
+        assert stored.mode == "I;16"
     image, conversion = open_face_image(path)
     assert conversion == "I;16->RGB"
     assert [image.getpixel((x, 0))[0] for x in range(4)] == [0, 1, 128, 255]
