@@ -17,12 +17,21 @@ class DatasetConfig(BaseModel):
         "Unused for 'synthetic'.",
     )
     split: str | None = Field(default=None, description="Use only records of this split.")
+    padding: Literal["0.25", "1.25"] | None = Field(
+        default=None,
+        description="FairFace image padding when both released crops are unpacked under 'path' "
+        "(default 0.25, FairFace's main release). Unused for other kinds.",
+    )
     limit: int | None = Field(default=None, ge=1, description="Use at most this many records.")
     sensitive_attributes: list[str] | None = Field(
-        default=None, description="Attributes every result is stratified by (default: the loader's)."
+        default=None,
+        description="Attributes every result is stratified by (default: the loader's).",
     )
     tasks: list[str] | None = Field(
-        default=None, description="Attributes turned into multiple-choice questions (default: the loader's)."
+        default=None,
+        description="Attributes turned into multiple-choice questions (default: the loader's).",
     )
     n: int = Field(default=1200, ge=10, description="Synthetic faces to render.")
-    image_size: int = Field(default=64, ge=32, le=448, description="Synthetic image side in pixels.")
+    image_size: int = Field(
+        default=64, ge=32, le=448, description="Synthetic image side in pixels."
+    )

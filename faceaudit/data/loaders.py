@@ -338,7 +338,11 @@ def load_dataset(
         from faceaudit.data.fairface import load_fairface
 
         dataset = load_fairface(
-            cfg.path, split=cfg.split, check_images=check_images, progress=progress
+            cfg.path,
+            split=cfg.split,
+            padding=cfg.padding,
+            check_images=check_images,
+            progress=progress,
         )
     else:
         from faceaudit.data.manifest import load_manifest

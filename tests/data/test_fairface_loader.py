@@ -7,8 +7,10 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
+from faceaudit.data.config import DatasetConfig
 from faceaudit.data.dataset import DatasetError
 from faceaudit.data.fairface import FAIRFACE_AGES, FAIRFACE_RACES, load_fairface
+from faceaudit.data.loaders import load_dataset
 
 HEADER = "file,age,gender,race,service_test\n"
 
@@ -145,9 +147,12 @@ def test_padding_folders_layout_and_choice(tmp_path: Path) -> None:
             padding_folder / "fairface_label_val.csv"
         ).unlink()  # labels live once, next to both archives
     (root / "fairface_label_val.csv").write_text(HEADER + rows[0] + "\n")
-    loose = load_fairface(root, padding=1.25, progress=False)
+    loose = load_dataset(
+        DatasetConfig(kind="fairface", path=str(root), padding="1.25"), progress=False
+    )
     assert loose.name == "fairface (padding 1.25)"
     assert loose.root == root / "fairface-img-margin125-trainval"
+    assert load_fairface(root, padding=1.25, progress=False).root == loose.root
     default = load_fairface(root, progress=False)
     assert default.name == "fairface (padding 0.25)"
     assert [i.kind for i in default.issues] == ["default_choice"]
