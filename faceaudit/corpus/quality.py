@@ -29,7 +29,13 @@ _REFUSAL = re.compile(
     r"|\b(?:unable|not able) to (?:analy[sz]e|assist with|help with) (?:this|that|the) (?:image|request)\b",
     re.IGNORECASE,
 )
-_WORD = re.compile(r"[a-z]+(?:['’][a-z]+)?")
+# Cheap substring tests run first: the regexes are ~20x slower and the template
+# backend (tens of thousands of answers a second) almost never needs them.
+_REFUSAL_HINTS = ("unable", "not able", "cannot", "can't", "can’t", "won't", "won’t", "sorry",
+                  "apologi", "as an ai")
+_OLD_HINTS = ("old", "middle", "late ", "ties")
+_DIGIT = re.compile(r"\d").search
+_TO_SPACE = str.maketrans({c: " " for c in ".,;:!?\"()[]{}*/-–—'’“”\n\t"})
 _MALE_WORDS = frozenset(
     ["man", "men", "male", "males", "boy", "boys", "he", "him", "his", "himself", "gentleman", "gentlemen", "masculine"]
 )
@@ -46,6 +52,7 @@ _OLD_PHRASES = re.compile(
     re.IGNORECASE,
 )
 _ADULT_NOUNS = frozenset(["man", "men", "woman", "women", "gentleman", "lady", "adult", "adults"])
+_ADULT_OR_OLD = _OLD_WORDS | _ADULT_NOUNS
 _YEARS = re.compile(
     r"\b(\d{1,3})\s*(?:-|to)?\s*(?:\d{1,3}\s*)?(?:years?[- ]old|yrs?\b)"
     r"|\bin (?:his|her|their) (?:early |mid[- ]|late )?(\d0)s\b",
@@ -63,7 +70,8 @@ def check_answer(answer: str | None, labels: LabelView, *, finish_reason: str | 
         return f"refusal: the generator declined (finish_reason {finish_reason})"
     if not text:
         return "empty: the generator returned no text"
-    refusal = _REFUSAL.search(text)
+    low = text.lower()
+    refusal = _REFUSAL.search(text) if any(h in low for h in _REFUSAL_HINTS) else None
     if refusal:
         return f"refusal: {refusal.group(0)!r}"
     if finish_reason == "length":
@@ -71,11 +79,11 @@ def check_answer(answer: str | None, labels: LabelView, *, finish_reason: str | 
     if not text.endswith(_TERMINAL):
         tail = text if len(text) <= 30 else "…" + text[-30:].lstrip()
         return f"truncated: the answer ends mid-sentence ({tail!r})"
-    words = _WORD.findall(text.lower())
+    words = low.translate(_TO_SPACE).split()
     gender = _gender_contradiction(words, labels)
     if gender:
         return gender
-    return _age_contradiction(text, words, labels)
+    return _age_contradiction(text, low, words, labels)
 
 
 def _gender_contradiction(words: list[str], labels: LabelView) -> str | None:
@@ -84,21 +92,24 @@ def _gender_contradiction(words: list[str], labels: LabelView) -> str | None:
     own, other = (
         (_MALE_WORDS, _FEMALE_WORDS) if labels.gender == "male" else (_FEMALE_WORDS, _MALE_WORDS)
     )
-    n_own = sum(w in own for w in words)
-    wrong = [w for w in words if w in other]
+    wrong = other.intersection(words)
+    if not wrong:
+        return None
     # An answer may say "unlike typical male features"; it contradicts the label only
     # when the other gender's words dominate.
-    if wrong and len(wrong) > n_own:
-        return f"gender_contradiction: label {labels.gender}, answer says {sorted(set(wrong))}"
+    n_wrong = sum(map(other.__contains__, words))
+    if n_wrong > sum(map(own.__contains__, words)):
+        return f"gender_contradiction: label {labels.gender}, answer says {sorted(wrong)}"
     return None
 
 
-def _age_contradiction(text: str, words: list[str], labels: LabelView) -> str | None:
+def _age_contradiction(text: str, low: str, words: list[str], labels: LabelView) -> str | None:
     if labels.age_band is None:
         return None
     if labels.age_years is not None:
         lo, hi = labels.age_years
-        for match in _YEARS.finditer(text):
+        hinted = _DIGIT(text) and ("year" in low or "yr" in low or "0s" in low)
+        for match in _YEARS.finditer(text) if hinted else ():
             stated = int(match.group(1) or match.group(2))
             if stated < lo - _AGE_SLACK_YEARS or stated > hi + _AGE_SLACK_YEARS:
                 return (
@@ -106,14 +117,14 @@ def _age_contradiction(text: str, words: list[str], labels: LabelView) -> str | 
                     f"{match.group(0).strip()!r}"
                 )
     if labels.is_child:
-        old = sorted({w for w in words if w in _OLD_WORDS | _ADULT_NOUNS})
-        phrase = _OLD_PHRASES.search(text)
+        old = sorted(_ADULT_OR_OLD.intersection(words))
+        phrase = _OLD_PHRASES.search(text) if any(h in low for h in _OLD_HINTS) else None
         if phrase:
             old.append(phrase.group(0))
         if old:
             return f"age_contradiction: label {labels.age_text}, answer says {old}"
     elif labels.age_band in ("middle-aged", "older"):
-        young = sorted({w for w in words if w in _CHILD_WORDS})
+        young = sorted(_CHILD_WORDS.intersection(words))
         if young:
             return f"age_contradiction: label {labels.age_text}, answer says {young}"
     return None
