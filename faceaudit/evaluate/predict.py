@@ -224,7 +224,9 @@ def predict(
     out_jsonl.parent.mkdir(parents=True, exist_ok=True)
     _check_meta(out_jsonl, {"model": model.name, "mode": mode})
     image_root = Path(image_root)
-    with JsonlWriter(out_jsonl, key_field="item_id") as writer:
+    # Every record is flushed (a killed process loses nothing); fsync once per batch keeps
+    # a fast GPU from waiting on the disk for every single item.
+    with JsonlWriter(out_jsonl, key_field="item_id", fsync_every=batch_size) as writer:
         todo = [item for item in items if item.item_id not in writer]
         batches = [todo[i : i + batch_size] for i in range(0, len(todo), batch_size)]
         with tqdm(
