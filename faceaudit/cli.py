@@ -164,10 +164,18 @@ def _cmd_run(args: argparse.Namespace) -> int:
     return exit_code(gate, config.gate.insufficient_blocks)
 
 
-def _load_any_dataset(path: Path, progress: bool):
-    from faceaudit.data.loaders import load_path
+def _load_any_dataset(path: Path, progress: bool):  # -> Dataset
+    from faceaudit.data.config import DatasetConfig
+    from faceaudit.data.loaders import load_dataset
+    from faceaudit.data.validate import detect_kind
 
-    return load_path(path, progress=progress)
+    kind = detect_kind(path)
+    if kind not in {"fairface", "manifest"}:
+        raise UsageError(
+            f"{path}: not a labelled face set (detected: {kind}); summarize reads a FairFace "
+            "folder or a manifest; use `faceaudit data validate` for FaceXBench files"
+        )
+    return load_dataset(DatasetConfig(kind=kind, path=str(path)), progress=progress)
 
 
 def _cmd_data_summarize(args: argparse.Namespace) -> int:

@@ -108,12 +108,15 @@ def _add_dataset_option(parser: argparse.ArgumentParser) -> None:
 
 def dataset_overrides(path: Path) -> list[str]:
     """``--dataset PATH`` as config overrides, recognising the layout."""
-    from faceaudit.data.loaders import detect_kind
+    from faceaudit.data.validate import detect_kind
 
-    try:
-        kind = detect_kind(path)
-    except ValueError as error:
-        raise UsageError(str(error)) from None
+    if not path.exists():
+        raise UsageError(f"dataset {path} does not exist")
+    kind = detect_kind(path)
+    if kind == "unknown":
+        raise UsageError(
+            f"{path}: not a FairFace folder, a manifest (CSV/JSONL) or FaceXBench JSON files"
+        )
     return [f"dataset.kind={kind}", f"dataset.path={path}"]
 
 

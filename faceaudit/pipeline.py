@@ -198,7 +198,7 @@ def warn(result: AuditResult, stage: str, message: str, **detail: Any) -> None:
 
 
 def _stage_dataset(ctx: StageContext) -> None:
-    from faceaudit.data.loaders import load_dataset, load_manifest
+    from faceaudit.data.loaders import apply_attribute_choice, load_dataset
     from faceaudit.data.mcq import build_mcq_items
 
     cfg = ctx.config.dataset
@@ -206,17 +206,16 @@ def _stage_dataset(ctx: StageContext) -> None:
         _stage_facexbench(ctx)
         return
     if cfg.kind == "synthetic":
+        from faceaudit.data.manifest import load_manifest
         from faceaudit.data.synthetic import SyntheticConfig, render_synthetic
 
         synthetic = SyntheticConfig(n=cfg.n, image_size=cfg.image_size, seed=ctx.config.seed)
         manifest = render_synthetic(ctx.store.stage_dir("data"), synthetic, progress=ctx.progress)
         dataset = load_manifest(manifest, progress=ctx.progress)
+        dataset = dataset.filter(split=cfg.split, limit=cfg.limit)
+        dataset = apply_attribute_choice(dataset, cfg.sensitive_attributes, cfg.tasks)
     else:
         dataset = load_dataset(cfg, progress=ctx.progress)
-    if cfg.sensitive_attributes:
-        dataset.sensitive_attributes = list(cfg.sensitive_attributes)
-    if cfg.tasks:
-        dataset.task_attributes = list(cfg.tasks)
     ctx.dataset = dataset
     ctx.image_root = dataset.root
     ctx.sensitive_attributes = list(dataset.sensitive_attributes)

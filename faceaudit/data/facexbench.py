@@ -3,7 +3,8 @@
 A benchmark file has top-level ``category``, ``sub-category``, ``dataset``,
 ``question_type`` (``MCQ``), ``num_images``, ``prepend_text``, ``postpend_text``
 and ``questions``: an object keyed ``"1"``, ``"2"`` ... whose values hold
-``image_paths`` (relative to the folder of the JSON file), ``question_text``,
+``image_paths`` (relative to the FaceXBench root: the folder holding
+``benchmark/`` and ``images/``), ``question_text``,
 ``options`` (four strings), ``correct_answer_option`` (a letter) and
 ``answer`` (that option's text).
 
@@ -20,11 +21,15 @@ group labels.
 
 from __future__ import annotations
 
+import hashlib
 import json
+from collections import Counter
 from pathlib import Path, PurePosixPath
 
-from faceaudit.data.dataset import DataIssue, DatasetError, resolve_in_root
+from faceaudit.data.dataset import DataIssue, DatasetError, resolve_in_root, summarize_issues
 from faceaudit.data.records import OPTION_LETTERS, McqItem
+from faceaudit.schema.run import DataIssueSummary, DatasetSection
+from faceaudit.store import sha256_file
 
 
 class McqItemList(list[McqItem]):
@@ -67,10 +72,15 @@ def load_facexbench(path: str | Path, *, check_images: bool = False) -> McqItemL
     ``check_images`` also requires every referenced image to exist (FaceXBench's
     images are downloaded separately from its JSON files).
     """
-    files = benchmark_files(Path(path))
-    result = McqItemList(root=files[0].parent, files=[str(f) for f in files])
+    path = Path(path)
+    files = benchmark_files(path)
+    # FaceXBench keeps its JSON files in benchmark/ and its images in images/ beside
+    # that folder, with image_paths like "images/<file stem>/question_1.png"; so the
+    # root is the folder the user named (or the JSON file's own folder).
+    root = path if path.is_dir() else path.parent
+    result = McqItemList(root=root, files=[str(f) for f in files])
     for file in files:
-        _read_file(file, result, check_images=check_images)
+        _read_file(file, result, root=root, check_images=check_images)
     if not result:
         shown = "; ".join(i.format() for i in result.issues[:5])
         raise DatasetError(
@@ -79,7 +89,7 @@ def load_facexbench(path: str | Path, *, check_images: bool = False) -> McqItemL
     return result
 
 
-def _read_file(file: Path, out: McqItemList, *, check_images: bool) -> None:
+def _read_file(file: Path, out: McqItemList, *, root: Path, check_images: bool) -> None:
     def skip_file(message: str) -> None:
         out.issues.append(
             DataIssue(kind="bad_file", file=str(file), message=message + "; the file was skipped")
@@ -114,13 +124,20 @@ def _read_file(file: Path, out: McqItemList, *, check_images: bool) -> None:
         "postpend_text": data.get("postpend_text"),
     }
     for key, question in questions.items():
-        item = _item(file, str(key), question, header, out, check_images=check_images)
+        item = _item(file, str(key), question, header, out, root=root, check_images=check_images)
         if item is not None:
             out.append(item)
 
 
 def _item(
-    file: Path, key: str, question: object, header: dict, out: McqItemList, *, check_images: bool
+    file: Path,
+    key: str,
+    question: object,
+    header: dict,
+    out: McqItemList,
+    *,
+    root: Path,
+    check_images: bool,
 ) -> McqItem | None:
     def skip(kind: str, field: str | None, message: str, suggestion: str | None = None) -> None:
         out.issues.append(
@@ -148,15 +165,15 @@ def _item(
         return None
     relative_paths = []
     for raw in paths:
-        relative, problem = resolve_in_root(file.parent, raw)
+        relative, problem = resolve_in_root(root, raw)
         if relative is None:
             skip("path_outside_root", "image_paths", f"image {raw!r} is {problem}")
             return None
-        if check_images and not (file.parent / relative).is_file():
+        if check_images and not (root / relative).is_file():
             skip(
                 "missing_file",
                 "image_paths",
-                f"image {relative!r} does not exist under {file.parent}",
+                f"image {relative!r} does not exist under {root}",
             )
             return None
         relative_paths.append(relative)
@@ -224,4 +241,54 @@ def _item(
         groups=groups,
         prepend_text=header["prepend_text"],
         **extra,
+    )
+
+
+def facexbench_dataset_section(path: str | Path, items: McqItemList) -> DatasetSection:
+    """The ``dataset`` section for a FaceXBench run: what was asked, of which groups.
+
+    The fingerprint covers the benchmark JSON files and the bytes of every image
+    the items reference that exists locally (FaceXBench's images are downloaded
+    separately; a missing one is counted as an issue).
+    """
+    digest = hashlib.sha256()
+    manifest = hashlib.sha256()
+    for file in sorted(items.files):
+        data = Path(file).read_bytes()
+        manifest.update(Path(file).name.encode("utf-8") + b"\0" + data)
+    digest.update(manifest.hexdigest().encode("ascii"))
+    missing = 0
+    for relative in sorted({p for item in items for p in item.image_paths}):
+        image = items.root / relative
+        if image.is_file():
+            digest.update(relative.encode("utf-8") + b"\0" + sha256_file(image).encode("ascii"))
+        else:
+            missing += 1
+    issues = summarize_issues(items.issues)
+    if missing:
+        issues.append(
+            DataIssueSummary(
+                kind="missing_file",
+                count=missing,
+                examples=[f"{missing} referenced image(s) are not under {items.root}"],
+            )
+        )
+    counts: dict[str, dict[str, int]] = {
+        "task": dict(Counter(item.task for item in items)),
+        "category": dict(Counter(item.category for item in items)),
+    }
+    sensitive = sorted({attr for item in items for attr in item.groups})
+    for attr in sensitive:
+        counts[attr] = dict(Counter(item.groups[attr] for item in items if attr in item.groups))
+    return DatasetSection(
+        name=Path(path).name,
+        kind="facexbench",
+        root=str(items.root),
+        fingerprint=digest.hexdigest(),
+        manifest_sha256=manifest.hexdigest(),
+        n_records=len(items),
+        sensitive_attributes=sensitive,
+        task_attributes=sorted(counts["task"]),
+        counts=counts,
+        issues=issues,
     )
