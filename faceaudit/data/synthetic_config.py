@@ -8,7 +8,14 @@ audit can be tested against a ground truth.
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 RENDERER_VERSION = "1"
 """Bumped whenever a change to the drawing code changes pixels: part of the cache key."""
@@ -176,8 +183,8 @@ class SyntheticConfig(BaseModel):
 
     @field_validator("skin_tone_group_weights", "gender_weights", "age_weights", "lighting_weights")
     @classmethod
-    def _weights_valid(cls, weights: dict[str, float], info) -> dict[str, float]:  # type: ignore[no-untyped-def]
-        attribute = info.field_name.removesuffix("_weights")
+    def _weights_valid(cls, weights: dict[str, float], info: ValidationInfo) -> dict[str, float]:
+        attribute = str(info.field_name).removesuffix("_weights")
         allowed = LABELS[attribute]
         for key, weight in weights.items():
             if key not in allowed:

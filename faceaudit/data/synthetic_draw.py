@@ -340,7 +340,7 @@ def _facial_hair(pen: _Pen, g: _Geometry, spec: FaceSpec, kind: str) -> None:
     if kind == "beard":
         pen.polygon(_beard_outline(g, 1.05), spec.hair_rgb)
     elif kind == "stubble":
-        pen.polygon(_beard_outline(g, 1.0), _mix(_shade(spec.skin_rgb, 0.85), spec.hair_rgb, 0.3))
+        pen.polygon(_beard_outline(g, 1.0), _mix(_shade(spec.skin_rgb, 0.88), spec.hair_rgb, 0.2))
     else:
         pen.chord(g.cx, g.mouth_y - 0.05 * g.b, 0.36 * g.a, 0.12 * g.b, 180, 360, spec.hair_rgb)
 
