@@ -135,6 +135,11 @@ def render_synthetic(out_dir: Path, config: SyntheticConfig, *, progress: bool =
     faces = plan_faces(config)
     images = out_dir / "images"
     images.mkdir(parents=True, exist_ok=True)
+    # A previous, larger render must not leave faces the new manifest does not list.
+    wanted = {f"{face.id}.png" for face in faces}
+    for stale in images.glob("syn-*.png"):
+        if stale.name not in wanted:
+            stale.unlink()
     for face in tqdm(faces, desc="synthetic faces", unit="face", disable=not progress):
         buffer = io.BytesIO()
         draw_face(face, config.image_size).save(

@@ -70,6 +70,15 @@ def test_same_config_gives_identical_pngs_and_another_seed_differs(tmp_path: Pat
     ).read_bytes()
 
 
+def test_a_smaller_rerender_removes_faces_the_manifest_no_longer_lists(tmp_path: Path) -> None:
+    render_synthetic(tmp_path, SyntheticConfig(n=12, image_size=32), progress=False)
+    rows = _rows(render_synthetic(tmp_path, SyntheticConfig(n=10, image_size=32), progress=False))
+    assert sorted(p.name for p in (tmp_path / "images").iterdir()) == sorted(
+        Path(r["image"]).name for r in rows
+    )
+    assert len(rows) == 10
+
+
 def test_a_face_does_not_depend_on_drawing_order() -> None:
     faces = plan_faces(SyntheticConfig(n=12, image_size=32))
     forward = [np.asarray(draw_face(face, 32)) for face in faces]
