@@ -60,7 +60,7 @@ def _add_config_options(parser: argparse.ArgumentParser) -> None:
         action="append",
         default=[],
         metavar="KEY=VALUE",
-        help="override a config field, e.g. --set dataset.n=600 --set train.enabled=false",
+        help="override a config field, e.g. --set dataset.synthetic.n=600 --set train.enabled=false",
     )
     parser.add_argument("--output-dir", type=Path, help="where run directories are created (default: runs)")
     parser.add_argument("--run-id", help="name of the run directory; an existing one is resumed")

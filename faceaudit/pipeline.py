@@ -35,7 +35,7 @@ import yaml
 from faceaudit import __version__
 from faceaudit.config import AuditConfig
 from faceaudit.schema import AuditResult, ProvenanceSection, RunSection, Warning_
-from faceaudit.store import RunStore, atomic_write_text, sha256_json, utc_now
+from faceaudit.store import RunStore, atomic_write_bytes, atomic_write_text, sha256_json, utc_now
 
 log = logging.getLogger("faceaudit")
 
@@ -207,10 +207,9 @@ def _stage_dataset(ctx: StageContext) -> None:
         return
     if cfg.kind == "synthetic":
         from faceaudit.data.manifest import load_manifest
-        from faceaudit.data.synthetic import SyntheticConfig, render_synthetic
+        from faceaudit.data.synthetic import render_synthetic
 
-        synthetic = SyntheticConfig(n=cfg.n, image_size=cfg.image_size, seed=ctx.config.seed)
-        manifest = render_synthetic(ctx.store.stage_dir("data"), synthetic, progress=ctx.progress)
+        manifest = render_synthetic(ctx.store.stage_dir("data"), cfg.synthetic, progress=ctx.progress)
         dataset = load_manifest(manifest, progress=ctx.progress)
         dataset = dataset.filter(split=cfg.split, limit=cfg.limit)
         dataset = apply_attribute_choice(dataset, cfg.sensitive_attributes, cfg.tasks)
@@ -281,22 +280,41 @@ def _training_records(ctx: StageContext) -> list[Any]:
 
 
 def _stage_corpus(ctx: StageContext) -> None:
-    from faceaudit.corpus import generate_corpus
+    from faceaudit.corpus import describe_corpus, generate_corpus, import_sharegpt
 
-    out = ctx.store.stage_dir("corpus") / "corpus.jsonl"
-    section = generate_corpus(
-        _training_records(ctx),
-        ctx.dataset.root,
-        ctx.config.corpus,
-        out,
-        seed=ctx.config.seed,
-        progress=ctx.progress,
-    )
+    cfg = ctx.config.corpus
+    out = ctx.store.path(cfg.output)
+    if cfg.source is not None:
+        source = Path(cfg.source)
+        if not source.is_file():
+            raise FileNotFoundError(f"corpus.source {source} does not exist")
+        if source.suffix.lower() == ".json":
+            written = import_sharegpt(source, out)
+            log.info("imported %d pairs from %s", written, source)
+        else:
+            atomic_write_bytes(out, source.read_bytes())
+        section = describe_corpus(out)
+    else:
+        section = generate_corpus(
+            _training_records(ctx),
+            ctx.image_root,
+            cfg,
+            out,
+            seed=ctx.config.seed,
+            progress=ctx.progress,
+        )
+        if section.n_failed:
+            warn(
+                ctx.result,
+                "corpus",
+                f"{section.n_failed} pair(s) failed after all retries; rerun with the same "
+                "--run-id to retry them",
+            )
     ctx.result.corpus = section
     ctx.result.provenance.corpus_sha256 = section.corpus_sha256
     ctx.result.provenance.prompt_set_sha256 = section.prompt_set_sha256
     if section.endpoint_host:
-        ctx.result.provenance.data_sent_to.append(section.endpoint_host)
+        ctx.result.provenance.data_sent_to.append(f"corpus generation: {section.endpoint_host}")
     ctx.corpus_path = out
 
 

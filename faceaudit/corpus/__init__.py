@@ -4,6 +4,7 @@ Public API (imported lazily so that ``faceaudit.config`` can import the corpus
 config without pulling in the generator)::
 
     generate_corpus(records, image_root, cfg, out_path, *, seed=0, progress=True) -> CorpusSection
+    describe_corpus(corpus_jsonl) -> CorpusSection   (a corpus made elsewhere)
     export_sharegpt(corpus_jsonl, out_json, *, image_root_prefix="") -> Path
     import_sharegpt(path, out_jsonl, *, strip_prefix="") -> int
     load_prompt_set(path | None) -> PromptSet   (PromptSet.sha256)
@@ -16,6 +17,7 @@ from typing import Any
 _EXPORTS = {
     "generate_corpus": "faceaudit.corpus.generate",
     "RECORD_FIELDS": "faceaudit.corpus.generate",
+    "describe_corpus": "faceaudit.corpus.generate",
     "export_sharegpt": "faceaudit.corpus.sharegpt",
     "import_sharegpt": "faceaudit.corpus.sharegpt",
     "llamafactory_dataset_info": "faceaudit.corpus.sharegpt",

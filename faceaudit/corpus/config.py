@@ -52,6 +52,11 @@ class CorpusConfig(BaseModel):
     temperature: float = Field(default=0.0, ge=0, le=2, description="openai/hf: 0 = greedy.")
     batch_size: int = Field(default=4, ge=1, description="hf: images per generate() call.")
     adapter: str | None = Field(default=None, description="hf: optional peft adapter directory.")
+    source: str | None = Field(
+        default=None,
+        description="Use this existing corpus instead of generating one: a corpus JSONL written by "
+        "`faceaudit generate`, or a ShareGPT JSON such as the published FairFaceGPT (imported).",
+    )
     output: str = Field(
         default="corpus/corpus.jsonl", description="Corpus JSONL path, relative to the run directory."
     )

@@ -30,7 +30,7 @@ from faceaudit.corpus.prompts import ASPECT_IDS, PromptSet, load_prompt_set
 from faceaudit.corpus.quality import check_answer, reject_code
 from faceaudit.data.records import FaceRecord
 from faceaudit.schema.corpus import AspectCounts, CorpusSection
-from faceaudit.store import JsonlWriter, sha256_json, utc_now
+from faceaudit.store import JsonlWriter, read_jsonl, sha256_json, utc_now
 
 # The fields of one corpus record, in the order they are written (the training
 # stage and the corpus scan rely on exactly these).
@@ -232,4 +232,52 @@ def _section(
         n_images_sent=len({r["image_id"] for r in mine}) if backend.endpoint_host else 0,
         wall_time_s=round(wall, 3),
         pairs_per_second=round(generated / wall, 1) if wall > 0 else 0.0,
+    )
+
+
+def describe_corpus(path: str | Path) -> CorpusSection:
+    """The ``corpus`` section of a corpus that was made elsewhere (imported or an earlier run).
+
+    Nothing is generated, so nothing is sent anywhere by this run; backend,
+    model and prompt hash are read from the records ("mixed" when they differ,
+    "unknown" for an imported corpus whose prompts are not known).
+    """
+    path = Path(path)
+    records = sorted(read_jsonl(path), key=lambda r: r["key"])
+    if not records:
+        raise ValueError(f"{path}: the corpus has no records")
+
+    def single(field: str) -> str:
+        values = {str(r.get(field)) for r in records if r.get(field) is not None}
+        return values.pop() if len(values) == 1 else ("mixed" if values else "unknown")
+
+    reasons: Counter[str] = Counter()
+    per_aspect: dict[str, list[int]] = {}
+    for record in records:
+        counts = per_aspect.setdefault(record["aspect"], [0, 0])
+        accepted = record["status"] == "accepted"
+        counts[0 if accepted else 1] += 1
+        if not accepted:
+            reasons[reject_code(record.get("reject_reason")) or "unknown"] += 1
+    content = [[r["key"], r["question"], r["answer"], r["status"]] for r in records]
+    return CorpusSection(
+        backend=single("backend"),
+        model=single("model"),
+        prompt_set_version="unknown",
+        prompt_set_sha256=single("prompt_sha256"),
+        corpus_sha256=sha256_json(content),
+        corpus_path=str(path),
+        aspects=sorted(per_aspect),
+        n_images=len({r["image_id"] for r in records}),
+        n_requested=len(records),
+        n_accepted=sum(c[0] for c in per_aspect.values()),
+        n_rejected=sum(c[1] for c in per_aspect.values()),
+        n_failed=0,
+        n_resumed=len(records),
+        rejects_by_reason=dict(sorted(reasons.items())),
+        per_aspect={a: AspectCounts(accepted=c[0], rejected=c[1]) for a, c in sorted(per_aspect.items())},
+        endpoint_host=None,
+        n_images_sent=0,
+        wall_time_s=0.0,
+        pairs_per_second=0.0,
     )

@@ -6,6 +6,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from faceaudit.data.synthetic_config import SyntheticConfig
+
 
 class DatasetConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -31,7 +33,8 @@ class DatasetConfig(BaseModel):
         default=None,
         description="Attributes turned into multiple-choice questions (default: the loader's).",
     )
-    n: int = Field(default=1200, ge=10, description="Synthetic faces to render.")
-    image_size: int = Field(
-        default=64, ge=32, le=448, description="Synthetic image side in pixels."
+    synthetic: SyntheticConfig = Field(
+        default_factory=SyntheticConfig,
+        description="kind 'synthetic' only: how many faces, their size, and the biases planted in "
+        "them (group proportions, label noise per group, group-correlated lighting).",
     )

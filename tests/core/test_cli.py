@@ -66,7 +66,7 @@ def test_invalid_config_override_is_a_usage_error(capsys: pytest.CaptureFixture[
 
 
 def test_print_config_shows_the_resolved_config(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["run", "--print-config", "--set", "dataset.n=250"]) == EXIT_OK
+    assert main(["run", "--print-config", "--set", "dataset.synthetic.n=250"]) == EXIT_OK
     out = capsys.readouterr().out
     assert "n: 250" in out and "kind: synthetic" in out
 

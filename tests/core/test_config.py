@@ -19,9 +19,9 @@ def test_embedded_default_needs_no_files() -> None:
 
 def test_yaml_and_overrides_compose(tmp_path: Path) -> None:
     path = tmp_path / "audit.yaml"
-    path.write_text("seed: 7\ndataset:\n  kind: synthetic\n  n: 300\n")
-    config = load_config(path, ["dataset.n=400", "corpus.enabled=false", "name=pilot"])
-    assert (config.seed, config.dataset.n, config.corpus.enabled, config.name) == (7, 400, False, "pilot")
+    path.write_text("seed: 7\ndataset:\n  kind: synthetic\n  synthetic:\n    n: 300\n")
+    config = load_config(path, ["dataset.synthetic.n=400", "corpus.enabled=false", "name=pilot"])
+    assert (config.seed, config.dataset.synthetic.n, config.corpus.enabled, config.name) == (7, 400, False, "pilot")
 
 
 def test_override_values_get_yaml_types() -> None:
@@ -58,10 +58,10 @@ def test_malformed_override_is_explained() -> None:
         load_config(overrides=["dataset.n"])
     with pytest.raises(ConfigError, match=r"seed: Input should be a valid integer"):
         load_config(overrides=["seed.x=1"])
-    with pytest.raises(ConfigError, match=r"'n' is not a section"):
-        load_config(overrides=["dataset.n=5", "dataset.n.x=1"])
+    with pytest.raises(ConfigError, match=r"'split' is not a section"):
+        load_config(overrides=["dataset.split=a", "dataset.split.x=1"])
 
 
 def test_config_round_trips_through_its_own_dump() -> None:
-    config = load_config(overrides=["dataset.n=321"])
+    config = load_config(overrides=["dataset.synthetic.n=321"])
     assert AuditConfig.model_validate(config.model_dump(mode="json")) == config
