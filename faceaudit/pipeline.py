@@ -152,7 +152,10 @@ def run_audit(
         config=config_dump,
         command=command,
     )
-    provenance = ProvenanceSection(config_sha256=sha256_json(config_dump))
+    # Where the run is written does not change what it computes, so it is left
+    # out of the hash: the same audit in two directories has the same config hash.
+    determining = {k: v for k, v in config_dump.items() if k not in {"output_dir", "run_id"}}
+    provenance = ProvenanceSection(config_sha256=sha256_json(determining))
     result = AuditResult(run=run, provenance=provenance)
     ctx = StageContext(config, store, result, progress, timer)
 
