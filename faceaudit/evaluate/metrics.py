@@ -11,6 +11,7 @@ bootstrap for the rest).
 from __future__ import annotations
 
 import itertools
+import warnings
 from dataclasses import dataclass
 from typing import Literal
 
@@ -32,8 +33,9 @@ from faceaudit.schema.evaluation import (
 from faceaudit.stats.bootstrap import (
     bias_corrected_interval,
     bootstrap_cell_totals,
-    bootstrap_standard_error,
     compress_clusters,
+    exceedance_pvalue,
+    null_group_totals,
     percentile_interval,
 )
 from faceaudit.stats.power import minimum_detectable_difference
@@ -41,10 +43,8 @@ from faceaudit.stats.proportions import newcombe_interval, wilson_interval
 from faceaudit.stats.significance import (
     CORRECTION_NAMES,
     adjust_pvalues,
-    heterogeneity_pvalue,
     homogeneity_pvalue,
     two_proportion_pvalue,
-    wald_pvalue,
 )
 
 N_BINS = 10
@@ -52,16 +52,30 @@ PROPORTIONS = ("accuracy", "invalid_rate", "off_by_one")
 METHOD_NOTES = [
     "Proportions (accuracy, invalid_rate, off_by_one, per-class recall): Wilson score interval; "
     "when an image yields several rows in a task, on effective counts (n / design effect, Kish).",
+    "Point estimates come from the count totals that the bootstrap resamples; accuracy per group is "
+    "disaggregated by fairlearn's MetricFrame on the table compressed to weighted "
+    "(cell, gold, predicted) patterns, which gives the raw rows' numbers.",
     "macro_f1 and ece: percentile interval of a bootstrap that resamples images within each "
     "full intersection of the sensitive attributes (stratified cluster bootstrap).",
     "difference (max - min) and ratio (min / max) over groups with at least min_group_n items: "
     "point estimate with a bias-corrected (BC) bootstrap interval, because the bootstrap "
     "distribution of a max-min is shifted upward for small groups. Their p-value tests that all "
-    "groups are equal: Pearson chi-square of homogeneity (proportions, effective counts) or "
-    "Cochran's Q with bootstrap variances (macro_f1, ece).",
+    "groups are equal: Pearson chi-square of homogeneity on effective counts (proportions), or, "
+    "for macro_f1 and ece, a pooled-resampling test: each group draws its own number of images "
+    "from all images pooled (n_boot draws) and p = (1 + #draws whose max - min >= the observed) / "
+    "(1 + n_boot). The pooled draws keep each group's size, so the upward bias of ECE (and the "
+    "shift of macro-F1) in small groups is part of the null; the smallest such p-value is "
+    "1 / (1 + n_boot).",
     "group_vs_rest: proportions use Newcombe's hybrid score interval and a two-proportion z test "
-    "(Fisher exact when an expected count is below 5); macro_f1 and ece use a bootstrap percentile "
-    "interval and a Wald test with the bootstrap standard error.",
+    "(Fisher exact when an expected count is below 5), on effective counts when clustered; "
+    "macro_f1 and ece use a bootstrap percentile interval and the pooled-resampling test of "
+    "|group - rest|.",
+    "Multiplicity: one correction covers every significance claim of this section: every task x "
+    "metric (accuracy, macro_f1, invalid_rate, ece, off_by_one) x attribute set (each sensitive "
+    "attribute and each intersection) x test (one all-groups-equal hypothesis shared by the "
+    "difference and ratio rows, plus one group_vs_rest hypothesis per eligible group when there are "
+    "three or more). Untestable comparisons (NaN p-value) are not counted. The family size is "
+    "n_comparisons.",
     "ece: top-label expected calibration error over 10 equal-width bins of the largest option "
     "probability; within a resample, confidences are held at their pattern mean.",
 ]
@@ -117,95 +131,43 @@ def _metric_values(confusion: np.ndarray, calibration: np.ndarray, ordinal: bool
     return values
 
 
-def _weighted_frame_metrics(k: int, ordinal: bool) -> dict:
-    """Metric functions for MetricFrame over weighted pattern rows (weights = row counts)."""
+def _metricframe_accuracy(
+    confusion: np.ndarray, cell_frame: pd.DataFrame, attribute_sets: list[tuple[str, ...]]
+) -> tuple[float, dict[tuple[str, ...], dict[tuple[str, ...], float]]]:
+    """Overall accuracy and accuracy per group of each attribute set, from fairlearn.
 
-    def acc(y_true, y_pred, sample_weight):
-        return float(np.average(np.asarray(y_true) == np.asarray(y_pred), weights=sample_weight))
-
-    def invalid(y_true, y_pred, sample_weight):
-        return float(np.average(np.asarray(y_pred) == k, weights=sample_weight))
-
-    def f1(y_true, y_pred, sample_weight):
-        cm = np.zeros((k, k + 1))
-        np.add.at(cm, (np.asarray(y_true), np.asarray(y_pred)), np.asarray(sample_weight))
-        return float(mt.macro_f1(cm))
-
-    def near(y_true, y_pred, sample_weight):
-        t, p = np.asarray(y_true), np.asarray(y_pred)
-        return float(np.average((p < k) & (np.abs(t - p) <= 1), weights=sample_weight))
-
-    def ece(y_true, y_pred, sample_weight, cal_rows, cal_hits, cal_conf, cal_bin):
-        rows, hits, conf = np.asarray(cal_rows), np.asarray(cal_hits), np.asarray(cal_conf)
-        if rows.sum() == 0:
-            return float("nan")
-        b = np.asarray(cal_bin)
-        gap = np.bincount(b, weights=hits, minlength=N_BINS) - np.bincount(b, weights=conf, minlength=N_BINS)
-        return float(np.abs(gap).sum() / rows.sum())
-
-    metrics = {"accuracy": acc, "macro_f1": f1, "invalid_rate": invalid, "ece": ece}
-    if ordinal:
-        metrics["off_by_one"] = near
-    return metrics
-
-
-def _point_estimates(
-    enc: EncodedTask, cell_frame: pd.DataFrame, cell: np.ndarray, group_sets: list[_GroupSet]
-) -> tuple[dict[str, float], list[pd.DataFrame]]:
-    """fairlearn MetricFrame per attribute set, on rows compressed to weighted patterns.
-
-    Outcome metrics use (cell, gold, predicted) patterns weighted by their row count;
-    ECE uses (cell, confidence bin, hit) patterns carrying their confidence sums. Both
-    give exactly the numbers the raw rows give.
+    ``MetricFrame`` runs on the compressed table: the distinct (cell, gold, predicted)
+    patterns weighted by their count (a few thousand rows however many predictions),
+    which gives exactly the numbers the raw rows give at a cost of milliseconds.
     """
-    k = len(enc.labels)
-    outcome = pd.DataFrame({"cell": cell, "gold": enc.gold, "pred": enc.pred})
-    outcome = outcome.groupby(["cell", "gold", "pred"], sort=False).size().reset_index(name="w")
-    has_prob = ~np.isnan(enc.confidence)
-    calib = pd.DataFrame({
-        "cell": cell[has_prob],
-        "bin": np.minimum((enc.confidence[has_prob] * N_BINS).astype(np.int64), N_BINS - 1),
-        "hit": enc.hit[has_prob].astype(np.int64),
-        "conf": enc.confidence[has_prob],
-    })
-    calib = calib.groupby(["cell", "bin", "hit"], sort=False)["conf"].agg(["size", "sum"]).reset_index()
-    metrics = _weighted_frame_metrics(k, enc.ordinal)
-    ece = metrics.pop("ece")
-    weights = {"sample_weight": outcome["w"].to_numpy(float)}
-    ece_params = {
-        "sample_weight": calib["size"].to_numpy(float),
-        "cal_rows": calib["size"].to_numpy(float),
-        "cal_hits": (calib["size"] * calib["hit"]).to_numpy(float),
-        "cal_conf": calib["sum"].to_numpy(float),
-        "cal_bin": calib["bin"].to_numpy(np.int64),
-    }
-    overall: dict[str, float] = {}
-    by_set: list[pd.DataFrame] = []
-    for gs in group_sets:
-        attrs = list(gs.attributes)
+    cell, gold, pred = np.nonzero(confusion)
+    weight = confusion[cell, gold, pred]
+    overall = float("nan")
+    by_set: dict[tuple[str, ...], dict[tuple[str, ...], float]] = {}
+    for attrs in attribute_sets:
+        features = pd.DataFrame({a: cell_frame[a].to_numpy()[cell] for a in attrs})
         frame = MetricFrame(
-            metrics=metrics, y_true=outcome["gold"].to_numpy(), y_pred=outcome["pred"].to_numpy(),
-            sensitive_features=cell_frame[attrs].iloc[outcome["cell"].to_numpy()].reset_index(drop=True),
-            sample_params={name: weights for name in metrics},
+            metrics=_weighted_accuracy, y_true=gold, y_pred=pred, sensitive_features=features,
+            sample_params={"sample_weight": weight},
         )
-        by_group = frame.by_group.copy()
-        if not overall:
-            overall = {name: float(v) for name, v in frame.overall.items()}
-        if len(calib):
-            cal_frame = MetricFrame(
-                metrics={"ece": ece}, y_true=calib["bin"].to_numpy(), y_pred=calib["bin"].to_numpy(),
-                sensitive_features=cell_frame[attrs].iloc[calib["cell"].to_numpy()].reset_index(drop=True),
-                sample_params={"ece": ece_params},
-            )
-            by_group["ece"] = cal_frame.by_group["ece"]
-            overall.setdefault("ece", float(cal_frame.overall["ece"]))
-        else:
-            by_group["ece"] = np.nan
-            overall.setdefault("ece", float("nan"))
-        if not isinstance(by_group.index, pd.MultiIndex):
-            by_group.index = pd.MultiIndex.from_arrays([by_group.index.astype(str)])
-        by_set.append(by_group)
+        overall = float(frame.overall)
+        by_set[attrs] = {
+            tuple(map(str, key)) if isinstance(key, tuple) else (str(key),): float(value)
+            for key, value in frame.by_group.items()
+        }
     return overall, by_set
+
+
+def _sum_groups(membership: np.ndarray, x: np.ndarray, axis: int) -> np.ndarray:
+    """Sum cells into groups along ``axis``; the groups of a membership matrix partition the cells."""
+    group_of_cell = membership.argmax(axis=0)
+    order = np.argsort(group_of_cell, kind="stable")
+    starts = np.concatenate([[0], np.cumsum(np.bincount(group_of_cell, minlength=membership.shape[0]))[:-1]])
+    return np.add.reduceat(np.take(x, order, axis=axis), starts, axis=axis)
+
+
+def _weighted_accuracy(y_true: np.ndarray, y_pred: np.ndarray, sample_weight: np.ndarray) -> float:
+    return float(np.average(np.asarray(y_true) == np.asarray(y_pred), weights=sample_weight))
 
 
 def _design_effect(y: np.ndarray, cell: np.ndarray, image: np.ndarray, n_cells: int,
@@ -232,6 +194,39 @@ def _estimate(value: float, lower: float, upper: float, n: int, method: str, con
                     method=method, confidence=confidence)
 
 
+@dataclass
+class _TaskResult:
+    """A task's metrics before the multiplicity correction, which spans all tasks."""
+
+    metrics: TaskMetrics
+    family: list[tuple[int, ...]]  # indices into metrics.disparities sharing one hypothesis
+
+
+def _cells(frame: pd.DataFrame, attributes: list[str]) -> tuple[np.ndarray, pd.DataFrame]:
+    """Integer cell (full intersection) per row, and each cell's labels as strings."""
+    combined = np.zeros(len(frame), np.int64)
+    for attribute in attributes:
+        codes, uniques = pd.factorize(frame[attribute])
+        combined = combined * (len(uniques) + 1) + codes
+    # Cells are few: count distinct codes without sorting a million rows when possible.
+    if combined.size and combined.max() < 4 * combined.size + 1024:
+        present = np.bincount(combined)
+        used = np.flatnonzero(present)
+        lookup = np.full(present.size, -1, np.int64)
+        lookup[used] = np.arange(used.size)
+        cell = lookup[combined]
+        first = np.full(used.size, combined.size, np.int64)
+        np.minimum.at(first, cell, np.arange(combined.size))
+    else:
+        _, first, cell = np.unique(combined, return_index=True, return_inverse=True)
+    cell_frame = frame[attributes].iloc[first].astype(str).reset_index(drop=True)
+    return cell.reshape(-1).astype(np.int64), cell_frame
+
+
+def _null_metrics(null_conf: np.ndarray, null_cal: np.ndarray, name: str) -> np.ndarray:
+    return mt.macro_f1(null_conf) if name == "macro_f1" else mt.expected_calibration_error(null_cal)
+
+
 def _task_metrics(
     enc: EncodedTask,
     attributes: list[str],
@@ -242,17 +237,9 @@ def _task_metrics(
     min_group_n: int,
     correction: str,
     rng: np.random.Generator,
-) -> TaskMetrics:
-    frame = enc.frame
+) -> _TaskResult:
     k = len(enc.labels)
-    # Cells: factorise each attribute, then the combined integer code (fast on 1M rows).
-    combined = np.zeros(len(frame), np.int64)
-    for attribute in attributes:
-        codes, uniques = pd.factorize(frame[attribute].astype(str))
-        combined = combined * (len(uniques) + 1) + codes
-    _, first, cell = np.unique(combined, return_index=True, return_inverse=True)
-    cell = cell.reshape(-1).astype(np.int64)
-    cell_frame = frame[attributes].iloc[first].astype(str).reset_index(drop=True)
+    cell, cell_frame = _cells(enc.frame, attributes)
     n_cells = len(cell_frame)
 
     group_sets: list[_GroupSet] = []
@@ -264,7 +251,7 @@ def _task_metrics(
         membership[idx, np.arange(n_cells)] = 1.0
         group_sets.append(_GroupSet(attrs, [keys[i] for i in order], membership[order]))
 
-    # Observed and resampled totals per cell.
+    # Observed and resampled totals per cell: every number below is a function of these.
     conf_patterns = compress_clusters(enc.gold * (k + 1) + enc.pred, cell, enc.image, k * (k + 1), n_cells=n_cells)
     clustered = conf_patterns.max_rows_per_cluster > 1
     has_prob = ~np.isnan(enc.confidence)
@@ -277,40 +264,40 @@ def _task_metrics(
     boot_conf = bootstrap_cell_totals(conf_patterns, n_boot, rng).reshape(n_boot, n_cells, k, k + 1)
     boot_cal = _calibration_layout(bootstrap_cell_totals(cal_patterns, n_boot, rng))
     cal_obs = _calibration_layout(cal_patterns.totals())
+    boot_conf_all = boot_conf.sum(axis=1)
+    boot_cal_all = boot_cal.sum(axis=1)
+    images_per_cell = conf_patterns.clusters_per_cell  # clusters are (cell, image) pairs
 
-    overall_point, by_set = _point_estimates(enc, cell_frame, cell, group_sets)
-    metric_names = list(overall_point)
-    alpha = 1 - confidence
+    metric_names = ["accuracy", "macro_f1", "invalid_rate", "ece", *(["off_by_one"] if enc.ordinal else [])]
     indicators = {
         "accuracy": enc.pred == enc.gold,
         "invalid_rate": enc.pred == k,
         "off_by_one": (enc.pred < k) & (np.abs(enc.pred - enc.gold) <= 1),
     }
-    images_per_cell = np.bincount(
-        np.unique(cell * (int(enc.image.max()) + 1) + enc.image) // (int(enc.image.max()) + 1), minlength=n_cells
-    ).astype(float)
 
-    def evaluate(membership: np.ndarray, points: dict[str, np.ndarray]) -> dict:
-        """Estimates for groups given by a membership matrix (groups x cells)."""
-        conf_g = np.einsum("gc,cij->gij", membership, confusion_obs)
-        cal_g = membership @ cal_obs
+    def evaluate(membership: np.ndarray, accuracy: np.ndarray | None) -> dict:
+        """Point estimates (from count totals) and intervals for groups given by membership."""
+        conf_g = _sum_groups(membership, confusion_obs, 0)
+        cal_g = _sum_groups(membership, cal_obs, 0)
+        points = _metric_values(conf_g, cal_g, enc.ordinal)
+        if accuracy is not None:
+            points["accuracy"] = accuracy
         n_items = conf_g.sum(axis=(1, 2))
         n_img = membership @ images_per_cell
-        boot_c = np.einsum("gc,bcij->bgij", membership, boot_conf, optimize=True)
-        boot_k = np.einsum("gc,bcj->bgj", membership, boot_cal, optimize=True)
+        boot_c = _sum_groups(membership, boot_conf, 1)
+        boot_k = _sum_groups(membership, boot_cal, 1)
         boot_values = _metric_values(boot_c, boot_k, enc.ordinal)
-        out: dict = {"n_items": n_items, "n_images": n_img, "confusion": conf_g, "boot": boot_values,
-                     "estimates": {}, "successes": {}, "deff": {}}
+        out: dict = {"n_items": n_items, "n_images": n_img, "confusion": conf_g, "points": points,
+                     "boot": boot_values, "estimates": {}, "successes": {}, "deff": {}}
         if membership.shape[0] > 2:
-            # The rest of each group, for group-vs-rest comparisons of non-proportions.
-            rest = 1.0 - membership
-            out["boot_rest"] = _metric_values(
-                np.einsum("gc,bcij->bgij", rest, boot_conf, optimize=True),
-                np.einsum("gc,bcj->bgj", rest, boot_cal, optimize=True), enc.ordinal)
-            out["rest_point"] = _metric_values(
-                np.einsum("gc,cij->gij", rest, confusion_obs), rest @ cal_obs, enc.ordinal)
+            # The rest of each group (all items minus the group), for group-vs-rest comparisons.
+            out["boot_rest"] = _metric_values(boot_conf_all[:, None] - boot_c, boot_cal_all[:, None] - boot_k,
+                                              enc.ordinal)
+            total_conf, total_cal = confusion_obs.sum(axis=0), cal_obs.sum(axis=0)
+            out["rest_point"] = _metric_values(total_conf - conf_g, total_cal - cal_g, enc.ordinal)
         for name in metric_names:
             value = points[name]
+            n_units = n_img if clustered else n_items
             if name in PROPORTIONS:
                 succ = value * n_items
                 deff = (_design_effect(indicators[name], cell, enc.image, n_cells, membership)
@@ -318,11 +305,9 @@ def _task_metrics(
                 lo, hi = wilson_interval(succ / deff, n_items / deff, confidence)
                 method = "wilson-design-effect" if clustered else "wilson"
                 out["successes"][name], out["deff"][name] = succ, deff
-                n_units = n_img if clustered else n_items
             else:
                 lo, hi = percentile_interval(boot_values[name], confidence)
                 method = "bootstrap-percentile-cluster"
-                n_units = n_img if clustered else n_items
                 if name == "ece":
                     n_units = cal_g[:, :N_BINS].sum(axis=1)
             out["estimates"][name] = [
@@ -331,16 +316,18 @@ def _task_metrics(
             ]
         return out
 
-    overall = evaluate(np.ones((1, n_cells)), {n: np.array([overall_point[n]]) for n in metric_names})
+    # fairlearn's MetricFrame disaggregates accuracy per attribute (on the compressed pattern
+    # table); intersections and the other metrics come from the count totals the bootstrap
+    # resamples (a MetricFrame over 98 intersections alone would cost more than all the rest).
+    mf_overall, mf_by_set = _metricframe_accuracy(confusion_obs, cell_frame, [(a,) for a in attributes])
+    overall = evaluate(np.ones((1, n_cells)), np.array([mf_overall]))
     groups: list[GroupMetrics] = []
     disparities: list[Disparity] = []
-    family: list[tuple[int, ...]] = []  # indices into disparities sharing one hypothesis
-    overall_acc = overall_point["accuracy"]
-    for gs, by_group in zip(group_sets, by_set, strict=True):
-        index = by_group.index
-        points = {n: np.array([by_group.loc[tuple(lab), n] if tuple(lab) in index else np.nan
-                               for lab in gs.labels], float) for n in metric_names}
-        res = evaluate(gs.membership, points)
+    family: list[tuple[int, ...]] = []
+    overall_acc = float(overall["points"]["accuracy"][0])
+    for gs in group_sets:
+        by_group = mf_by_set.get(gs.attributes)
+        res = evaluate(gs.membership, None if by_group is None else np.array([by_group[lab] for lab in gs.labels]))
         n_items = res["n_items"]
         rest_n = overall["n_items"][0] - n_items
         deff_acc = res["deff"]["accuracy"]
@@ -363,30 +350,41 @@ def _task_metrics(
                 minimum_detectable_difference=float(mde[g]),
             ))
         eligible = np.flatnonzero(n_items >= min_group_n)
+        null: dict[str, np.ndarray] = {}
+        if eligible.size >= 2:
+            # Draws under "group carries no information", for the tests of macro-F1 and ECE.
+            null_conf = null_group_totals(conf_patterns, gs.membership @ conf_patterns.clusters_per_cell,
+                                          n_boot, rng).reshape(n_boot, -1, k, k + 1)
+            null_cal = _calibration_layout(null_group_totals(
+                cal_patterns, gs.membership @ cal_patterns.clusters_per_cell, n_boot, rng,
+                n_discrete=2 * N_BINS))
+            for name in ("macro_f1", "ece"):
+                group_null = _null_metrics(null_conf, null_cal, name)
+                rest_null = (_null_metrics(null_conf.sum(axis=1, keepdims=True) - null_conf,
+                                           null_cal.sum(axis=1, keepdims=True) - null_cal, name)
+                             if gs.membership.shape[0] > 2 else None)
+                null[name], null[name + ":rest"] = group_null, rest_null
         for name in metric_names:
             disparities_for, fam = _disparities(
-                name, gs, names, eligible, points[name], res, overall, confidence, clustered,
+                name, gs, names, eligible, res["points"][name], res, overall, confidence, clustered, null,
                 start=len(disparities), correction=correction,
             )
             disparities.extend(disparities_for)
             family.extend(fam)
 
-    # One adjusted p-value per hypothesis; difference and ratio share theirs.
     raw = np.array([disparities[f[0]].p_value for f in family], float)
-    adjusted, reject = adjust_pvalues(raw, correction, alpha=alpha) if family else (raw, raw > 2)
-    for f, p_adj, rej in zip(family, adjusted, reject, strict=True):
-        for i in f:
-            disparities[i] = disparities[i].model_copy(update={"p_adjusted": float(p_adj), "significant": bool(rej)})
-    return TaskMetrics(
-        task=enc.task, n_items=len(frame), n_images=enc.n_images, labels=enc.labels, ordinal=enc.ordinal,
+    task = TaskMetrics(
+        task=enc.task, n_items=len(enc.gold), n_images=enc.n_images, labels=enc.labels, ordinal=enc.ordinal,
         clustered=clustered, overall={n: overall["estimates"][n][0] for n in metric_names},
         groups=groups, disparities=disparities, n_comparisons=int(np.sum(~np.isnan(raw))),
     )
+    return _TaskResult(task, family)
 
 
 def _disparities(
     name: str, gs: _GroupSet, names: list[str], eligible: np.ndarray, values: np.ndarray, res: dict,
-    overall: dict, confidence: float, clustered: bool, *, start: int, correction: str,
+    overall: dict, confidence: float, clustered: bool, null: dict[str, np.ndarray], *, start: int,
+    correction: str,
 ) -> tuple[list[Disparity], list[tuple[int, ...]]]:
     higher = HIGHER_IS_BETTER[name]
     values_e = values[eligible]
@@ -407,8 +405,11 @@ def _disparities(
         succ, n, deff = res["successes"][name][defined], res["n_items"][defined], res["deff"][name][defined]
         p_all, test = homogeneity_pvalue(succ / deff, n / deff), "chi-square-homogeneity"
     else:
-        variances = bootstrap_standard_error(boot[:, defined]) ** 2
-        p_all, test = heterogeneity_pvalue(v, variances), "cochran-q-bootstrap-variance"
+        with np.errstate(invalid="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # an all-NaN draw is a NaN statistic
+            null_spread = np.nanmax(null[name][:, defined], axis=1) - np.nanmin(null[name][:, defined], axis=1)
+        p_all = float(exceedance_pvalue(null_spread, np.float64(v.max() - v.min())))
+        test = "pooled-resampling-spread"
     with np.errstate(invalid="ignore", divide="ignore"):
         b = boot[:, defined]
         b_max, b_min = np.nanmax(b, axis=1), np.nanmin(b, axis=1)
@@ -438,18 +439,32 @@ def _disparities(
             diff = s_g / n_g - s_r / n_r
             method = "newcombe-design-effect" if clustered else "newcombe"
         else:
-            rest_boot = res["boot_rest"][name][:, g]
-            diff_boot = boot[:, g] - rest_boot
+            diff_boot = boot[:, g] - res["boot_rest"][name][:, g]
             diff = values[g] - res["rest_point"][name][g]
             lo, hi = percentile_interval(diff_boot, confidence)
-            p = float(wald_pvalue(diff, bootstrap_standard_error(diff_boot)))
-            test_g, method = "wald-bootstrap-se", "bootstrap-percentile-cluster"
+            null_diff = np.abs(null[name][:, g] - null[name + ":rest"][:, g])
+            p = float(exceedance_pvalue(null_diff, np.float64(abs(diff))))
+            test_g, method = "pooled-resampling-abs-difference", "bootstrap-percentile-cluster"
         out.append(Disparity(
             kind="group_vs_rest", group=names[g], worst_group=names[g] if (diff < 0) == higher else None,
             estimate=_estimate(diff, lo, hi, int(res["n_items"][g]), method, confidence),
             test=test_g, p_value=float(p), **common))
         family.append((index,))
     return out, family
+
+
+def _correct_all(results: list[_TaskResult], correction: str, alpha: float) -> list[TaskMetrics]:
+    """One multiplicity correction over every hypothesis of every task (the whole section)."""
+    refs = [(t, f) for t, res in enumerate(results) for f in res.family]
+    raw = np.array([results[t].metrics.disparities[f[0]].p_value for t, f in refs], float)
+    if not refs:
+        return [r.metrics for r in results]
+    adjusted, reject = adjust_pvalues(raw, correction, alpha=alpha)
+    updated = [list(r.metrics.disparities) for r in results]
+    for (t, f), p_adj, rej in zip(refs, adjusted, reject, strict=True):
+        for i in f:
+            updated[t][i] = updated[t][i].model_copy(update={"p_adjusted": float(p_adj), "significant": bool(rej)})
+    return [r.metrics.model_copy(update={"disparities": d}) for r, d in zip(results, updated, strict=True)]
 
 
 def stratified_metrics(
@@ -469,8 +484,10 @@ def stratified_metrics(
 
     ``intersections``: True = every combination of two or more attributes; a list names
     the combinations; False = marginal groups only. ``ordinal`` maps a task to its ordered
-    labels (e.g. age bins) and adds ``off_by_one``. Multiplicity is corrected within each
-    task over all its disparity hypotheses. Same inputs and seed give the same numbers.
+    labels (e.g. age bins) and adds ``off_by_one``. Multiplicity is corrected once over
+    every disparity hypothesis of every task returned (every metric x attribute set x
+    test), so ``significant`` keeps the chosen error rate for the whole result. Same
+    inputs and seed give the same numbers.
     """
     from tqdm import tqdm
 
@@ -482,16 +499,22 @@ def stratified_metrics(
     ordinal = ordinal or {}
     attribute_sets = _attribute_sets(list(sensitive_attributes), intersections)
     rng = np.random.default_rng(seed)
+    task_codes, uniques = pd.factorize(predictions["task"])
+    if (task_codes < 0).any():
+        item = predictions["item_id"].iloc[int(np.argmax(task_codes < 0))]
+        raise ValueError(f"predictions: {int((task_codes < 0).sum())} row(s) have no 'task' "
+                         f"(first: item_id {item!r}); every row needs its task name")
+    tasks = [str(t) for t in uniques]
     results = []
-    tasks = list(pd.unique(predictions["task"].astype(str)))
-    for task in tqdm(tasks, desc="stratified metrics", disable=not progress):
-        frame = predictions[predictions["task"].astype(str) == task].reset_index(drop=True)
-        enc = encode_task(frame, task, ordinal.get(task))
+    for t, task in enumerate(tqdm(tasks, desc="stratified metrics", disable=not progress)):
+        # One task: use the table as it is (copying a million rows costs more than the maths).
+        frame = predictions if len(tasks) == 1 else predictions.iloc[np.flatnonzero(task_codes == t)]
+        enc = encode_task(frame.reset_index(drop=True) if len(tasks) > 1 else frame, task, ordinal.get(task))
         results.append(_task_metrics(
             enc, list(sensitive_attributes), attribute_sets, n_boot=n_boot, confidence=confidence,
             min_group_n=min_group_n, correction=correction, rng=rng,
         ))
-    return results
+    return _correct_all(results, correction, 1 - confidence)
 
 
 def build_evaluation_section(
@@ -517,7 +540,14 @@ def build_evaluation_section(
         n_boot=n_boot, confidence=confidence, min_group_n=min_group_n, correction=correction,
         seed=seed, progress=progress,
     )
+    n_comparisons = sum(t.n_comparisons for t in tasks)
     return EvaluationSection(
+        n_comparisons=n_comparisons,
+        correction_scope=(
+            f"{CORRECTION_NAMES[correction]} over all {n_comparisons} disparity hypotheses of this "
+            "section: every task x metric x attribute set (marginal and intersectional) x test "
+            "(all-groups-equal, shared by difference and ratio; group_vs_rest per eligible group)"
+        ),
         model=model, mode=mode, n_items=len(predictions),
         n_images=int(predictions["image_id"].nunique()), predictions_sha256=predictions_sha256,
         sensitive_attributes=list(sensitive_attributes), n_boot=n_boot, confidence=confidence,

@@ -58,18 +58,25 @@ def _top_probability(frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
     confidence = np.full(n, np.nan)
     hit = np.zeros(n, bool)
     probs = frame["option_probs"].to_numpy(dtype=object)
-    lengths = frame["option_probs"].map(
-        lambda p: len(p) if isinstance(p, (list, tuple, np.ndarray)) else 0
-    ).to_numpy(dtype=np.int64)
+    fast = _rectangular(probs)
+    if fast is not None:
+        # Every row has a list of the same length: one C-level conversion, no per-row Python.
+        lengths = np.full(n, fast.shape[1], np.int64)
+    else:
+        lengths = frame["option_probs"].map(
+            lambda p: len(p) if isinstance(p, (list, tuple, np.ndarray)) else 0
+        ).to_numpy(dtype=np.int64)
     present = lengths > 0
     if not present.any():
         return confidence, hit
-    letter_index = {letter: i for i, letter in enumerate(OPTION_LETTERS)}
-    gold_letter = frame["answer"].map(letter_index).to_numpy(dtype=float, na_value=-1.0)
+    gold_letter = pd.Categorical(frame["answer"], categories=list(OPTION_LETTERS)).codes
     for length in np.unique(lengths[present]):
         rows = np.flatnonzero(present & (lengths == length))
-        flat = np.fromiter(itertools.chain.from_iterable(probs[rows]), float, count=rows.size * int(length))
-        p = flat.reshape(rows.size, int(length))
+        if fast is not None:
+            p = fast
+        else:
+            flat = np.fromiter(itertools.chain.from_iterable(probs[rows]), float, count=rows.size * int(length))
+            p = flat.reshape(rows.size, int(length))
         total = p.sum(axis=1)
         bad = (length < 2) | ~np.isfinite(p).all(axis=1) | (p < 0).any(axis=1) | (total <= 0)
         if np.any(bad):
@@ -82,6 +89,17 @@ def _top_probability(frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
         confidence[rows] = p[np.arange(rows.size), top] / total
         hit[rows] = top == gold_letter[rows]
     return confidence, hit
+
+
+def _rectangular(probs: np.ndarray) -> np.ndarray | None:
+    """All rows as one (n, L) float array when every row is a numeric list of one length."""
+    if probs.size == 0:
+        return None
+    try:
+        out = np.array(probs.tolist(), dtype=float)
+    except (TypeError, ValueError):  # ragged, None, or non-numeric rows: take the general path
+        return None
+    return out if out.ndim == 2 and out.shape[1] > 0 else None
 
 
 def _codes(values: np.ndarray, labels: list[str]) -> np.ndarray:

@@ -72,7 +72,10 @@ class Disparity(ResultModel):
     test: str = Field(description="how p_value was computed, e.g. 'chi-square-homogeneity'")
     p_value: float
     p_adjusted: float
-    significant: bool = Field(description="p_adjusted < 1 - confidence")
+    significant: bool = Field(
+        description="p_adjusted < 1 - confidence; the correction spans every hypothesis of the "
+        "evaluation section (all tasks, metrics, attribute sets and tests)"
+    )
     correction: str = Field(description="multiple-comparison correction applied (statsmodels name)")
 
 
@@ -88,7 +91,10 @@ class TaskMetrics(ResultModel):
     overall: dict[str, Estimate]
     groups: list[GroupMetrics]
     disparities: list[Disparity]
-    n_comparisons: int = Field(ge=0, description="size of the family corrected for multiplicity")
+    n_comparisons: int = Field(
+        ge=0, description="hypotheses this task adds to the multiplicity family; the family spans "
+        "every task of the section (EvaluationSection.n_comparisons)",
+    )
 
 
 class EvaluationSection(ResultModel):
@@ -104,6 +110,13 @@ class EvaluationSection(ResultModel):
     confidence: float = Field(gt=0, lt=1)
     correction: str = Field(description="statsmodels multipletests method: 'holm' or 'fdr_bh'")
     correction_name: str
+    n_comparisons: int | None = Field(
+        default=None, ge=0,
+        description="size of the one multiplicity family: all disparity hypotheses of all tasks",
+    )
+    correction_scope: str | None = Field(
+        default=None, description="which significance claims the correction covers, in words"
+    )
     min_group_n: int = Field(ge=0)
     seed: int
     tasks: list[TaskMetrics]

@@ -6,6 +6,8 @@ from faceaudit.stats.bootstrap import (
     bootstrap_cell_totals,
     bootstrap_standard_error,
     compress_clusters,
+    exceedance_pvalue,
+    null_group_totals,
     percentile_interval,
 )
 from faceaudit.stats.power import minimum_detectable_difference, required_n
@@ -28,10 +30,12 @@ __all__ = [
     "bootstrap_cell_totals",
     "bootstrap_standard_error",
     "compress_clusters",
+    "exceedance_pvalue",
     "heterogeneity_pvalue",
     "homogeneity_pvalue",
     "minimum_detectable_difference",
     "newcombe_interval",
+    "null_group_totals",
     "percentile_interval",
     "proportion_estimate",
     "required_n",

@@ -23,7 +23,7 @@ import warnings
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.stats import norm
+from scipy.special import ndtr, ndtri  # the normal cdf/ppf without scipy.stats' dispatch cost
 
 # Upper bound on the elements of one multinomial draw block (resamples x cells x patterns).
 _BLOCK_ELEMENTS = 20_000_000
@@ -95,21 +95,25 @@ def compress_clusters(
     vals = np.asarray(values, dtype=np.float64) if has_values else np.zeros(n_rows)
     width = n_codes * (2 if has_values else 1)
 
-    key = cells * (int(clusters.max()) + 1 if n_rows else 1) + clusters
-    _, cluster_index, rows_per_cluster = np.unique(key, return_inverse=True, return_counts=True)
-    n_clusters = rows_per_cluster.size
-    cluster_cell = np.zeros(n_clusters, np.int64)
-    cluster_cell[cluster_index] = cells
+    if n_rows and _all_distinct(clusters):
+        # Every row its own cluster (the common unclustered case): skip the 1M-row sort.
+        n_clusters, rows_per_cluster = n_rows, np.ones(n_rows, np.int64)
+    else:
+        key = cells * (int(clusters.max()) + 1 if n_rows else 1) + clusters
+        _, cluster_index, rows_per_cluster = np.unique(key, return_inverse=True, return_counts=True)
+        n_clusters = rows_per_cluster.size
+        cluster_cell = np.zeros(n_clusters, np.int64)
+        cluster_cell[cluster_index] = cells
     if n_clusters == n_rows:
-        # One row per cluster: the pattern is (cell, code); no dense matrix needed.
-        cluster_code = np.zeros(n_clusters, np.int64)
-        cluster_code[cluster_index] = codes
-        pattern_key = cluster_cell * n_codes + cluster_code
-        uniq, pattern_index, counts = np.unique(pattern_key, return_inverse=True, return_counts=True)
+        # One row per cluster: the pattern is (cell, code); counting replaces sorting.
+        pattern_key = cells * n_codes + codes
+        all_counts = np.bincount(pattern_key, minlength=n_cells * n_codes)
+        uniq = np.flatnonzero(all_counts)
+        counts = all_counts[uniq]
         features = np.zeros((uniq.size, width))
         features[np.arange(uniq.size), uniq % n_codes] = 1.0
         if has_values:
-            value_sum = np.bincount(pattern_index[cluster_index], weights=vals, minlength=uniq.size)
+            value_sum = np.bincount(pattern_key, weights=vals, minlength=n_cells * n_codes)[uniq]
             features[np.arange(uniq.size), n_codes + uniq % n_codes] = value_sum / counts
         pattern_cell = uniq // n_codes
     else:
@@ -134,6 +138,76 @@ def compress_clusters(
         n_clusters=n_clusters,
         max_rows_per_cluster=int(rows_per_cluster.max()) if n_rows else 0,
     )
+
+
+def _all_distinct(ids: np.ndarray) -> bool:
+    """Non-negative integer ids that are all different (cheap check via counting)."""
+    if ids.min() < 0 or ids.max() >= 4 * ids.size:
+        return np.unique(ids).size == ids.size
+    return bool(np.bincount(ids).max() <= 1)
+
+
+def null_group_totals(
+    patterns: ClusterPatterns,
+    group_clusters: np.ndarray,
+    n_draws: int,
+    rng: np.random.Generator,
+    n_discrete: int | None = None,
+) -> np.ndarray:
+    """Feature totals of groups drawn under "no difference between groups", (n_draws, G, D).
+
+    All clusters are pooled (cells ignored) and each group draws its own number of
+    clusters, ``group_clusters[g]``, with replacement from the pool. A metric's
+    distribution over these draws is its distribution when group membership carries no
+    information: it keeps each group's size, so size-driven bias (ECE and macro-F1 of a
+    small group are larger/smaller by chance alone) is part of the null. Comparing the
+    observed statistic to these draws is a pooled-resampling (bootstrap) test of
+    homogeneity, the resampling analogue of a permutation test. Patterns of the pool
+    are merged on their first ``n_discrete`` (count) columns; the remaining continuous
+    columns are averaged within a merged pattern.
+    """
+    if n_draws < 1:
+        raise ValueError(f"n_draws must be at least 1, got {n_draws}")
+    width = patterns.features.shape[1]
+    n_discrete = width if n_discrete is None else int(n_discrete)
+    discrete = patterns.features[:, :n_discrete]
+    pooled = np.unique(discrete, axis=0, return_inverse=True)[1].reshape(-1)
+    n_pool = int(pooled.max()) + 1 if pooled.size else 0
+    weight = np.bincount(pooled, weights=patterns.counts, minlength=n_pool)
+    features = np.zeros((n_pool, width))
+    np.add.at(features, pooled, patterns.features * patterns.counts[:, None])
+    features /= np.maximum(weight, 1e-300)[:, None]
+    group_n = np.asarray(group_clusters, np.float64).round().astype(np.int64)
+    out = np.empty((n_draws, group_n.size, width))
+    if n_pool == 0:
+        out[:] = 0.0
+        return out
+    pvals = weight / weight.sum()
+    block = max(1, _BLOCK_ELEMENTS // max(group_n.size * n_pool, 1))
+    for begin in range(0, n_draws, block):
+        size = min(block, n_draws - begin)
+        draws = rng.multinomial(group_n, pvals, size=(size, group_n.size))
+        out[begin : begin + size] = draws.astype(np.float64) @ features
+    return out
+
+
+def exceedance_pvalue(null: np.ndarray, observed: np.ndarray, axis: int = 0) -> np.ndarray:
+    """Resampling p-value ``(1 + #{null >= observed}) / (1 + #valid draws)``.
+
+    The ``+1`` counts the observed data as one draw, which keeps the p-value valid (never
+    below its nominal level under the null) for any number of draws. NaN draws are
+    ignored; NaN when the observed statistic or every draw is NaN.
+    """
+    null = np.moveaxis(np.asarray(null, float), axis, 0)
+    observed = np.asarray(observed, float)
+    valid = ~np.isnan(null)
+    # A tiny tolerance so that ties computed along different float paths count as ties.
+    tol = 1e-12 * np.maximum(np.abs(observed), 1.0)
+    exceed = (valid & (null >= observed - tol)).sum(axis=0)
+    n_valid = valid.sum(axis=0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        p = (1.0 + exceed) / (1.0 + n_valid)
+    return np.where(np.isnan(observed) | (n_valid == 0), np.nan, p)
 
 
 def bootstrap_cell_totals(
@@ -201,11 +275,11 @@ def bias_corrected_interval(
     below = (reps < point).sum(axis=0) + 0.5 * (reps == point).sum(axis=0)
     with np.errstate(invalid="ignore", divide="ignore"):
         share = np.clip(below / n_valid, 0.5 / np.maximum(n_valid, 1), 1 - 0.5 / np.maximum(n_valid, 1))
-    z0 = norm.ppf(share)
-    z = norm.ppf(0.5 + confidence / 2.0)
+    z0 = ndtri(share)
+    z = ndtri(0.5 + confidence / 2.0)
     # Columns without valid replicates get a placeholder quantile; they are set to NaN below.
-    q_low = np.nan_to_num(norm.cdf(2 * z0 - z), nan=0.5)
-    q_high = np.nan_to_num(norm.cdf(2 * z0 + z), nan=0.5)
+    q_low = np.nan_to_num(ndtr(2 * z0 - z), nan=0.5)
+    q_high = np.nan_to_num(ndtr(2 * z0 + z), nan=0.5)
     sorted_reps = np.sort(np.where(valid, reps, np.inf), axis=0)
     lower = _take_quantile(sorted_reps, n_valid, q_low)
     upper = _take_quantile(sorted_reps, n_valid, q_high)

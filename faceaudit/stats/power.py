@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 from numpy.typing import ArrayLike
-from scipy.stats import norm
+from scipy.special import ndtri
 from statsmodels.stats.power import NormalIndPower
 
 
@@ -32,7 +32,7 @@ def minimum_detectable_difference(
     n1 = np.asarray(n_group, float)
     n2 = np.asarray(n_rest, float)
     with np.errstate(invalid="ignore", divide="ignore"):
-        h = (norm.ppf(1 - alpha / 2) + norm.ppf(power)) * np.sqrt(1 / n1 + 1 / n2)
+        h = (ndtri(1 - alpha / 2) + ndtri(power)) * np.sqrt(1 / n1 + 1 / n2)
         angle = np.maximum(math.asin(math.sqrt(p)) - h / 2, 0.0)
         out = p - np.sin(angle) ** 2
     out = np.where((n1 > 0) & (n2 > 0), out, np.nan)

@@ -23,6 +23,7 @@ def simulate_predictions(
     classes: list[str] | None = None,
     invalid_rate: float = 0.0,
     rows_per_image: int = 1,
+    image_effect: float = 0.0,
     task: str = "simulated",
     seed: int = 0,
 ) -> pd.DataFrame:
@@ -33,12 +34,17 @@ def simulate_predictions(
     ``gaps[attribute][label]`` of its labels (e.g. ``{"race": {"B": -0.15}}``), clipped to
     [0, 1]; with probability ``invalid_rate`` the answer is invalid (and wrong). Items have
     one option per class; option probabilities put the largest mass on the prediction.
+    ``image_effect`` > 0 adds one normal shift (this standard deviation) per image to the
+    probability of a correct answer, so rows of one image are correlated (as when a model
+    finds some faces hard), which is what the design effect must absorb.
     """
     classes = classes or ["cat", "dog", "fox", "owl"]
     if not 2 <= len(classes) <= len(OPTION_LETTERS):
         raise ValueError(f"classes must have 2 to {len(OPTION_LETTERS)} labels, got {len(classes)}")
     if n_per_cell < 1 or rows_per_image < 1:
         raise ValueError("n_per_cell and rows_per_image must be at least 1")
+    if image_effect < 0:
+        raise ValueError(f"image_effect must be >= 0, got {image_effect!r}")
     gaps = gaps or {}
     for attribute, labels in gaps.items():
         unknown = set(labels) - set(groups.get(attribute, []))
@@ -52,7 +58,13 @@ def simulate_predictions(
     p_correct = np.full(len(cells), accuracy, dtype=float)
     for c, labels in enumerate(cells):
         p_correct[c] += sum(gaps.get(a, {}).get(label, 0.0) for a, label in zip(names, labels, strict=True))
-    p_correct = np.clip(p_correct, 0.0, 1.0)[cell_index]
+    p_correct = p_correct[cell_index]
+
+    images_per_cell = -(-n_per_cell // rows_per_image)
+    image = cell_index * images_per_cell + (np.arange(n) % n_per_cell) // rows_per_image
+    if image_effect > 0:
+        p_correct = p_correct + rng.normal(0.0, image_effect, int(image.max()) + 1)[image]
+    p_correct = np.clip(p_correct, 0.0, 1.0)
 
     k = len(classes)
     gold = rng.integers(0, k, n)
@@ -67,8 +79,6 @@ def simulate_predictions(
 
     letters = np.array(OPTION_LETTERS[:k])
     labels = np.array(classes)
-    images_per_cell = -(-n_per_cell // rows_per_image)
-    image = cell_index * images_per_cell + (np.arange(n) % n_per_cell) // rows_per_image
     frame = pd.DataFrame(
         {
             "item_id": [f"{task}-{i}" for i in range(n)],
