@@ -11,6 +11,7 @@ Run: ``.venv/bin/python benchmarks/bench_metrics.py [--small-rows 20000 --small-
 from __future__ import annotations
 
 import argparse
+import os
 import time
 
 import numpy as np
@@ -41,6 +42,8 @@ def main() -> None:
     parser.add_argument("--small-boot", type=int, default=50)
     args = parser.parse_args()
 
+    # The machine may be shared: the load average says how far to trust the seconds.
+    print(f"load average before: {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores")
     cells = int(np.prod([len(v) for v in GROUPS.values()]))
     big = simulate_predictions(GROUPS, args.rows // cells, accuracy=0.75, invalid_rate=0.02, seed=1)
     seconds = run_ours(big, args.boot)
@@ -65,6 +68,7 @@ def main() -> None:
         f"{fairlearn_seconds:.2f} s, ours (all metrics, all groups) {ours_small:.2f} s, "
         f"ratio {fairlearn_seconds / ours_small:.1f}x"
     )
+    print(f"load average after: {os.getloadavg()[0]:.2f}")
 
 
 if __name__ == "__main__":

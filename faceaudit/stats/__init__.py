@@ -4,7 +4,6 @@ from faceaudit.stats.bootstrap import (
     ClusterPatterns,
     bias_corrected_interval,
     bootstrap_cell_totals,
-    bootstrap_standard_error,
     compress_clusters,
     exceedance_pvalue,
     null_group_totals,
@@ -15,10 +14,8 @@ from faceaudit.stats.proportions import newcombe_interval, proportion_estimate, 
 from faceaudit.stats.significance import (
     CORRECTION_NAMES,
     adjust_pvalues,
-    heterogeneity_pvalue,
     homogeneity_pvalue,
     two_proportion_pvalue,
-    wald_pvalue,
 )
 from faceaudit.stats.simulate import simulate_predictions
 
@@ -28,10 +25,8 @@ __all__ = [
     "adjust_pvalues",
     "bias_corrected_interval",
     "bootstrap_cell_totals",
-    "bootstrap_standard_error",
     "compress_clusters",
     "exceedance_pvalue",
-    "heterogeneity_pvalue",
     "homogeneity_pvalue",
     "minimum_detectable_difference",
     "newcombe_interval",
@@ -41,6 +36,5 @@ __all__ = [
     "required_n",
     "simulate_predictions",
     "two_proportion_pvalue",
-    "wald_pvalue",
     "wilson_interval",
 ]

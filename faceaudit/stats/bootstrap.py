@@ -299,12 +299,6 @@ def _take_quantile(sorted_reps: np.ndarray, n_valid: np.ndarray, q: np.ndarray) 
         return lo_val + frac * (hi_val - lo_val)
 
 
-def bootstrap_standard_error(replicates: np.ndarray, axis: int = 0) -> np.ndarray:
-    """Standard deviation of the replicates (NaN replicates ignored)."""
-    with np.errstate(invalid="ignore"), _quiet_nan():
-        return np.nanstd(replicates, axis=axis, ddof=1)
-
-
 class _quiet_nan:
     """Silence numpy's 'All-NaN slice' warnings: an all-NaN column is a legitimate NaN result."""
 

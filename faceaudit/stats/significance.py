@@ -60,38 +60,6 @@ def homogeneity_pvalue(successes: ArrayLike, n: ArrayLike) -> float:
     return float(chi2.sf(statistic, x.size - 1))
 
 
-def wald_pvalue(difference: ArrayLike, standard_error: ArrayLike) -> np.ndarray:
-    """Two-sided normal p-value of ``difference / standard_error`` (bootstrap SE)."""
-    d = np.asarray(difference, float)
-    se = np.asarray(standard_error, float)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        z = np.where(se > 0, np.abs(d) / se, np.where(d == 0, 0.0, np.inf))
-    return np.where(np.isnan(d) | np.isnan(se), np.nan, 2 * ndtr(-z))
-
-
-def heterogeneity_pvalue(values: ArrayLike, variances: ArrayLike) -> float:
-    """Cochran's Q test that k estimates share one value, given their variances.
-
-    Used for metrics that are not proportions (macro-F1, ECE), with bootstrap variances.
-    A zero variance (e.g. a metric stuck at 1 in every resample) is raised to the smallest
-    positive variance seen, so one degenerate group cannot make Q infinite.
-    """
-    v = np.asarray(values, float)
-    var = np.asarray(variances, float)
-    keep = ~(np.isnan(v) | np.isnan(var))
-    v, var = v[keep], var[keep]
-    if v.size < 2:
-        return float("nan")
-    positive = var[var > 0]
-    if positive.size == 0:
-        return 1.0 if np.ptp(v) == 0 else 0.0
-    var = np.maximum(var, positive.min())
-    w = 1.0 / var
-    mean = np.sum(w * v) / w.sum()
-    q = float(np.sum(w * (v - mean) ** 2))
-    return float(chi2.sf(q, v.size - 1))
-
-
 def adjust_pvalues(
     p_values: ArrayLike, method: Correction = "holm", alpha: float = 0.05
 ) -> tuple[np.ndarray, np.ndarray]:
