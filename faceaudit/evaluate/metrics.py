@@ -2,10 +2,13 @@
 intersections, with intervals, disparities, p-values corrected for multiplicity, and
 small-group flags with the smallest gap each group could have detected.
 
-Point estimates come from fairlearn's ``MetricFrame`` (on rows compressed to weighted
-distinct patterns, which gives the same numbers as the raw rows); intervals from
-``faceaudit.stats`` (Wilson with a design effect for proportions, a stratified cluster
-bootstrap for the rest).
+Point estimates come from per-cell count totals (the same totals the bootstrap
+resamples); accuracy per sensitive attribute is disaggregated by fairlearn's
+``MetricFrame`` on rows compressed to weighted distinct patterns, which gives the raw
+rows' numbers. Intervals come from ``faceaudit.stats`` (Wilson with a design effect for
+proportions, a stratified cluster bootstrap for the rest). One multiplicity correction
+covers every disparity hypothesis of every task, so ``significant`` keeps the chosen
+error rate over everything the result claims.
 """
 
 from __future__ import annotations
