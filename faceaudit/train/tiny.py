@@ -47,7 +47,7 @@ _CHAT_TOKENS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
 
 #: Written last: its presence (with matching parameters) marks a complete build.
 BUILD_STAMP = "faceaudit_tiny.json"
-_BUILD_VERSION = 1
+_BUILD_VERSION = 2
 
 # Enough text that the BPE learns whole tokens for what the tests and the tiny recipe
 # ask and answer: option letters, digits, face-attribute vocabulary, corpus phrasing.
@@ -99,8 +99,8 @@ def _build_tokenizer(vocab_size: int):
     )
 
 
-def _build_parameters(seed: int, image_size: int) -> dict:
-    return {"version": _BUILD_VERSION, "seed": seed, "image_size": image_size}
+def _build_parameters(seed: int, image_size: int, **shape: int) -> dict:
+    return {"version": _BUILD_VERSION, "seed": seed, "image_size": image_size, **shape}
 
 
 def _is_complete(out_dir: Path, parameters: dict) -> bool:
@@ -113,7 +113,16 @@ def _is_complete(out_dir: Path, parameters: dict) -> bool:
         return False
 
 
-def build_tiny_internvl(out_dir: Path, *, seed: int = 0, image_size: int = 64) -> Path:
+def build_tiny_internvl(
+    out_dir: Path,
+    *,
+    seed: int = 0,
+    image_size: int = 64,
+    text_hidden_size: int = 64,
+    text_layers: int = 2,
+    vision_hidden_size: int = 32,
+    vision_layers: int = 2,
+) -> Path:
     """Build (or reuse) a tiny random-weight InternVL checkpoint directory at ``out_dir``.
 
     Idempotent: a directory that already holds a complete build with the same
@@ -122,7 +131,10 @@ def build_tiny_internvl(out_dir: Path, *, seed: int = 0, image_size: int = 64) -
     checkpoint that looks complete.
     """
     out_dir = Path(out_dir)
-    parameters = _build_parameters(seed, image_size)
+    parameters = _build_parameters(
+        seed, image_size, text_hidden_size=text_hidden_size, text_layers=text_layers,
+        vision_hidden_size=vision_hidden_size, vision_layers=vision_layers,
+    )
     if _is_complete(out_dir, parameters):
         return out_dir
     patch = 8
@@ -141,21 +153,25 @@ def build_tiny_internvl(out_dir: Path, *, seed: int = 0, image_size: int = 64) -
     torch.manual_seed(seed)
     tokenizer = _build_tokenizer(vocab_size=600)
     vision = InternVLVisionConfig(
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        intermediate_size=64,
+        hidden_size=vision_hidden_size,
+        num_hidden_layers=vision_layers,
+        num_attention_heads=max(1, vision_hidden_size // 16),
+        intermediate_size=2 * vision_hidden_size,
         image_size=[image_size, image_size],
         patch_size=[patch, patch],
     )
     text = Qwen2Config(
         vocab_size=len(tokenizer),
-        hidden_size=64,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        intermediate_size=128,
+        hidden_size=text_hidden_size,
+        num_hidden_layers=text_layers,
+        num_attention_heads=max(1, text_hidden_size // 16),
+        num_key_value_heads=max(1, text_hidden_size // 32),
+        intermediate_size=2 * text_hidden_size,
         max_position_embeddings=2048,
+        # Trained embeddings are far larger than the 0.02 default init; with 0.02 the tied LM
+        # head cannot produce a logit margin above ~2.5 through the fixed-scale final RMSNorm,
+        # so even a trivial answer stays stuck near uniform loss.
+        initializer_range=0.25,
         tie_word_embeddings=True,
         eos_token_id=tokenizer.eos_token_id,
         pad_token_id=tokenizer.pad_token_id,
@@ -199,6 +215,12 @@ def build_tiny_internvl(out_dir: Path, *, seed: int = 0, image_size: int = 64) -
     return out_dir
 
 
-def tiny_internvl_cached(cache_dir: Path, *, seed: int = 0, image_size: int = 64) -> Path:
-    """The tiny checkpoint under ``cache_dir`` (``tiny-internvl-s{seed}-{size}px``), built once."""
-    return build_tiny_internvl(Path(cache_dir) / f"tiny-internvl-s{seed}-{image_size}px", seed=seed, image_size=image_size)
+def tiny_internvl_cached(cache_dir: Path, *, seed: int = 0, image_size: int = 64, **shape: int) -> Path:
+    """The tiny checkpoint under ``cache_dir``, built once per parameter set.
+
+    ``shape`` takes the size keywords of :func:`build_tiny_internvl`; the directory name
+    encodes every parameter so that different shapes never overwrite each other.
+    """
+    suffix = "".join(f"-{key}{value}" for key, value in sorted(shape.items()))
+    name = f"tiny-internvl-s{seed}-{image_size}px{suffix}"
+    return build_tiny_internvl(Path(cache_dir) / name, seed=seed, image_size=image_size, **shape)

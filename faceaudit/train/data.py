@@ -1,0 +1,170 @@
+"""Supervised examples for LoRA training: corpus records and multiple-choice items.
+
+Two corpus formats are read:
+
+* faceaudit's corpus JSONL (one record per image x aspect, with ``image_path`` relative to
+  the dataset root, ``question``, ``answer`` and ``status``); only ``accepted`` records train;
+* ShareGPT JSON as read by LLaMA-Factory (FairFaceGPT's format, REFERENCE.md §3): a list of
+  ``{"conversations": [{"from": "human", "value": "<image>..."}, {"from": "gpt", ...}],
+  "images": [...]}``. A conversation with several human/gpt pairs gives one example per pair,
+  each with all of the conversation's images.
+
+Every example is encoded by :func:`faceaudit.models.chat.encode_prompt`, the same function
+evaluation uses, so the prompt a model is trained on is the prompt it is scored on.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from faceaudit.data.records import McqItem
+from faceaudit.models.chat import encode_prompt, load_images, pad_batch, strip_image_tags
+
+
+class CorpusFormatError(ValueError):
+    """A corpus file that cannot be read; the message names the file, row and field."""
+
+
+@dataclass(frozen=True)
+class SupervisedExample:
+    image_paths: tuple[str, ...]
+    question: str
+    answer: str
+    source: str  # "corpus" or "mcq"
+    task: str | None = None
+
+
+def _require(record: dict[str, Any], field: str, where: str) -> str:
+    value = record.get(field)
+    if not isinstance(value, str) or not value:
+        raise CorpusFormatError(f"{where}: field {field!r} must be a non-empty string, got {value!r}")
+    return value
+
+
+def read_corpus_jsonl(path: Path) -> list[SupervisedExample]:
+    examples = []
+    with open(path, encoding="utf-8") as handle:
+        for number, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            where = f"{path}: line {number}"
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError as error:
+                raise CorpusFormatError(f"{where}: invalid JSON ({error.msg})") from None
+            if not isinstance(record, dict):
+                raise CorpusFormatError(f"{where}: a record must be a JSON object")
+            status = record.get("status", "accepted")
+            if status not in ("accepted", "rejected"):
+                raise CorpusFormatError(f"{where}: status must be 'accepted' or 'rejected', got {status!r}")
+            if status != "accepted":
+                continue
+            examples.append(
+                SupervisedExample(
+                    image_paths=(_require(record, "image_path", where),),
+                    question=_require(record, "question", where),
+                    answer=_require(record, "answer", where),
+                    source="corpus",
+                    task=record.get("aspect"),
+                )
+            )
+    return examples
+
+
+def read_sharegpt(path: Path) -> list[SupervisedExample]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as error:
+        raise CorpusFormatError(f"{path}: invalid JSON (line {error.lineno}: {error.msg})") from None
+    if not isinstance(data, list):
+        raise CorpusFormatError(f"{path}: a ShareGPT file must hold a JSON list of conversations")
+    examples = []
+    for index, record in enumerate(data):
+        where = f"{path}: conversation {index}"
+        if not isinstance(record, dict) or not isinstance(record.get("conversations"), list):
+            raise CorpusFormatError(f"{where}: needs a 'conversations' list")
+        images = record.get("images", [])
+        if not isinstance(images, list) or not all(isinstance(i, str) for i in images):
+            raise CorpusFormatError(f"{where}: 'images' must be a list of paths")
+        turns = [t for t in record["conversations"] if t.get("from") != "system"]
+        if len(turns) % 2:
+            raise CorpusFormatError(f"{where}: turns must alternate human/gpt, got {len(turns)} turns")
+        n_tags = 0
+        for turn_index in range(0, len(turns), 2):
+            human, gpt = turns[turn_index], turns[turn_index + 1]
+            if human.get("from") != "human" or gpt.get("from") != "gpt":
+                raise CorpusFormatError(
+                    f"{where}: turn {turn_index} must be from 'human' then 'gpt', "
+                    f"got {human.get('from')!r} then {gpt.get('from')!r}"
+                )
+            question, tags = strip_image_tags(_require(human, "value", f"{where} turn {turn_index}"))
+            n_tags += tags
+            examples.append(
+                SupervisedExample(
+                    image_paths=tuple(images),
+                    question=question,
+                    answer=_require(gpt, "value", f"{where} turn {turn_index + 1}"),
+                    source="corpus",
+                )
+            )
+        if n_tags != len(images):
+            raise CorpusFormatError(f"{where}: {n_tags} <image> tags but {len(images)} images")
+    return examples
+
+
+def read_corpus(path: Path) -> list[SupervisedExample]:
+    """Examples of a corpus file: ``.jsonl`` (faceaudit corpus) or ``.json`` (ShareGPT)."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"corpus not found: {path}")
+    if path.suffix == ".jsonl":
+        return read_corpus_jsonl(path)
+    if path.suffix == ".json":
+        return read_sharegpt(path)
+    raise CorpusFormatError(f"{path}: unknown corpus format; accepted: .jsonl (faceaudit corpus), .json (ShareGPT)")
+
+
+def mcq_examples(items: Sequence[McqItem], repeats: int = 1) -> list[SupervisedExample]:
+    """Multiple-choice items as examples whose answer is the bare option letter."""
+    one = [
+        SupervisedExample(
+            image_paths=tuple(item.image_paths), question=item.prompt(), answer=item.answer,
+            source="mcq", task=item.task,
+        )
+        for item in items
+    ]
+    return one * repeats
+
+
+class SupervisedDataset:
+    """Map-style dataset encoding examples on access (images are read lazily)."""
+
+    def __init__(self, examples: Sequence[SupervisedExample], processor: Any, image_root: Path, cutoff_len: int):
+        self.examples = list(examples)
+        self.processor = processor
+        self.image_root = Path(image_root)
+        self.cutoff_len = cutoff_len
+
+    def __len__(self) -> int:
+        return len(self.examples)
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        example = self.examples[index]
+        images = load_images(example.image_paths, root=self.image_root)
+        return encode_prompt(
+            self.processor, images, example.question, answer=example.answer, max_length=self.cutoff_len
+        )
+
+
+class SupervisedCollator:
+    """Right-pads encoded examples into one training batch."""
+
+    def __init__(self, pad_token_id: int):
+        self.pad_token_id = pad_token_id
+
+    def __call__(self, examples: list[dict[str, Any]]) -> dict[str, Any]:
+        return pad_batch(examples, self.pad_token_id, padding_side="right")

@@ -1,0 +1,140 @@
+"""Training recipes as data: validated YAML files in ``faceaudit/train/recipes/``.
+
+A recipe fixes everything that decides what a training run produces (base model, LoRA
+shape, optimiser, batch, cutoff, precision); the corpus and the seed come from the run.
+The FaceLLM recipes reproduce the published settings (REFERENCE.md §1); ``tiny`` is the
+embedded default that trains the tiny InternVL on 2 CPU cores.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from faceaudit.store import sha256_json
+
+RECIPES_DIR = Path(__file__).resolve().parent / "recipes"
+#: ``base_model: tiny`` builds the tiny InternVL (faceaudit.train.tiny) instead of loading one.
+TINY_BASE = "tiny"
+
+
+class RecipeError(ValueError):
+    """A recipe that cannot be used; the message names the file, the field and what is accepted."""
+
+
+class LoraSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    r: int = Field(default=16, ge=1, le=1024)
+    alpha: int = Field(default=32, ge=1)
+    dropout: float = Field(default=0.0, ge=0.0, lt=1.0)
+    target: Literal["language_model_linears"] = Field(
+        default="language_model_linears",
+        description="Every nn.Linear inside the language model (LLaMA-Factory's lora_target=all, "
+        "scoped so that the vision tower and projector are never adapted).",
+    )
+    modules_to_save: list[Literal["vision_tower", "multi_modal_projector"]] = Field(
+        default_factory=list,
+        description="Modules trained in full and saved with the adapter. FaceLLM: none (frozen). "
+        "The tiny recipe trains its random vision tower and projector, which otherwise cannot see.",
+    )
+
+
+class Recipe(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1)
+    description: str = ""
+    base_model: str = Field(min_length=1, description="Hub id, local directory, or 'tiny'.")
+    base_revision: str | None = Field(default=None, description="Hub revision (commit) to pin.")
+    trust_remote_code: bool = False
+    lora: LoraSpec = Field(default_factory=LoraSpec)
+    learning_rate: float = Field(default=1e-5, gt=0.0, le=1.0)
+    lr_scheduler_type: Literal["cosine", "linear", "constant", "constant_with_warmup"] = "cosine"
+    warmup_ratio: float = Field(default=0.0, ge=0.0, lt=1.0)
+    weight_decay: float = Field(default=0.0, ge=0.0)
+    max_grad_norm: float = Field(default=1.0, gt=0.0)
+    num_train_epochs: float = Field(default=1.0, gt=0.0)
+    max_steps: int | None = Field(default=None, ge=1, description="Overrides epochs when set.")
+    per_device_train_batch_size: int = Field(default=10, ge=1)
+    gradient_accumulation_steps: int = Field(default=8, ge=1)
+    cutoff_len: int = Field(default=2048, ge=32)
+    precision: Literal["bf16", "fp16", "fp32"] = "bf16"
+    gradient_checkpointing: bool = False
+    mcq_repeats: int = Field(
+        default=1, ge=0, description="Times each multiple-choice training item is repeated in the mix."
+    )
+    include_corpus: bool = True
+    save_steps: int = Field(default=500, ge=1)
+    save_total_limit: int | None = Field(default=2, ge=1)
+    logging_steps: int = Field(default=10, ge=1)
+    eval_batch_size: int = Field(default=16, ge=1)
+    merge: bool = Field(default=False, description="Also write the adapter merged into the base.")
+    dataloader_num_workers: int = Field(default=0, ge=0)
+
+    @field_validator("base_model")
+    @classmethod
+    def _no_remote_code_variant(cls, value: str) -> str:
+        # The non-"-hf" InternVL3 repos hold remote code only; name the native variant early.
+        if re.fullmatch(r"OpenGVLab/InternVL3-\d+B", value):
+            raise ValueError(f"{value} needs trust_remote_code; use the transformers-native {value}-hf")
+        return value
+
+    @property
+    def is_tiny(self) -> bool:
+        return self.base_model == TINY_BASE
+
+    def sha256(self) -> str:
+        return sha256_json(self.model_dump(mode="json"))
+
+
+def available_recipes() -> list[str]:
+    return sorted(p.stem for p in RECIPES_DIR.glob("*.yaml"))
+
+
+def _describe(error: dict[str, Any]) -> str:
+    location = ".".join(str(part) for part in error["loc"]) or "(top level)"
+    message = "unknown field" if error["type"] == "extra_forbidden" else error["msg"]
+    ctx = error.get("ctx") or {}
+    if "expected" in ctx and str(ctx["expected"]) not in message:
+        message = f"{message} (accepted: {ctx['expected']})"
+    if error["type"] not in ("missing",) and not isinstance(error.get("input"), dict):
+        return f"{location}: {message}; got {error.get('input')!r}"
+    return f"{location}: {message}"
+
+
+def parse_recipe(data: Any, source: str) -> Recipe:
+    if not isinstance(data, dict):
+        raise RecipeError(f"{source}: a recipe must be a mapping of fields, got {type(data).__name__}")
+    try:
+        return Recipe.model_validate(data)
+    except ValidationError as error:
+        lines = [_describe(e) for e in error.errors()]
+        raise RecipeError(f"invalid recipe in {source}:\n  " + "\n  ".join(lines)) from None
+
+
+def load_recipe(name_or_path: str | Path) -> Recipe:
+    """A recipe by name (``tiny``, ``facellm-1b``, ``facellm-8b``, ``facellm-38b``) or YAML path."""
+    candidate = Path(name_or_path)
+    if candidate.suffix in (".yaml", ".yml") or candidate.is_file():
+        path = candidate
+    else:
+        path = RECIPES_DIR / f"{name_or_path}.yaml"
+        if not path.is_file():
+            raise RecipeError(
+                f"unknown recipe {str(name_or_path)!r}; accepted: {', '.join(available_recipes())} "
+                "or a path to a recipe YAML file"
+            )
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as error:
+        raise RecipeError(f"cannot read recipe {path}: {error.strerror}") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        raise RecipeError(f"{path}: not valid YAML: {error}") from None
+    return parse_recipe(data, str(path))

@@ -1,0 +1,380 @@
+"""``train_lora``: supervised LoRA fine-tuning of an InternVL checkpoint with transformers' Trainer.
+
+Run it in one process, or under ``accelerate launch`` / ``torchrun`` for several GPUs with no
+code change (the Trainer reads the distributed environment). Checkpoints go to
+``<out_dir>/checkpoints``; a run killed mid-way resumes from the last one. Outputs in
+``out_dir``: ``adapter/`` (peft adapter as safetensors + tokenizer/processor, so it loads with
+``load_model(base, adapter=...)``), optionally ``merged/`` (a full checkpoint that loads with
+``from_pretrained`` alone), ``training_log.jsonl`` (loss per step, then a summary with
+throughput, peak memory and per-attribute accuracy) and ``training.json`` (the section).
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import resource
+import shutil
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from faceaudit.data.records import McqItem
+from faceaudit.models.loading import load_model, save_processor
+from faceaudit.schema.training import LossPoint, TrainingSection
+from faceaudit.store import (
+    atomic_write_json,
+    atomic_write_text,
+    sha256_file,
+    sha256_json,
+    sha256_tree,
+)
+from faceaudit.train.data import SupervisedCollator, SupervisedDataset, mcq_examples, read_corpus
+from faceaudit.train.lora import build_lora_config, language_model_target_regex, lora_module_names
+from faceaudit.train.mcq_eval import accuracy_by_task, chance_by_task, predict_mcq
+from faceaudit.train.recipe import Recipe
+from faceaudit.train.tiny import tiny_internvl_cached
+
+CHECKPOINTS = "checkpoints"
+ADAPTER = "adapter"
+MERGED = "merged"
+LOG = "training_log.jsonl"
+SECTION = "training.json"
+
+
+def library_versions() -> dict[str, str]:
+    import accelerate
+    import peft
+    import tokenizers
+    import torch
+    import transformers
+
+    import faceaudit
+
+    return {
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "transformers": transformers.__version__,
+        "peft": peft.__version__,
+        "accelerate": accelerate.__version__,
+        "tokenizers": tokenizers.__version__,
+        "faceaudit": faceaudit.__version__,
+    }
+
+
+def prepare_base_model(recipe: Recipe, cache_dir: Path) -> str:
+    """The base checkpoint to train: the recipe's hub id / directory, or the tiny model built once."""
+    if recipe.is_tiny:
+        return str(tiny_internvl_cached(cache_dir))
+    return recipe.base_model
+
+
+def _base_identity(base_model: str, model: Any) -> tuple[str | None, str | None]:
+    """(hub revision, content hash) of the base: a local directory is hashed, a hub id keeps its commit."""
+    path = Path(base_model)
+    if path.is_dir():
+        digest = sha256_tree(path, "*.json")
+        weights = sha256_tree(path, "*.safetensors")
+        return None, sha256_json({"json": digest, "safetensors": weights})
+    return getattr(model.config, "_commit_hash", None), None
+
+
+def _precision_flags(recipe: Recipe) -> tuple[dict[str, bool], str]:
+    import torch
+
+    if recipe.precision == "fp32":
+        return {}, "fp32"
+    if not torch.cuda.is_available():
+        # Mixed precision is a GPU feature here; on CPU the run stays fp32 and the section says so.
+        return {}, "fp32 (recipe asked for " + recipe.precision + "; no CUDA device)"
+    return {recipe.precision: True}, recipe.precision
+
+
+def _checkpointing_args(arguments_class: Any, enabled: bool) -> dict[str, Any]:
+    """Activation checkpointing under the name this transformers version uses (renamed in 5.x)."""
+    import inspect
+
+    names = inspect.signature(arguments_class).parameters
+    prefix = "activation_checkpointing" if "activation_checkpointing" in names else "gradient_checkpointing"
+    if not enabled:
+        return {}
+    # Non-reentrant checkpointing needs no input-grad hook on a frozen embedding (peft).
+    return {prefix: True, f"{prefix}_kwargs": {"use_reentrant": False}}
+
+
+def _peak_memory() -> tuple[float, str]:
+    import torch
+
+    if torch.cuda.is_available():
+        return torch.cuda.max_memory_allocated() / 2**20, "cuda_max_allocated"
+    # ru_maxrss is KiB on Linux, bytes on macOS.
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return (rss / 2**20 if sys.platform == "darwin" else rss / 2**10), "cpu_max_rss"
+
+
+def _loss_callback(log_path: Path, progress_start: float):
+    from transformers import TrainerCallback
+
+    class LossLog(TrainerCallback):
+        """Appends one JSON line per logged step; rank 0 only."""
+
+        def on_log(self, args, state, control, logs=None, **kwargs):  # noqa: ANN001
+            if not state.is_world_process_zero or not logs or "loss" not in logs:
+                return
+            record = {
+                "step": state.global_step,
+                "epoch": state.epoch,
+                "loss": float(logs["loss"]),
+                "learning_rate": logs.get("learning_rate"),
+                "grad_norm": logs.get("grad_norm"),
+                "elapsed_s": round(time.perf_counter() - progress_start, 3),
+            }
+            with open(log_path, "a", encoding="utf-8") as handle:
+                handle.write(json.dumps(record) + "\n")
+
+    return LossLog()
+
+
+def _read_loss_curve(log_path: Path) -> list[LossPoint]:
+    """Loss per step from the log; a resumed run re-logs steps after its checkpoint, last wins."""
+    by_step: dict[int, LossPoint] = {}
+    if log_path.is_file():
+        for line in log_path.read_text(encoding="utf-8").splitlines():
+            record = json.loads(line)
+            if "loss" in record and "step" in record:
+                by_step[record["step"]] = LossPoint(
+                    step=record["step"], loss=record["loss"], learning_rate=record.get("learning_rate")
+                )
+    return [by_step[step] for step in sorted(by_step)]
+
+
+def _last_checkpoint(checkpoint_dir: Path) -> Path | None:
+    """The newest complete checkpoint; one killed while being written (no trainer_state.json) is skipped."""
+    if not checkpoint_dir.is_dir():
+        return None
+    candidates = []
+    for path in checkpoint_dir.glob("checkpoint-*"):
+        step = path.name.rsplit("-", 1)[-1]
+        if step.isdigit() and (path / "trainer_state.json").is_file():
+            candidates.append((int(step), path))
+    return max(candidates)[1] if candidates else None
+
+
+def train_lora(
+    *,
+    base_model: str | Path,
+    corpus: Path | None,
+    image_root: Path,
+    recipe: Recipe,
+    out_dir: Path,
+    train_items: Sequence[McqItem] | None = None,
+    eval_items: Sequence[McqItem] | None = None,
+    seed: int = 0,
+    resume: bool = True,
+    progress: bool = True,
+) -> TrainingSection:
+    """Train a LoRA adapter on ``corpus`` (+ ``train_items``) and measure it on ``eval_items``.
+
+    ``base_model`` is a hub id or checkpoint directory (for the tiny recipe, see
+    :func:`prepare_base_model`). ``image_root`` resolves the relative image paths of the
+    corpus and of the items. With ``resume`` a run continues from the last checkpoint in
+    ``out_dir/checkpoints``; without it, old checkpoints and logs are removed first.
+    """
+    import torch
+    from peft import get_peft_model
+    from transformers import Trainer, TrainingArguments, set_seed
+
+    started = time.perf_counter()
+    out_dir = Path(out_dir)
+    image_root = Path(image_root)
+    base_model = str(base_model)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    checkpoint_dir = out_dir / CHECKPOINTS
+    log_path = out_dir / LOG
+    if not resume:
+        shutil.rmtree(checkpoint_dir, ignore_errors=True)
+        log_path.unlink(missing_ok=True)
+
+    corpus_examples = read_corpus(corpus) if (corpus is not None and recipe.include_corpus) else []
+    mcq = mcq_examples(list(train_items or []), repeats=recipe.mcq_repeats)
+    examples = corpus_examples + mcq
+    if not examples:
+        raise ValueError(
+            "nothing to train on: the corpus has no accepted records"
+            + (" (recipe.include_corpus is false)" if not recipe.include_corpus else "")
+            + " and no multiple-choice training items were given"
+        )
+
+    set_seed(seed)
+    model, processor = load_model(
+        base_model, trust_remote_code=recipe.trust_remote_code, revision=recipe.base_revision, dtype="float32"
+        if recipe.precision == "fp32" or not torch.cuda.is_available() else recipe.precision
+    )
+    revision, base_sha = _base_identity(base_model, model)
+    for parameter in model.parameters():
+        parameter.requires_grad_(False)
+    _, target_leaves = language_model_target_regex(model)
+    model = get_peft_model(model, build_lora_config(model, recipe.lora))
+    lora_names = lora_module_names(model)
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    total = sum(p.numel() for p in model.parameters())
+
+    precision_flags, precision_used = _precision_flags(recipe)
+    args = TrainingArguments(
+        output_dir=str(checkpoint_dir),
+        per_device_train_batch_size=recipe.per_device_train_batch_size,
+        gradient_accumulation_steps=recipe.gradient_accumulation_steps,
+        learning_rate=recipe.learning_rate,
+        lr_scheduler_type=recipe.lr_scheduler_type,
+        warmup_steps=recipe.warmup_ratio,  # a float < 1 is a ratio of the total steps in transformers 5
+        weight_decay=recipe.weight_decay,
+        max_grad_norm=recipe.max_grad_norm,
+        num_train_epochs=recipe.num_train_epochs,
+        max_steps=recipe.max_steps or -1,
+        logging_steps=recipe.logging_steps,
+        save_strategy="steps",
+        save_steps=recipe.save_steps,
+        save_total_limit=recipe.save_total_limit,
+        seed=seed,
+        data_seed=seed,
+        report_to=[],
+        remove_unused_columns=False,
+        disable_tqdm=not progress,
+        dataloader_num_workers=recipe.dataloader_num_workers,
+        dataloader_pin_memory=torch.cuda.is_available(),
+        **_checkpointing_args(TrainingArguments, recipe.gradient_checkpointing),
+        **precision_flags,
+    )
+    dataset = SupervisedDataset(examples, processor, image_root, recipe.cutoff_len)
+    trainer = Trainer(
+        model=model,
+        args=args,
+        train_dataset=dataset,
+        data_collator=SupervisedCollator(processor.tokenizer.pad_token_id),
+        callbacks=[_loss_callback(log_path, started)],
+    )
+    last = _last_checkpoint(checkpoint_dir) if resume else None
+    resumed_from = int(last.name.rsplit("-", 1)[-1]) if last is not None else None
+    output = trainer.train(resume_from_checkpoint=str(last) if last is not None else None)
+
+    adapter_dir = out_dir / ADAPTER
+    trainer.save_model(str(adapter_dir))
+    if trainer.is_world_process_zero():
+        _finish(
+            trainer=trainer, output=output, processor=processor, recipe=recipe, base_model=base_model,
+            revision=revision, base_sha=base_sha, corpus=corpus, train_items=train_items,
+            eval_items=eval_items, examples=examples, n_corpus=len(corpus_examples), n_mcq=len(mcq),
+            target_leaves=target_leaves, n_lora=len(lora_names), trainable=trainable, total=total,
+            precision_used=precision_used, resumed_from=resumed_from, image_root=image_root,
+            out_dir=out_dir, seed=seed, started=started, progress=progress,
+        )
+    # Other ranks wait for rank 0's measurements and return the same section.
+    trainer.accelerator.wait_for_everyone()
+    return TrainingSection.model_validate_json((out_dir / SECTION).read_text(encoding="utf-8"))
+
+
+def _finish(
+    *, trainer, output, processor, recipe: Recipe, base_model: str, revision, base_sha, corpus,
+    train_items, eval_items, examples, n_corpus: int, n_mcq: int, target_leaves, n_lora: int,
+    trainable: int, total: int, precision_used: str, resumed_from, image_root: Path, out_dir: Path,
+    seed: int, started: float, progress: bool,
+) -> TrainingSection:  # noqa: ANN001
+    """Rank 0: save the processor, merge, score held-out items, write the log summary and section."""
+    adapter_dir = out_dir / ADAPTER
+    log_path = out_dir / LOG
+    save_processor(processor, adapter_dir)
+    merged_dir = merge_adapter(base_model, adapter_dir, out_dir / MERGED, recipe=recipe) if recipe.merge else None
+
+    accuracy: dict = {}
+    chance: dict = {}
+    if eval_items:
+        sharded = trainer.is_fsdp_enabled or trainer.is_deepspeed_enabled
+        # A sharded model cannot run on one rank; score a fresh copy of base + saved adapter instead.
+        scorer = (
+            load_model(base_model, adapter=adapter_dir, trust_remote_code=recipe.trust_remote_code,
+                       revision=recipe.base_revision)[0]
+            if sharded else trainer.model
+        )
+        predictions = predict_mcq(
+            scorer, processor, list(eval_items), image_root,
+            batch_size=recipe.eval_batch_size, progress=progress,
+        )
+        accuracy = accuracy_by_task(list(eval_items), predictions)
+        chance = chance_by_task(list(eval_items))
+
+    curve = _read_loss_curve(log_path)
+    peak, peak_kind = _peak_memory()
+    metrics = output.metrics
+    section = TrainingSection(
+        recipe=recipe.name,
+        recipe_sha256=recipe.sha256(),
+        base_model=base_model,
+        base_model_revision=revision,
+        base_model_sha256=base_sha,
+        adapter_path=str(adapter_dir),
+        adapter_sha256=sha256_file(adapter_dir / "adapter_model.safetensors"),
+        merged_path=str(merged_dir) if merged_dir else None,
+        corpus_path=str(corpus) if corpus is not None else None,
+        corpus_sha256=sha256_file(corpus) if corpus is not None else None,
+        train_items_sha256=sha256_json([i.model_dump(mode="json") for i in train_items]) if train_items else None,
+        n_examples=len(examples),
+        n_corpus_examples=n_corpus,
+        n_mcq_examples=n_mcq,
+        lora_target_modules=target_leaves,
+        n_lora_modules=n_lora,
+        modules_to_save=list(recipe.lora.modules_to_save),
+        trainable_parameters=trainable,
+        total_parameters=total,
+        steps=output.global_step,
+        epochs=float(trainer.state.epoch or 0.0),
+        resumed_from_step=resumed_from,
+        loss_first=curve[0].loss if curve else float("nan"),
+        loss_last=curve[-1].loss if curve else float("nan"),
+        loss_curve=curve,
+        samples_per_second=float(metrics.get("train_samples_per_second", float("nan"))),
+        steps_per_second=float(metrics.get("train_steps_per_second", float("nan"))),
+        peak_memory_mb=round(peak, 1),
+        peak_memory_kind=peak_kind,
+        precision=precision_used,
+        device=str(trainer.args.device),
+        world_size=trainer.args.world_size,
+        accuracy=accuracy,
+        chance_accuracy=chance,
+        log_path=str(log_path),
+        library_versions=library_versions(),
+        seed=seed,
+        wall_time_s=round(time.perf_counter() - started, 3),
+    )
+    summary = {
+        "summary": True,
+        "steps": section.steps,
+        "samples_per_second": section.samples_per_second,
+        "steps_per_second": section.steps_per_second,
+        "peak_memory_mb": section.peak_memory_mb,
+        "peak_memory_kind": section.peak_memory_kind,
+        "accuracy": {task: est.model_dump(mode="json") for task, est in accuracy.items()},
+        "chance_accuracy": chance,
+        "resumed_from_step": resumed_from,
+        "wall_time_s": section.wall_time_s,
+    }
+    with open(log_path, "a", encoding="utf-8") as handle:
+        handle.write(json.dumps(summary) + "\n")
+    atomic_write_text(out_dir / SECTION, section.model_dump_json(indent=2) + "\n")
+    return section
+
+
+def merge_adapter(base_model: str, adapter_dir: Path, merged_dir: Path, *, recipe: Recipe) -> Path:
+    """Write base + adapter merged as a standalone checkpoint (loads with ``from_pretrained``)."""
+    model, processor = load_model(
+        base_model, adapter=adapter_dir, trust_remote_code=recipe.trust_remote_code, revision=recipe.base_revision
+    )
+    merged = model.merge_and_unload()
+    merged_dir = Path(merged_dir)
+    if merged_dir.exists():
+        shutil.rmtree(merged_dir)
+    merged.save_pretrained(str(merged_dir))
+    save_processor(processor, merged_dir)
+    atomic_write_json(merged_dir / "faceaudit_merge.json", {"base_model": base_model, "adapter": str(adapter_dir)})
+    return merged_dir
