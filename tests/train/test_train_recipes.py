@@ -1,0 +1,105 @@
+"""Recipes as data: the shipped YAMLs, their validation, and the corpus readers."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from train_support import make_square_set
+
+from faceaudit.train.data import CorpusFormatError, mcq_examples, read_corpus
+from faceaudit.train.recipe import RecipeError, available_recipes, load_recipe
+
+
+def test_shipped_recipes():
+    assert available_recipes() == ["facellm-1b", "facellm-38b", "facellm-8b", "tiny"]
+    for size in ("1b", "8b", "38b"):
+        recipe = load_recipe(f"facellm-{size}")
+        # REFERENCE.md §1: the FaceLLM train script's values.
+        assert recipe.base_model == f"OpenGVLab/InternVL3-{size.upper()}-hf"
+        assert (recipe.lora.r, recipe.lora.alpha, recipe.lora.dropout) == (16, 32, 0.0)
+        assert recipe.lora.target == "language_model_linears"
+        assert recipe.lora.modules_to_save == []
+        assert (recipe.learning_rate, recipe.lr_scheduler_type, recipe.warmup_ratio) == (1e-5, "cosine", 0.0)
+        assert (recipe.num_train_epochs, recipe.precision, recipe.cutoff_len) == (1, "bf16", 2048)
+        assert recipe.max_grad_norm == 1.0 and recipe.trust_remote_code is False
+        batch = (recipe.per_device_train_batch_size, recipe.gradient_accumulation_steps)
+        assert batch == ((2, 6) if size == "38b" else (10, 8))
+    tiny = load_recipe("tiny")
+    assert tiny.is_tiny and set(tiny.lora.modules_to_save) == {"vision_tower", "multi_modal_projector"}
+    assert len({load_recipe(n).sha256() for n in available_recipes()}) == 4
+
+
+def test_recipe_from_a_path_and_its_validation_errors(tmp_path):
+    good = tmp_path / "mine.yaml"
+    good.write_text("name: mine\nbase_model: /models/internvl\nlora: {r: 8}\n")
+    assert load_recipe(good).lora.r == 8
+    cases = {
+        "name: x\nbase_model: m\nlearning_rat: 0.1\n": r"learning_rat: unknown field",
+        "name: x\nbase_model: m\nprecision: fp8\n": r"precision: .*'bf16', 'fp16' or 'fp32'.*got 'fp8'",
+        "name: x\nbase_model: m\nlora: {r: 0}\n": r"lora\.r: Input should be greater than or equal to 1",
+        "name: x\n": r"base_model: Field required",
+        "name: x\nbase_model: OpenGVLab/InternVL3-8B\n": r"trust_remote_code; use the transformers-native OpenGVLab/InternVL3-8B-hf",
+        "name: x\nbase_model: m\nlora: {modules_to_save: [lm_head]}\n": r"lora\.modules_to_save\.0: .*'vision_tower' or 'multi_modal_projector'",
+        "- a list\n": r"must be a mapping of fields, got list",
+        "name: [unclosed\n": r"not valid YAML",
+    }
+    for index, (text, message) in enumerate(cases.items()):
+        path = tmp_path / f"bad{index}.yaml"
+        path.write_text(text)
+        with pytest.raises(RecipeError, match=message) as caught:
+            load_recipe(path)
+        assert str(path) in str(caught.value)
+    with pytest.raises(RecipeError, match="unknown recipe 'facellm-2b'; accepted: facellm-1b, facellm-38b, facellm-8b, tiny"):
+        load_recipe("facellm-2b")
+
+
+def test_corpus_jsonl_keeps_accepted_records_only(tmp_path):
+    items, corpus = make_square_set(tmp_path, n=6)
+    examples = read_corpus(corpus)
+    assert len(examples) == 6
+    assert examples[0].image_paths == ("images/sq000.png",)
+    assert examples[0].answer == "The square is red." and examples[0].task == "colour"
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text(json.dumps({"image_path": "a.png", "question": "q", "answer": "a"}) + "\n"
+                   + json.dumps({"image_path": "a.png", "question": "q", "answer": "a", "status": "maybe"}) + "\n")
+    with pytest.raises(CorpusFormatError, match=r"bad.jsonl: line 2: status must be 'accepted' or 'rejected', got 'maybe'"):
+        read_corpus(bad)
+    bad.write_text(json.dumps({"image_path": "a.png", "question": "", "answer": "a"}) + "\n")
+    with pytest.raises(CorpusFormatError, match=r"line 1: field 'question' must be a non-empty string"):
+        read_corpus(bad)
+
+
+def test_sharegpt_corpus(tmp_path):
+    data = [
+        {"conversations": [{"from": "human", "value": "<image>\nDescribe the face."},
+                           {"from": "gpt", "value": "A calm face."}], "images": ["val/1.jpg"]},
+        {"conversations": [{"from": "system", "value": "Be brief."},
+                           {"from": "human", "value": "<image><image>Compare."}, {"from": "gpt", "value": "Same."},
+                           {"from": "human", "value": "Why?"}, {"from": "gpt", "value": "Shape."}],
+         "images": ["a.jpg", "b.jpg"]},
+    ]
+    path = tmp_path / "fairfacegpt.json"
+    path.write_text(json.dumps(data))
+    examples = read_corpus(path)
+    assert [(e.question, e.answer, e.image_paths) for e in examples] == [
+        ("Describe the face.", "A calm face.", ("val/1.jpg",)),
+        ("Compare.", "Same.", ("a.jpg", "b.jpg")),
+        ("Why?", "Shape.", ("a.jpg", "b.jpg")),
+    ]
+    data[0]["images"] = []
+    path.write_text(json.dumps(data))
+    with pytest.raises(CorpusFormatError, match="conversation 0: 1 <image> tags but 0 images"):
+        read_corpus(path)
+    other = tmp_path / "corpus.csv"
+    other.write_text("image,question,answer\n")
+    with pytest.raises(CorpusFormatError, match=r"corpus.csv: unknown corpus format; accepted: \.jsonl"):
+        read_corpus(other)
+
+
+def test_mcq_examples_answer_with_the_letter(tmp_path):
+    items, _ = make_square_set(tmp_path, n=3)
+    examples = mcq_examples(items, repeats=2)
+    assert len(examples) == 6
+    assert examples[0].answer == items[0].answer and examples[0].question == items[0].prompt()
+    assert examples[3].source == "mcq" and examples[3].task == "colour"
