@@ -162,6 +162,17 @@ def resolve_dtype(dtype: Any):
     return names[dtype]
 
 
+def resolve_adapter_dir(adapter: Path) -> Path:
+    """A peft adapter directory, or a faceaudit training output holding one in ``adapter/``."""
+    for candidate in (adapter, adapter / "adapter"):
+        if (candidate / "adapter_config.json").is_file():
+            return candidate
+    raise FileNotFoundError(
+        f"{adapter}: not a peft adapter directory (adapter_config.json missing), "
+        "nor a faceaudit training output with one in adapter/"
+    )
+
+
 def load_model(
     path_or_id: str | Path,
     *,
@@ -177,7 +188,8 @@ def load_model(
     local checkpoint directory. ``adapter`` is a peft adapter directory trained on that
     base (``adapter_config.json`` + ``adapter_model.safetensors``); the processor then comes
     from the adapter directory when it holds one (faceaudit saves it there), else from the
-    base. ``device="auto"`` spreads a large model over the visible GPUs (accelerate).
+    base; a faceaudit training output directory (holding ``adapter/``) is accepted too.
+    ``device="auto"`` spreads a large model over the visible GPUs (accelerate).
     """
     from transformers import AutoModelForImageTextToText
 
@@ -196,11 +208,7 @@ def load_model(
     if adapter is not None:
         from peft import PeftModel
 
-        adapter = Path(adapter)
-        if not (adapter / "adapter_config.json").is_file():
-            raise FileNotFoundError(
-                f"{adapter}: not a peft adapter directory (adapter_config.json missing)"
-            )
+        adapter = resolve_adapter_dir(Path(adapter))
         model = PeftModel.from_pretrained(model, str(adapter), is_trainable=False)
         if (adapter / "tokenizer_config.json").is_file():
             processor_source = str(adapter)

@@ -255,6 +255,11 @@ def train_lora(
         data_collator=SupervisedCollator(processor.tokenizer.pad_token_id),
         callbacks=[_loss_callback(log_path, started)],
     )
+    if not progress:
+        from transformers import PrinterCallback
+
+        # With tqdm off the Trainer prints every log dict to stdout instead; quiet means quiet.
+        trainer.remove_callback(PrinterCallback)
     last = _last_checkpoint(checkpoint_dir) if resume else None
     resumed_from = int(last.name.rsplit("-", 1)[-1]) if last is not None else None
     output = trainer.train(resume_from_checkpoint=str(last) if last is not None else None)
@@ -294,7 +299,8 @@ def _finish(
         # A sharded model cannot run on one rank; score a fresh copy of base + saved adapter instead.
         scorer = (
             load_model(base_model, adapter=adapter_dir, trust_remote_code=recipe.trust_remote_code,
-                       revision=recipe.base_revision)[0]
+                       revision=recipe.base_revision, dtype=recipe.precision if recipe.precision != "fp32" else None,
+                       device="auto")[0]
             if sharded else trainer.model
         )
         predictions = predict_mcq(
