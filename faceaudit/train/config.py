@@ -1,12 +1,30 @@
-"""Configuration of LoRA training."""
+"""Configuration of LoRA training (the ``train`` section of AuditConfig)."""
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
 
 
 class TrainConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     enabled: bool = True
-    recipe: str = "tiny"
+    recipe: str = Field(
+        default="tiny",
+        description="Recipe name (tiny, facellm-1b, facellm-8b, facellm-38b) or path to a recipe YAML.",
+    )
+    base_model: str | None = Field(
+        default=None, description="Hub id or checkpoint directory replacing the recipe's base_model."
+    )
+    overrides: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Recipe fields to change, validated like the recipe itself, e.g. "
+        "{max_steps: 20, lora: {r: 8}}. trust_remote_code can only be enabled here or in the recipe.",
+    )
+    corpus: str | None = Field(
+        default=None,
+        description="Train on this existing corpus (faceaudit JSONL or ShareGPT JSON) instead of the generated one.",
+    )
+    resume: bool = Field(default=True, description="Continue from the last checkpoint of an interrupted run.")

@@ -138,3 +138,27 @@ def load_recipe(name_or_path: str | Path) -> Recipe:
     except yaml.YAMLError as error:
         raise RecipeError(f"{path}: not valid YAML: {error}") from None
     return parse_recipe(data, str(path))
+
+
+def _merge(base: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in changes.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def resolve_recipe(
+    name_or_path: str | Path, *, overrides: dict[str, Any] | None = None, base_model: str | None = None
+) -> Recipe:
+    """A recipe with overrides applied (nested dicts merge) and validated like the file itself."""
+    recipe = load_recipe(name_or_path)
+    changes = dict(overrides or {})
+    if base_model is not None:
+        changes["base_model"] = base_model
+    if not changes:
+        return recipe
+    data = _merge(recipe.model_dump(mode="json"), changes)
+    return parse_recipe(data, f"recipe {name_or_path} with overrides {sorted(changes)}")

@@ -168,3 +168,11 @@ def test_nothing_to_train_on_is_an_error(tmp_path, tiny_dir, squares):
     with pytest.raises(ValueError, match="no accepted records"):
         train_lora(base_model=tiny_dir, corpus=empty, image_root=root, recipe=small_recipe(),
                    out_dir=tmp_path / "out", progress=False)
+
+
+def test_training_output_dir_is_accepted_as_adapter(trained, tiny_dir, squares):
+    section, out = trained
+    root, items, _ = squares
+    from_out, processor = load_model(tiny_dir, adapter=out)
+    from_adapter, _ = load_model(tiny_dir, adapter=Path(section.adapter_path))
+    assert _eval_loss(from_out, processor, root, items[:3]) == _eval_loss(from_adapter, processor, root, items[:3])

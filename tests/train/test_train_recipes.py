@@ -7,8 +7,9 @@ import json
 import pytest
 from train_support import make_square_set
 
+from faceaudit.train.config import TrainConfig
 from faceaudit.train.data import CorpusFormatError, mcq_examples, read_corpus
-from faceaudit.train.recipe import RecipeError, available_recipes, load_recipe
+from faceaudit.train.recipe import RecipeError, available_recipes, load_recipe, resolve_recipe
 
 
 def test_shipped_recipes():
@@ -103,3 +104,13 @@ def test_mcq_examples_answer_with_the_letter(tmp_path):
     assert len(examples) == 6
     assert examples[0].answer == items[0].answer and examples[0].question == items[0].prompt()
     assert examples[3].source == "mcq" and examples[3].task == "colour"
+
+
+def test_overrides_merge_and_are_validated():
+    recipe = resolve_recipe("facellm-1b", overrides={"max_steps": 20, "lora": {"r": 8}}, base_model="/m/internvl")
+    assert (recipe.max_steps, recipe.lora.r, recipe.lora.alpha, recipe.base_model) == (20, 8, 32, "/m/internvl")
+    assert recipe.sha256() != load_recipe("facellm-1b").sha256()
+    with pytest.raises(RecipeError, match=r"with overrides \['lora'\]:\n  lora\.dropout: .*less than 1"):
+        resolve_recipe("tiny", overrides={"lora": {"dropout": 1.5}})
+    config = TrainConfig(recipe="tiny", overrides={"max_steps": 3})
+    assert resolve_recipe(config.recipe, overrides=config.overrides).max_steps == 3
