@@ -174,7 +174,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
     extra = _flag_overrides(args, "train", {"recipe": "recipe"})
     only = {"corpus", "train"}
     if args.corpus is not None:
-        extra.append(f"corpus.import_from={args.corpus}")
+        extra.append(f"corpus.source={args.corpus}")
     config = _stage_config(args, extra)
     return _run_stages(args, config, only)
 

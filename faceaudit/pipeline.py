@@ -322,20 +322,26 @@ def _stage_corpus(ctx: StageContext) -> None:
 
 
 def _stage_train(ctx: StageContext) -> None:
-    from faceaudit.train import load_recipe, train_lora
+    from faceaudit.train import train_lora
+    from faceaudit.train.recipe import resolve_recipe
+    from faceaudit.train.trainer import prepare_base_model
 
-    recipe = load_recipe(ctx.config.train.recipe)
-    base_model = _resolve_base_model(ctx, recipe.base_model)
-    out_dir = ctx.store.stage_dir("models") / "adapter"
+    cfg = ctx.config.train
+    recipe = resolve_recipe(cfg.recipe, overrides=cfg.overrides, base_model=cfg.base_model)
+    # `tiny` is built from a config (random weights) into the run directory and then
+    # loaded through from_pretrained like any real checkpoint.
+    base_model = prepare_base_model(recipe, ctx.store.stage_dir("models"))
+    out_dir = ctx.store.stage_dir("models") / "lora"
     section = train_lora(
         base_model=base_model,
         corpus=ctx.corpus_path,
-        image_root=ctx.dataset.root,
+        image_root=ctx.image_root,
         recipe=recipe,
         out_dir=out_dir,
         train_items=ctx.train_items,
         eval_items=ctx.eval_items,
         seed=ctx.config.seed,
+        resume=cfg.resume,
         progress=ctx.progress,
     )
     ctx.result.training = section
@@ -344,18 +350,7 @@ def _stage_train(ctx: StageContext) -> None:
     ctx.result.provenance.adapter_sha256 = section.adapter_sha256
     ctx.result.provenance.recipe_sha256 = section.recipe_sha256
     ctx.base_model = str(base_model)
-    ctx.adapter_dir = out_dir
-
-
-def _resolve_base_model(ctx: StageContext, base_model: str) -> str:
-    """``tiny`` means: build the tiny InternVL checkpoint for this run."""
-    if base_model != "tiny":
-        return base_model
-    from faceaudit.train.tiny import build_tiny_internvl
-
-    size = ctx.config.dataset.image_size
-    path = build_tiny_internvl(ctx.store.stage_dir("models") / "base", seed=ctx.config.seed, image_size=size)
-    return str(path)
+    ctx.adapter_dir = Path(section.adapter_path) if section.adapter_path else None
 
 
 def _stage_evaluate(ctx: StageContext) -> None:

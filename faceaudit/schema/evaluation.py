@@ -101,7 +101,7 @@ class EvaluationSection(ResultModel):
     """Stratified evaluation of one model."""
 
     model: str
-    mode: str = Field(description="'likelihood' (option probabilities) or 'generation'")
+    mode: str = Field(description="'scoring' (option-letter probabilities) or 'generation' (parsed text)")
     n_items: int = Field(ge=0)
     n_images: int = Field(ge=0)
     predictions_sha256: str | None = None
