@@ -7,7 +7,6 @@ import os
 from pathlib import Path
 
 import pytest
-
 from tests_support import PROJECT_ROOT
 
 NOTEBOOKS = PROJECT_ROOT / "notebooks"
