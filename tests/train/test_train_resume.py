@@ -14,7 +14,7 @@ from train_support import make_square_set
 
 from faceaudit.train.tiny import tiny_internvl_cached
 
-MAX_STEPS = 30
+MAX_STEPS = 12
 
 
 def _command(base: Path, root: Path, corpus: Path, items: Path, out: Path) -> list[str]:
@@ -22,7 +22,7 @@ def _command(base: Path, root: Path, corpus: Path, items: Path, out: Path) -> li
         sys.executable, "-m", "faceaudit.train", "--recipe", "tiny", "--base-model", str(base),
         "--corpus", str(corpus), "--image-root", str(root), "--out", str(out),
         "--train-items", str(items), "--quiet",
-        "--set", f"max_steps={MAX_STEPS}", "--set", "save_steps=5", "--set", "logging_steps=1",
+        "--set", f"max_steps={MAX_STEPS}", "--set", "save_steps=3", "--set", "logging_steps=1",
         "--set", "per_device_train_batch_size=4", "--set", "save_total_limit=null",
         "--set", "lora.modules_to_save=[]",
     ]
