@@ -47,7 +47,7 @@ _CHAT_TOKENS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
 
 #: Written last: its presence (with matching parameters) marks a complete build.
 BUILD_STAMP = "faceaudit_tiny.json"
-_BUILD_VERSION = 2
+_BUILD_VERSION = 3
 
 # Enough text that the BPE learns whole tokens for what the tests and the tiny recipe
 # ask and answer: option letters, digits, face-attribute vocabulary, corpus phrasing.
@@ -73,6 +73,18 @@ The image is small and low resolution, with a plain background and sharp edges.
 """
 
 
+# Label words of the synthetic faces and of FairFace, in the contexts where prompts put them
+# ("(A) female", "are: child, older"), repeated so that BPE learns each as one token: a label
+# that is one token in the question and in the options is far easier for a 2-layer model to
+# match than fragments like "fema" + "le".
+_LABEL_WORDS = ["female", "male", "woman", "man", "child", "young", "adult", "middle-aged", "older", "light", "medium", "dark", "neutral", "smiling", "yes", "no", "none", "stubble", "moustache", "beard", "dim", "normal", "bright", "short", "long", "curly", "bun", "bald", "black", "brown", "blonde", "red", "grey", "white", "Male", "Female", "White", "Black", "Indian", "Asian", "Latino_Hispanic", "Middle", "Eastern"]
+_LABEL_TEXT = "\n".join(
+    f"({letter}) {word}\nThe possible answers are: {word}, {word}. The {word} person is {word}."
+    for word in _LABEL_WORDS
+    for letter in "ABCD"
+)
+
+
 def _build_tokenizer(vocab_size: int):
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import PreTrainedTokenizerFast
@@ -87,7 +99,8 @@ def _build_tokenizer(vocab_size: int):
         initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
         show_progress=False,
     )
-    core.train_from_iterator([line for line in _TRAINING_TEXT.splitlines() if line], trainer)
+    text = _TRAINING_TEXT + "\n" + _LABEL_TEXT
+    core.train_from_iterator([line for line in text.splitlines() if line], trainer)
     return PreTrainedTokenizerFast(
         tokenizer_object=core,
         eos_token="<|im_end|>",
@@ -151,7 +164,7 @@ def build_tiny_internvl(
     )
 
     torch.manual_seed(seed)
-    tokenizer = _build_tokenizer(vocab_size=600)
+    tokenizer = _build_tokenizer(vocab_size=800)
     vision = InternVLVisionConfig(
         hidden_size=vision_hidden_size,
         num_hidden_layers=vision_layers,

@@ -58,6 +58,9 @@ def test_tokenizer_has_internvl_tokens_and_chat_template(tiny_dir):
     assert tokenizer.tokenize("<img><IMG_CONTEXT></img>") == ["<img>", "<IMG_CONTEXT>", "</img>"]
     for letter in "ABCD":
         assert len(tokenizer(letter, add_special_tokens=False)["input_ids"]) == 1
+    # Synthetic-face labels are whole tokens where options put them ("(A) female").
+    for label in ("female", "male", "child", "older", "light", "medium", "dark", "yes", "no"):
+        assert tokenizer.tokenize(f" {label}") == [f"Ġ{label}"]
 
 
 def test_model_loads_with_from_pretrained_and_runs_on_an_image(tiny_dir):
