@@ -43,4 +43,7 @@ def test_wheel_contains_report_templates_and_policy(tmp_path: Path) -> None:
     }
     assert len(expected) > 1 and expected <= templates
     assert "faceaudit/gate/policy-default.yaml" in names
+    recipes = {p.name for p in (PROJECT_ROOT / "faceaudit" / "train" / "recipes").glob("*.yaml")}
+    assert recipes >= {"tiny.yaml", "facellm-1b.yaml", "facellm-8b.yaml", "facellm-38b.yaml"}
+    assert {f"faceaudit/train/recipes/{name}" for name in recipes} <= names
     assert not any(n.startswith(("tests/", "reports/")) for n in names)
