@@ -105,7 +105,7 @@ def build_parser() -> argparse.ArgumentParser:
     validate.set_defaults(handler=_cmd_data_validate)
     render = data_commands.add_parser("render-synthetic", help="render the synthetic face set")
     render.add_argument("out_dir", type=Path)
-    render.add_argument("--n", type=int, default=1200, help="number of faces (default 1200)")
+    render.add_argument("--n", type=int, default=3000, help="number of faces (default 3000)")
     render.add_argument("--size", type=int, default=64, help="image side in pixels (64-224)")
     render.add_argument("--seed", type=int, default=0)
     render.add_argument("--contact-sheet", type=Path, help="also write a PNG grid of faces")

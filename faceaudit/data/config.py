@@ -33,6 +33,13 @@ class DatasetConfig(BaseModel):
         default=None,
         description="Attributes turned into multiple-choice questions (default: the loader's).",
     )
+    option_order: Literal["auto", "shuffled", "vocabulary"] = Field(
+        default="auto",
+        description="Order of the options in the multiple-choice items built from labels: "
+        "'shuffled' (seeded, as FaceXBench does) or 'vocabulary' (a label always has the same "
+        "letter). 'auto' = 'vocabulary' for the synthetic set, whose tiny demo model cannot learn "
+        "to match label text to a moving letter in a CPU minute, and 'shuffled' otherwise.",
+    )
     synthetic: SyntheticConfig = Field(
         default_factory=SyntheticConfig,
         description="kind 'synthetic' only: how many faces, their size, and the biases planted in "

@@ -16,6 +16,7 @@ report would have to explain. Chance level of an item is ``1 / len(options)``.
 from __future__ import annotations
 
 import random
+from typing import Literal
 
 from faceaudit.data.dataset import Dataset, DatasetError
 from faceaudit.data.records import OPTION_LETTERS, McqItem
@@ -118,8 +119,18 @@ def build_mcq_items(
     seed: int = 0,
     n_options: int = 4,
     split: str | None = None,
+    option_order: Literal["shuffled", "vocabulary"] = "shuffled",
 ) -> list[McqItem]:
-    """One item per record (of ``split``, if given) and task; records lacking the task's label are left out."""
+    """One item per record (of ``split``, if given) and task; records lacking the task's label are left out.
+
+    ``option_order="shuffled"`` (the default, as in FaceXBench) puts the correct
+    label at a seeded random position. ``"vocabulary"`` lists the chosen labels in
+    vocabulary order, so a label always has the same letter: the embedded default
+    uses it because a tiny model trained from scratch in a minute cannot learn to
+    match label text to a moving letter, while it can learn image -> letter.
+    """
+    if option_order not in ("shuffled", "vocabulary"):
+        raise DatasetError(f"option_order must be 'shuffled' or 'vocabulary', got {option_order!r}")
     if not 2 <= n_options <= len(OPTION_LETTERS):
         raise DatasetError(
             f"n_options must be between 2 and {len(OPTION_LETTERS)}, got {n_options}"
@@ -152,8 +163,12 @@ def build_mcq_items(
             rng = random.Random(f"faceaudit-mcq:{seed}:{record.id}:{task}")
             k = min(n_options, len(vocabulary))
             distractors = rng.sample([label for label in vocabulary if label != correct], k - 1)
-            position = rng.randrange(k)
-            options = [*distractors[:position], correct, *distractors[position:]]
+            if option_order == "vocabulary":
+                options = sorted([correct, *distractors], key=vocabulary.index)
+                position = options.index(correct)
+            else:
+                position = rng.randrange(k)
+                options = [*distractors[:position], correct, *distractors[position:]]
             templates = _QUESTIONS.get(task, _GENERIC_QUESTIONS)
             question = rng.choice(templates).format(name=_task_name(task))
             items.append(

@@ -72,6 +72,11 @@ NUMERIC_ATTRIBUTES: tuple[str, ...] = ("head_tilt",)
 head leans towards the viewer's left)."""
 
 SENSITIVE_ATTRIBUTES: tuple[str, ...] = ("skin_tone_group", "gender", "age")
+#: What the embedded default audits: the three demographic tasks of FaceXBench's bias &
+#: fairness category and the factory pilot's "is a safety helmet worn". Expression and
+#: glasses stay labelled (any labelled attribute can be a task: dataset.tasks).
+AUDIT_TASKS: tuple[str, ...] = ("gender", "age", "skin_tone_group", "helmet")
+
 TASK_ATTRIBUTES: tuple[str, ...] = (
     "gender",
     "age",
@@ -153,7 +158,9 @@ class SyntheticConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    n: int = Field(default=1200, ge=10, le=1_000_000, description="Faces to render.")
+    # 3,000 faces give the embedded default's tiny model enough training images to learn
+    # the attributes (2,100 train) and the audit ~900 test faces per task.
+    n: int = Field(default=3000, ge=10, le=1_000_000, description="Faces to render.")
     image_size: int = Field(default=64, ge=32, le=448, description="Image side in pixels.")
     seed: int = Field(default=0, ge=0, description="Same seed and config -> identical PNGs.")
     test_fraction: float = Field(

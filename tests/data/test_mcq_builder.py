@@ -138,3 +138,18 @@ def test_answer_letters_are_near_uniform_on_fairface(shared_fairface: Path) -> N
     # Several phrasings are used, each often.
     phrasings = Counter(i.question for i in race)
     assert len(phrasings) == 3 and min(phrasings.values()) > 600
+
+
+def test_vocabulary_option_order_gives_each_label_a_fixed_letter() -> None:
+    items = build_mcq_items(small_dataset(), ["gender", "race"], option_order="vocabulary")
+    gender = {item.answer_text: item.answer for item in items if item.task == "gender"}
+    # vocabulary order of gender is Male, Female: A is always Male, B always Female
+    assert gender == {"Male": "A", "Female": "B"}
+    for item in items:
+        vocabulary = LABELS[item.task]
+        assert item.options == sorted(item.options, key=vocabulary.index)
+        assert item.answer_text == next(
+            r.attributes[item.task] for r in small_dataset().records if r.id == item.image_ids[0]
+        )
+    with pytest.raises(DatasetError, match="option_order must be 'shuffled' or 'vocabulary'"):
+        build_mcq_items(small_dataset(), option_order="sorted")

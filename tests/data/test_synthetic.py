@@ -224,14 +224,7 @@ def test_manifest_and_sidecar_follow_the_schema(signal_set: Path) -> None:
     meta = yaml.safe_load((root / "faceaudit-dataset.yaml").read_text(encoding="utf-8"))
     assert meta["name"] == "synthetic-faces" and meta["kind"] == "synthetic"
     assert meta["sensitive_attributes"] == ["skin_tone_group", "gender", "age"]
-    assert meta["task_attributes"] == [
-        "gender",
-        "age",
-        "skin_tone_group",
-        "expression",
-        "glasses",
-        "helmet",
-    ]
+    assert meta["task_attributes"] == ["gender", "age", "skin_tone_group", "helmet"]
     assert meta["ordinal"] == {"age": ["child", "young adult", "middle-aged", "older"]}
     assert meta["labels"]["gender"] == ["female", "male"]
     assert meta["seed"] == 0 and meta["config_hash"] == config_hash(SIGNAL_CONFIG)
