@@ -244,8 +244,15 @@ def _stage_dataset(ctx: StageContext) -> None:
                 "the same images, so its accuracy is optimistic",
             )
     tasks = dataset.task_attributes
-    ctx.train_items = build_mcq_items(dataset, tasks, seed=ctx.config.seed, split=train_split)
-    ctx.eval_items = build_mcq_items(dataset, tasks, seed=ctx.config.seed + 1, split=eval_split)
+    order = cfg.option_order
+    if order == "auto":
+        order = "vocabulary" if cfg.kind == "synthetic" else "shuffled"
+    ctx.train_items = build_mcq_items(
+        dataset, tasks, seed=ctx.config.seed, split=train_split, option_order=order
+    )
+    ctx.eval_items = build_mcq_items(
+        dataset, tasks, seed=ctx.config.seed + 1, split=eval_split, option_order=order
+    )
     log.info(
         "dataset %s: %d records, %d training items, %d evaluation items",
         dataset.name,

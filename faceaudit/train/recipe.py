@@ -69,6 +69,12 @@ class Recipe(BaseModel):
         default=1, ge=0, description="Times each multiple-choice training item is repeated in the mix."
     )
     include_corpus: bool = True
+    corpus_max_examples: int | None = Field(
+        default=None,
+        ge=1,
+        description="Train on at most this many accepted corpus pairs (a seeded random sample); "
+        "None uses the whole corpus, as FaceLLM did.",
+    )
     save_steps: int = Field(default=500, ge=1)
     save_total_limit: int | None = Field(default=2, ge=1)
     logging_steps: int = Field(default=10, ge=1)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import platform
+import random
 import resource
 import shutil
 import sys
@@ -198,6 +199,9 @@ def train_lora(
         log_path.unlink(missing_ok=True)
 
     corpus_examples = read_corpus(corpus) if (corpus is not None and recipe.include_corpus) else []
+    if recipe.corpus_max_examples is not None and len(corpus_examples) > recipe.corpus_max_examples:
+        keep = sorted(random.Random(seed).sample(range(len(corpus_examples)), recipe.corpus_max_examples))
+        corpus_examples = [corpus_examples[i] for i in keep]
     mcq = mcq_examples(list(train_items or []), repeats=recipe.mcq_repeats)
     examples = corpus_examples + mcq
     if not examples:
