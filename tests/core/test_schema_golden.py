@@ -6,9 +6,9 @@ import json
 import math
 
 import pytest
+from tests_support import PROJECT_ROOT
 
 from faceaudit.schema import SCHEMA_VERSION, AuditResult
-from tests_support import PROJECT_ROOT
 
 FIXTURES = PROJECT_ROOT / "tests" / "fixtures"
 REGENERATE = "python tests/fixtures/make_golden.py runs/<run-id>/audit.json"

@@ -54,6 +54,12 @@ def test_atomic_write_replaces_whole_file_and_leaves_no_temp(tmp_path: Path) -> 
     atomic_write_text(target, "second\n")
     assert target.read_text() == "second\n"
     assert sorted(p.name for p in target.parent.iterdir()) == ["out.json"]
+    previous = os.umask(0o022)
+    try:
+        atomic_write_text(target, "third\n")
+    finally:
+        os.umask(previous)
+    assert target.stat().st_mode & 0o777 == 0o644  # not mkstemp's 0600
 
 
 def test_jsonl_writer_skips_duplicates_and_reloads(tmp_path: Path) -> None:

@@ -22,8 +22,9 @@ from faceaudit.train.trainer import train_lora
 
 def small_recipe(**changes):
     recipe = load_recipe("tiny")
+    # The tiny recipe trains on MCQ items only; these tests exercise the corpus path too.
     base = {"max_steps": 16, "per_device_train_batch_size": 8, "logging_steps": 1, "save_steps": 8,
-            "learning_rate": 3e-3, "merge": True, "eval_batch_size": 16}
+            "learning_rate": 3e-3, "merge": True, "eval_batch_size": 16, "include_corpus": True}
     lora = recipe.lora.model_copy(update={"modules_to_save": []})
     return recipe.model_copy(update={**base, "lora": lora, **changes})
 
@@ -176,3 +177,12 @@ def test_training_output_dir_is_accepted_as_adapter(trained, tiny_dir, squares):
     from_out, processor = load_model(tiny_dir, adapter=out)
     from_adapter, _ = load_model(tiny_dir, adapter=Path(section.adapter_path))
     assert _eval_loss(from_out, processor, root, items[:3]) == _eval_loss(from_adapter, processor, root, items[:3])
+
+
+def test_corpus_max_examples_takes_a_seeded_sample(tmp_path, tiny_dir, squares):
+    root, items, corpus = squares
+    recipe = small_recipe(corpus_max_examples=5, max_steps=1, merge=False)
+    section = train_lora(base_model=tiny_dir, corpus=corpus, image_root=root, recipe=recipe,
+                         out_dir=tmp_path / "sampled", train_items=items[:3], eval_items=items[18:20],
+                         progress=False)
+    assert (section.n_corpus_examples, section.n_mcq_examples, section.n_examples) == (5, 3, 8)
