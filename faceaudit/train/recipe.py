@@ -69,6 +69,11 @@ class Recipe(BaseModel):
         default=1, ge=0, description="Times each multiple-choice training item is repeated in the mix."
     )
     include_corpus: bool = True
+    loss_weighting: Literal["token", "example"] = Field(
+        default="token",
+        description="'token': mean over all answer tokens of a batch (the standard SFT loss, as "
+        "FaceLLM trained); 'example': every example weighs the same, however long its answer.",
+    )
     corpus_max_examples: int | None = Field(
         default=None,
         ge=1,

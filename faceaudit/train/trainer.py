@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from faceaudit.data.records import McqItem
+from faceaudit.models.chat import IGNORE_INDEX
 from faceaudit.models.loading import load_model, save_processor
 from faceaudit.schema.training import LossPoint, TrainingSection
 from faceaudit.store import (
@@ -115,6 +116,43 @@ def _peak_memory() -> tuple[float, str]:
     return (rss / 2**20 if sys.platform == "darwin" else rss / 2**10), "cpu_max_rss"
 
 
+def _trainer_class(loss_weighting: str):
+    """transformers' Trainer, or one whose loss weighs every example equally.
+
+    The standard causal-LM loss is the mean over all answer tokens of the batch, so a
+    100-token description outweighs a one-letter multiple-choice answer a hundredfold.
+    ``example`` takes the token mean within each example, then the mean over examples.
+    """
+    from transformers import Trainer
+
+    if loss_weighting == "token":
+        return Trainer
+
+    class ExampleMeanTrainer(Trainer):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            # The loss below is already a mean: let the Trainer divide it by the
+            # accumulation steps, instead of expecting the model to normalise.
+            self.model_accepts_loss_kwargs = False
+
+        def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):  # noqa: ANN001
+            import torch.nn.functional as F
+
+            labels = inputs.pop("labels")
+            outputs = model(**inputs)
+            logits = outputs.logits[:, :-1, :].float()
+            targets = labels[:, 1:].to(logits.device)
+            mask = targets != IGNORE_INDEX
+            token_loss = F.cross_entropy(
+                logits.reshape(-1, logits.shape[-1]), targets.clamp(min=0).reshape(-1), reduction="none"
+            ).view_as(targets)
+            per_example = (token_loss * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1)
+            loss = per_example[mask.any(dim=1)].mean()
+            return (loss, outputs) if return_outputs else loss
+
+    return ExampleMeanTrainer
+
+
 def _loss_callback(log_path: Path, progress_start: float):
     from transformers import TrainerCallback
 
@@ -185,7 +223,7 @@ def train_lora(
     """
     import torch
     from peft import get_peft_model
-    from transformers import Trainer, TrainingArguments, set_seed
+    from transformers import TrainingArguments, set_seed
 
     started = time.perf_counter()
     out_dir = Path(out_dir)
@@ -252,7 +290,7 @@ def train_lora(
         **precision_flags,
     )
     dataset = SupervisedDataset(examples, processor, image_root, recipe.cutoff_len)
-    trainer = Trainer(
+    trainer = _trainer_class(recipe.loss_weighting)(
         model=model,
         args=args,
         train_dataset=dataset,

@@ -55,7 +55,7 @@ def test_every_stage_ran_and_left_its_artefacts(default_run) -> None:
     training = result.training
     assert (run_dir / "models" / "lora" / "adapter" / "adapter_model.safetensors").is_file()
     assert training.adapter_sha256 == result.provenance.adapter_sha256
-    assert training.n_corpus_examples == 0 and training.n_mcq_examples == 2100 * 4
+    assert training.n_corpus_examples == 800 and training.n_mcq_examples == 2100 * 4
     assert all("vision" not in name for name in training.lora_target_modules)
     assert training.loss_last < training.loss_first
     assert result.evaluation.mode == "scoring" and result.evaluation.n_items == 900 * 4
