@@ -9,6 +9,7 @@ one stage, with their most used options as flags (each flag is the same as a
 from __future__ import annotations
 
 import argparse
+import shlex
 import sys
 from pathlib import Path
 
@@ -139,7 +140,7 @@ def _stage_config(args: argparse.Namespace, extra: list[str]):
 def _run_stages(args: argparse.Namespace, config, only: set[str]) -> int:
     from faceaudit.pipeline import run_audit
 
-    command = " ".join(["faceaudit", *sys.argv[1:]])
+    command = shlex.join(["faceaudit", *sys.argv[1:]])
     outcome = run_audit(config, progress=_progress(args), command=command, only=only)
     print(f"audit:   {outcome.audit_path}")
     return EXIT_OK

@@ -12,9 +12,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from faceaudit.data.records import OPTION_LETTERS, McqItem
-from faceaudit.models.chat import encode_prompt, load_images, option_letter_token_ids, pad_batch
+from faceaudit.data.records import McqItem
 from faceaudit.schema.common import Estimate
+from faceaudit.stats.proportions import proportion_estimate
 
 
 def predict_mcq(
@@ -26,33 +26,25 @@ def predict_mcq(
     batch_size: int = 32,
     progress: bool = False,
 ) -> list[int]:
-    """Index of the highest-scoring option of each item."""
-    import torch
+    """Index of the highest-scoring option of each item.
+
+    Scores exactly as the evaluation stage's hf backend does (the same object does the
+    work), so the accuracy in the training log and in the evaluation section agree.
+    """
     from tqdm.auto import tqdm
 
-    letter_ids = option_letter_token_ids(processor.tokenizer, OPTION_LETTERS)
-    pad_id = processor.tokenizer.pad_token_id
-    device = next(model.parameters()).device
+    from faceaudit.models.hf import HFFaceModel
+
+    scorer = HFFaceModel(model, processor, name="training-eval")
     predictions: list[int] = []
     was_training = model.training
     model.eval()
     starts = range(0, len(items), batch_size)
     try:
         for start in tqdm(starts, desc="scoring", disable=not progress, unit="batch"):
-            chunk = items[start : start + batch_size]
-            encoded = [
-                encode_prompt(processor, load_images(item.image_paths, root=image_root), item.prompt())
-                for item in chunk
-            ]
-            batch = pad_batch(encoded, pad_id, padding_side="left")
-            batch = {k: v.to(device) for k, v in batch.items()}
-            if "pixel_values" in batch:
-                batch["pixel_values"] = batch["pixel_values"].to(next(model.parameters()).dtype)
-            with torch.no_grad():
-                logits = model(**batch, logits_to_keep=1).logits[:, -1, :]
-            for row, item in zip(logits, chunk, strict=True):
-                scores = row[letter_ids[: len(item.options)]]
-                predictions.append(int(torch.argmax(scores)))
+            chunk = list(items[start : start + batch_size])
+            scores = scorer.score_options(chunk, scorer.prepare(chunk, image_root))
+            predictions.extend(max(range(len(row)), key=row.__getitem__) for row in scores)
     finally:
         model.train(was_training)
     return predictions
@@ -60,15 +52,7 @@ def predict_mcq(
 
 def wilson_estimate(correct: int, n: int, confidence: float = 0.95) -> Estimate:
     """Accuracy with a Wilson score interval; NaN when there is nothing to measure."""
-    if n == 0:
-        nan = float("nan")
-        return Estimate(value=nan, lower=nan, upper=nan, n=0, method="wilson", confidence=confidence)
-    from statsmodels.stats.proportion import proportion_confint
-
-    lower, upper = proportion_confint(correct, n, alpha=1 - confidence, method="wilson")
-    return Estimate(
-        value=correct / n, lower=float(lower), upper=float(upper), n=n, method="wilson", confidence=confidence
-    )
+    return proportion_estimate(correct, n, confidence)
 
 
 def accuracy_by_task(items: Sequence[McqItem], predictions: Sequence[int]) -> dict[str, Estimate]:
