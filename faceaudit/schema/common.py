@@ -33,6 +33,17 @@ class Estimate(ResultModel):
     n: int = Field(ge=0)
     method: str
     confidence: float = Field(default=0.95, gt=0, lt=1)
+    null_value: float | None = Field(
+        default=None,
+        description="for a comparison: the value meaning 'no difference' (0 for a difference, "
+        "1 for a ratio); None for a plain estimate",
+    )
+    p_value: float | None = Field(
+        default=None,
+        description="for a comparison: two-sided p-value of the test that the true value equals "
+        "null_value (unadjusted); the gate turns it into a one-sided test of harm and corrects "
+        "it for every target it could FAIL on",
+    )
 
     @property
     def is_defined(self) -> bool:
