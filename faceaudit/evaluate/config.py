@@ -85,6 +85,12 @@ class EvaluateConfig(BaseModel):
     intersections: bool = Field(
         default=True, description="Also stratify by intersections of the sensitive attributes."
     )
+    reference_group: Literal["largest", "best"] | dict[str, str] = Field(
+        default="largest",
+        description="Reference group of error ratios (Aequitas style): 'largest' (the most items), "
+        "'best' (the most accurate of the groups with at least min_group_n items), or a label per "
+        "attribute, e.g. {race: White, gender: Female}; attribute sets it does not name use 'largest'.",
+    )
     facexbench_report: bool = Field(
         default=True, description="Also report accuracy per task and category the FaceXBench way."
     )

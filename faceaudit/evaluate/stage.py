@@ -127,6 +127,7 @@ def run_evaluation(
         intersections=cfg.intersections,
         n_boot=cfg.n_boot,
         confidence=cfg.confidence,
+        reference=cfg.reference_group,
         min_group_n=cfg.min_group_n,
         correction=cfg.correction,
         seed=seed,
