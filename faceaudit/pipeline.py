@@ -311,8 +311,10 @@ def _stage_corpus(ctx: StageContext) -> None:
         if not source.is_file():
             raise FileNotFoundError(f"corpus.source {source} does not exist")
         if source.suffix.lower() == ".json":
-            written = import_sharegpt(source, out)
-            log.info("imported %d pairs from %s", written, source)
+            imported = import_sharegpt(source, out)
+            log.info("imported %s", imported.summary())
+            for note in imported.notes():
+                warn(ctx.result, "corpus", f"import of {source.name}: {note}")
         else:
             atomic_write_bytes(out, source.read_bytes())
         section = describe_corpus(out)
