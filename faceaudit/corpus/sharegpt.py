@@ -43,7 +43,14 @@ from typing import Any
 from faceaudit.corpus.labels import LabelView
 from faceaudit.corpus.prompts import ASPECT_IDS, ASPECTS
 from faceaudit.corpus.quality import check_answer
-from faceaudit.store import atomic_write_json, atomic_write_text, read_jsonl, sha256_json, utc_now
+from faceaudit.store import (
+    JsonlWriter,
+    atomic_write_json,
+    atomic_write_text,
+    read_jsonl,
+    sha256_json,
+    utc_now,
+)
 
 IMAGE_TOKEN = "<image>"
 CONVERSATION = "conversation"
@@ -303,26 +310,13 @@ def import_sharegpt(
         raise ValueError(f"{path}: not valid JSON (line {error.lineno}: {error.msg})") from None
     if not isinstance(items, list):
         raise ValueError(f"{path}: a ShareGPT file is a JSON list of conversations")
-    out_jsonl = Path(out_jsonl)
-    existing = list(read_jsonl(out_jsonl)) if out_jsonl.exists() else []
-    keys = {record["key"] for record in existing}
     report = ImportReport(source=str(path), items=len(items))
     unknown = LabelView()
     now = utc_now()
     common = {"backend": backend, "model": model, "prompt_sha256": None,
               "started_at": now, "finished_at": now, "attempts": 0}
-    new: dict[str, dict[str, Any]] = {}
-
-    def add(record: dict[str, Any], where: str) -> bool:
-        if record["key"] in new:
-            report.duplicates.append(f"{where} ({record['key']})")
-            return False
-        if record["key"] in keys:
-            report.already_present += 1
-            return False
-        new[record["key"]] = record
-        return True
-
+    # Every item is read (and may raise) before the corpus is touched.
+    candidates: list[tuple[dict[str, Any], str]] = []
     for index, item in enumerate(items):
         where = f"{path}: item {index}"
         turns = _read_turns(item, where, report)
@@ -334,22 +328,45 @@ def import_sharegpt(
                 image_id = item["image_id"]
             for aspect, question, answer in pairs:
                 reason = check_answer(answer, unknown)
-                report.pairs += add({
+                candidates.append(({
                     "key": f"{image_id}:{aspect}", "image_id": image_id, "image_path": image_path,
                     "aspect": aspect, "question": question, "answer": answer,
                     "status": "accepted" if reason is None else "rejected", "reject_reason": reason,
                     **common,
-                }, where)
+                }, where))
             continue
         reasons = [check_answer(m["content"], unknown) for m in turns.messages if m["role"] == "assistant"]
         reason = next((r for r in reasons if r is not None), None)
         content = {"system": turns.system, "messages": turns.messages, "image_paths": [p for _, p in ids]}
-        report.conversations += add({
+        candidates.append(({
             "key": f"{CONVERSATION}:{sha256_json(content)[:16]}", "kind": CONVERSATION,
             "image_id": ids[0][0], "image_ids": [i for i, _ in ids], "aspect": CONVERSATION, **content,
             "status": "accepted" if reason is None else "rejected", "reject_reason": reason,
             **common,
-        }, where)
-    lines = [json.dumps(r, ensure_ascii=False, allow_nan=True, separators=(",", ":")) + "\n" for r in [*existing, *new.values()]]
+        }, where))
+
+    out_jsonl = Path(out_jsonl)
+    existing: list[dict[str, Any]] = []
+    if out_jsonl.exists():
+        # JsonlWriter drops a line a crashed writer left half-written, as a resumed run would.
+        with JsonlWriter(out_jsonl, "key", fsync_every=0) as writer:
+            existing = list(writer.records())
+    keys = {record["key"] for record in existing}
+    new: dict[str, dict[str, Any]] = {}
+    for record, where in candidates:
+        if record["key"] in new:
+            report.duplicates.append(f"{where} ({record['key']})")
+        elif record["key"] in keys:
+            report.already_present += 1
+        else:
+            new[record["key"]] = record
+            if record.get("kind") == CONVERSATION:
+                report.conversations += 1
+            else:
+                report.pairs += 1
+    lines = [
+        json.dumps(record, ensure_ascii=False, allow_nan=True, separators=(",", ":")) + "\n"
+        for record in [*existing, *new.values()]
+    ]
     atomic_write_text(out_jsonl, "".join(lines))
     return report

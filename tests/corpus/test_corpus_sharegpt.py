@@ -222,3 +222,14 @@ def test_import_counts_what_it_changes_and_refuses_miscounted_images(tmp_path: P
     with pytest.raises(ValueError, match=r"item 1: 1 <image> tag\(s\) for 2 image\(s\)"):
         import_sharegpt(source, corpus)
     assert corpus.read_bytes() == before  # a failed import leaves the corpus as it was
+
+
+def test_import_into_a_corpus_a_crash_left_torn_keeps_every_whole_record(tmp_path: Path) -> None:
+    corpus = tmp_path / "c.jsonl"
+    whole = {"key": "val/1:face_pose", "image_id": "val/1", "image_path": "val/1.jpg", "aspect": "face_pose",
+             "question": "Describe the face pose of the image.", "answer": "Frontal.", "status": "accepted"}
+    corpus.write_text(json.dumps(whole) + "\n" + '{"key": "val/2:face_po')
+    source = tmp_path / "s.json"
+    source.write_text(json.dumps(MLLM[:1]))
+    assert import_sharegpt(source, corpus).conversations == 1
+    assert [r["key"] for r in read_jsonl(corpus)][0] == "val/1:face_pose" and len(list(read_jsonl(corpus))) == 2
