@@ -176,10 +176,8 @@ class ImportReport:
         return self.pairs + self.conversations
 
     def notes(self) -> list[str]:
-        """One sentence per thing that was not imported as it stood."""
+        """One sentence per kind of thing in the file that was not imported as it stood."""
         notes = []
-        if self.already_present:
-            notes.append(f"{self.already_present} record(s) were already in the corpus and were kept as they were")
         for what, found in (
             ("repeated an earlier record and were not written again", self.duplicates),
             ("had consecutive turns of one role, joined into one turn", self.merged_turns),
@@ -196,6 +194,9 @@ class ImportReport:
             f"{self.source}: {self.items} item(s) -> {self.pairs} FairFaceGPT pair(s) and "
             f"{self.conversations} conversation(s) written"
         )
+        if self.already_present:
+            # A resumed import: not a change to the data, so not among the notes.
+            text += f", {self.already_present} record(s) already in the corpus kept as they were"
         return "; ".join([text, *self.notes()])
 
 

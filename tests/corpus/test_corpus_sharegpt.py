@@ -233,3 +233,22 @@ def test_import_into_a_corpus_a_crash_left_torn_keeps_every_whole_record(tmp_pat
     source.write_text(json.dumps(MLLM[:1]))
     assert import_sharegpt(source, corpus).conversations == 1
     assert [r["key"] for r in read_jsonl(corpus)][0] == "val/1:face_pose" and len(list(read_jsonl(corpus))) == 2
+
+
+def test_a_run_importing_a_corpus_warns_about_what_the_import_changed(tmp_path: Path) -> None:
+    from faceaudit.config import load_config
+    from faceaudit.pipeline import run_audit
+
+    source = tmp_path / "mllm.json"
+    source.write_text(json.dumps([{"messages": [{"role": "user", "content": "<image>Who?"},
+                                                {"role": "user", "content": "Anyone?"},
+                                                {"role": "assistant", "content": "A woman in a hat."}],
+                                   "images": ["a.jpg"]}]))
+    config = load_config(overrides=[
+        "dataset.synthetic.n=60", f"corpus.source={source}", "train.enabled=false", "evaluate.enabled=false",
+        "gate.enabled=false", "report.enabled=false", f"output_dir={tmp_path}", "run_id=imp",
+    ])
+    result = run_audit(config, progress=False).result
+    assert result.corpus.n_accepted == 1 and result.corpus.aspects == ["conversation"]
+    (warning,) = [w for w in result.warnings if w.stage == "corpus"]
+    assert warning.message.startswith("import of mllm.json: 1 item(s) had consecutive turns of one role")
