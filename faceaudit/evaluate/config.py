@@ -42,8 +42,8 @@ class EvaluateConfig(BaseModel):
     mode: Literal["scoring", "generation"] = Field(
         default="scoring",
         description="scoring: compare option-letter log-probabilities in one forward pass "
-        "(keeps the option distribution); generation: generate text and parse the letter "
-        "(the FaceXBench / VLMEvalKit way).",
+        "(keeps the option distribution); generation: generate text and read the letter with "
+        "faceaudit's strict parser (on FaceXBench also with FaceXBench's own extractor).",
     )
     batch_size: int = Field(default=8, ge=1)
     max_new_tokens: int | None = Field(

@@ -236,3 +236,13 @@ def test_options_must_be_texts_or_numbers(tmp_path: Path) -> None:
     items = load_facexbench(path)
     assert [i.options for i in items] == [["1", "2.5", "3", "4"]]
     assert "options must be 2 to 4 non-empty strings or numbers, got ['Indian', None" in items.issues[0].message
+
+
+def test_a_limit_keeps_the_first_questions_skipped_ones_included(tmp_path: Path) -> None:
+    items = load_facexbench(write_clone(tmp_path))
+    first = items.head(8)  # the 3 multi-image race questions, then single-image race 1-5
+    assert [q.item_id for q in first.questions][-2:] == ["fairface_single_mcq_race_test:4",
+                                                         "fairface_single_mcq_race_test:5"]
+    assert len(first) == 7 and first.root == items.root and first.files == items.files
+    with pytest.raises(DatasetError, match="limit must be at least 1, got 0"):
+        items.head(0)
