@@ -34,6 +34,7 @@ from collections.abc import Sequence
 
 import pandas as pd
 
+from faceaudit.data.facexbench import BenchmarkQuestion
 from faceaudit.data.records import OPTION_LETTERS, McqItem
 from faceaudit.schema.common import Estimate
 from faceaudit.stats.proportions import proportion_estimate
@@ -93,7 +94,7 @@ def facexbench_accuracy(
         raise ValueError(f"predictions table lacks column(s) {missing} (has {list(predictions.columns)})")
     if predictions.empty:
         raise ValueError("no predictions to score")
-    # An invalid answer is wrong even if a backend marked it otherwise: the harness rule.
+    # An invalid answer is wrong even if a backend marked it otherwise (FaceXBench's rule too).
     correct = predictions["correct"].astype(bool) & predictions["valid"].astype(bool)
     frame = pd.DataFrame(
         {"task": predictions["task"].astype(str), "category": predictions["category"].astype(str), "correct": correct}
@@ -119,14 +120,13 @@ def facexbench_accuracy(
 
 def official_accuracy(
     predictions: pd.DataFrame,
-    questions: Sequence[object],
+    questions: Sequence[BenchmarkQuestion],
     *,
     confidence: float = 0.95,
 ) -> tuple[dict[str, Estimate], pd.DataFrame]:
     """FaceXBench's own scoring of the raw answers in ``predictions``.
 
-    ``questions`` are :class:`faceaudit.data.facexbench.BenchmarkQuestion` rows: every
-    question of the files, loaded or not. A question without a row in ``predictions``
+    ``questions``: every question of the files, loaded or not. A question without a row in ``predictions``
     (not loadable, so never asked) counts wrong. Returns the ``official:`` estimates and
     the per-question table (``item_id``, ``official``, ``official_correct``).
     """
@@ -162,7 +162,10 @@ def official_accuracy(
 
 
 def protocol_difference_note(
-    predictions: pd.DataFrame, official: pd.DataFrame, questions: Sequence[object], prompt_style: str
+    predictions: pd.DataFrame,
+    official: pd.DataFrame,
+    questions: Sequence[BenchmarkQuestion],
+    prompt_style: str,
 ) -> str:
     """One sentence comparing FaceXBench's scoring with faceaudit's on the same answers."""
     mine = predictions["correct"].astype(bool) & predictions["valid"].astype(bool)

@@ -38,6 +38,7 @@ from faceaudit.evaluate.facexbench import (
 from faceaudit.evaluate.metrics import build_evaluation_section
 from faceaudit.evaluate.predict import Mode, predict
 from faceaudit.models import FaceModel, ScoringUnavailable, make_model
+from faceaudit.schema.common import Estimate
 from faceaudit.schema.evaluation import EvaluationSection
 from faceaudit.stats.significance import CORRECTION_NAMES
 from faceaudit.store import sha256_json
@@ -148,19 +149,16 @@ def run_evaluation(
         close = getattr(model, "close", None)
         if close is not None:
             close()
-    benchmark = None
+    benchmark: dict[str, Estimate] | None = None
     if cfg.facexbench_report:
         benchmark = facexbench_accuracy(
             frame, confidence=cfg.confidence, items=items if questions is not None else None
         )
-    if questions is not None and cfg.facexbench_report:
-        if mode == "generation":
+        if questions is not None and mode == "generation":
             official, per_question = official_accuracy(frame, questions, confidence=cfg.confidence)
             benchmark.update(official)
-            notes.append(
-                protocol_difference_note(frame, per_question, questions, items[0].prompt_style)
-            )
-        else:
+            notes.append(protocol_difference_note(frame, per_question, questions, items[0].prompt_style))
+        elif questions is not None:
             notes.append(
                 "FaceXBench's own scoring reads generated text; in scoring mode only faceaudit's "
                 "accuracy is reported (run generation mode for the official numbers)."
@@ -195,7 +193,7 @@ def _benchmark_only_section(
     mode: Mode,
     cfg: EvaluateConfig,
     seed: int,
-    benchmark: dict | None,
+    benchmark: dict[str, Estimate] | None,
     notes: list[str],
 ) -> EvaluationSection:
     """FaceXBench questions with no group label common to all: benchmark accuracy only."""
