@@ -158,6 +158,7 @@ class ScenarioResult:
     seeds: int
     verdicts: dict[str, int]
     check_fail: dict[str, Rate]  # blocking check id -> FAIL rate
+    check_pass: dict[str, Rate]  # blocking check id -> PASS rate
     named: Rate | None  # planted harm: FAIL naming the harmed group
     coverage: dict[str, Rate]  # disparity kind -> coverage of the true value
     detectable: float | None  # mean printed detectable harm of the harmed group (or of all groups)
@@ -217,6 +218,7 @@ def run_scenario(scenario: Scenario, seeds: int, *, policy: Policy | None = None
     blocking = [c.id for c in policy.checks if c.severity == "blocking"]
     verdicts: dict[str, int] = {}
     fails = dict.fromkeys(blocking, 0)
+    passes = dict.fromkeys(blocking, 0)
     named = 0
     cover: dict[str, list[int]] = {}
     detectable: list[float] = []
@@ -227,6 +229,8 @@ def run_scenario(scenario: Scenario, seeds: int, *, policy: Policy | None = None
         for check in gate.checks:
             if check.id in fails and check.verdict == "FAIL":
                 fails[check.id] += 1
+            if check.id in passes and check.verdict == "PASS":
+                passes[check.id] += 1
         failed_groups = {t.group for c in gate.checks if c.severity == "blocking" for t in c.targets
                          if t.verdict == "FAIL"}
         if scenario.harmed is not None and scenario.harmed in failed_groups:
@@ -242,6 +246,7 @@ def run_scenario(scenario: Scenario, seeds: int, *, policy: Policy | None = None
     return ScenarioResult(
         scenario=scenario, seeds=seeds, verdicts=verdicts,
         check_fail={k: Rate(v, seeds) for k, v in fails.items()},
+        check_pass={k: Rate(v, seeds) for k, v in passes.items()},
         named=Rate(named, seeds) if scenario.harmed else None,
         coverage={k: Rate(*v) for k, v in cover.items()},
         detectable=float(np.mean(detectable)) if detectable else None,
@@ -291,11 +296,12 @@ def to_markdown(results: list[ScenarioResult], calibration: tuple[float, Rate] |
         named = str(r.named) if r.named else "—"
         lines.append(f"| `{r.scenario.name}` | {r.scenario.description} | {r.rate('PASS')} | "
                      f"{r.rate('INSUFFICIENT_EVIDENCE')} | {r.rate('FAIL')} | {named} |")
-    lines += ["", "## FAIL rate per blocking check", "",
-              "| scenario | " + " | ".join(f"`{k}`" for k in results[0].check_fail) + " |",
-              "|---|" + "---|" * len(results[0].check_fail)]
-    for r in results:
-        lines.append(f"| `{r.scenario.name}` | " + " | ".join(str(v) for v in r.check_fail.values()) + " |")
+    for title, field_name in (("FAIL", "check_fail"), ("PASS", "check_pass")):
+        first = getattr(results[0], field_name)
+        lines += ["", f"## {title} rate per blocking check", "",
+                  "| scenario | " + " | ".join(f"`{k}`" for k in first) + " |", "|---|" + "---|" * len(first)]
+        for r in results:
+            lines.append(f"| `{r.scenario.name}` | " + " | ".join(str(v) for v in getattr(r, field_name).values()) + " |")
     lines += ["", "## Coverage of the 95% intervals the gate judges (accuracy, single attributes)", "",
               "True values come from the planted accuracies; first 50 seeds of each scenario.", "",
               "| scenario | group_vs_rest | difference (max - min) | error_ratio |", "|---|---|---|---|"]
@@ -319,12 +325,16 @@ def summary_ok(results: list[ScenarioResult]) -> list[str]:
     problems = []
     for r in results:
         fail = r.rate("FAIL")
-        if r.scenario.fair and not r.scenario.baseline_self and fail.value > 0.05:
+        if r.scenario.fair and fail.value > 0.05:
             problems.append(f"{r.scenario.name}: a fair model FAILs in {fail}")
+        if r.scenario.name == "null-fairface-val" and r.rate("PASS").value < 0.8:
+            problems.append(f"{r.scenario.name}: a fair model PASSes in only {r.rate('PASS')}")
         if r.named is not None and r.scenario.name.startswith("harm") and r.named.value < 0.8:
             problems.append(f"{r.scenario.name}: the planted harm is named in only {r.named}")
-        if r.scenario.baseline_self and r.rate("PASS").value < 0.8:
-            problems.append(f"{r.scenario.name}: a model judged against itself PASSes in only {r.rate('PASS')}")
+        baseline = r.check_pass.get("no-group-worse-than-baseline")
+        if r.scenario.baseline_self and baseline is not None and baseline.value < 0.95:
+            problems.append(f"{r.scenario.name}: a model judged against itself passes the baseline "
+                            f"check in only {baseline}")
     return problems
 
 

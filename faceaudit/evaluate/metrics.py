@@ -431,19 +431,17 @@ def _disparities(
 
     # Each group against the rest of the items: every group, small ones included (the gate
     # judges a small group on its favourable end instead of dropping it).
+    diff, lo, hi, p, test_g, method = _group_vs_rest(name, values, res, overall, confidence, clustered, null)
     vs_rest: list[int] = []
-    group_p: dict[int, float] = {}
+    group_p = dict(enumerate(p))
     for g in range(k):
-        row = _group_vs_rest(name, g, values, res, overall, confidence, clustered, null)
-        diff, lo, hi, p, test_g, method = row
-        group_p[g] = p
         vs_rest.append(start + len(out))
         out.append(Disparity(
             kind="group_vs_rest", group=names[g],
-            worst_group=names[g] if not np.isnan(diff) and (diff < 0) == higher else None,
-            estimate=_estimate(diff, lo, hi, int(res["n_items"][g]), method, confidence,
-                               null_value=0.0, p_value=p),
-            test=test_g, p_value=float(p), small_group=bool(res["n_items"][g] < min_group_n), **common))
+            worst_group=names[g] if not np.isnan(diff[g]) and (diff[g] < 0) == higher else None,
+            estimate=_estimate(diff[g], lo[g], hi[g], int(res["n_items"][g]), method, confidence,
+                               null_value=0.0, p_value=float(p[g])),
+            test=test_g, p_value=float(p[g]), small_group=bool(res["n_items"][g] < min_group_n), **common))
 
     # Largest gap between groups large enough to compare (max - min), bounded through the pairs.
     defined = eligible[~np.isnan(values[eligible])]
@@ -459,7 +457,7 @@ def _disparities(
             p_all, test, method = homogeneity_pvalue(x, m), "chi-square-homogeneity", "newcombe-pairwise-max"
         else:
             spread, lo, hi = max_gap_interval_normal(v, res["boot"][name][:, defined], confidence)
-            ps = np.array([group_p[g] for g in defined], float)
+            ps = np.array([group_p[int(g)] for g in defined], float)
             p_all = float(min(1.0, np.nanmin(ps) * ps.size)) if np.isfinite(ps).any() else float("nan")
             test, method = "bonferroni-group-vs-rest-z", "bootstrap-se-pairwise-max"
         diff_index = start + len(out)
@@ -485,57 +483,55 @@ def _disparities(
             deff = res["deff"][name]
             errors = (res["n_items"] - res["successes"][name]) / deff
             n_eff = res["n_items"] / deff
+            lo, hi = mover_ratio_interval(errors, n_eff, errors[ref], n_eff[ref], confidence)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                ratio = (errors / n_eff) / (errors[ref] / n_eff[ref])
+            p = np.atleast_1d(fisher_doubled_pvalue(errors, n_eff, errors[ref], n_eff[ref]))
             for g in range(k):
                 if g == ref:
                     continue
-                lo, hi = mover_ratio_interval(errors[g], n_eff[g], errors[ref], n_eff[ref], confidence)
-                with np.errstate(invalid="ignore", divide="ignore"):
-                    ratio = (errors[g] / n_eff[g]) / (errors[ref] / n_eff[ref])
-                p, test_g = fisher_doubled_pvalue(errors[g], n_eff[g], errors[ref], n_eff[ref]), "fisher-exact-doubled"
                 family.append((start + len(out),))
                 out.append(Disparity(
                     kind="error_ratio", group=names[g], reference_group=names[ref],
-                    worst_group=names[g] if ratio > 1 else None,
-                    estimate=_estimate(ratio, lo, hi, int(min(res["n_items"][g], res["n_items"][ref])),
-                                       "mover-wilson-ratio", confidence, null_value=1.0, p_value=p),
-                    test=test_g, p_value=float(p), small_group=bool(res["n_items"][g] < min_group_n),
-                    **common))
+                    worst_group=names[g] if ratio[g] > 1 else None,
+                    estimate=_estimate(ratio[g], lo[g], hi[g], int(min(res["n_items"][g], res["n_items"][ref])),
+                                       "mover-wilson-ratio", confidence, null_value=1.0, p_value=float(p[g])),
+                    test="fisher-exact-doubled", p_value=float(p[g]),
+                    small_group=bool(res["n_items"][g] < min_group_n), **common))
     return out, family
 
 
 def _group_vs_rest(
-    name: str, g: int, values: np.ndarray, res: dict, overall: dict, confidence: float, clustered: bool,
+    name: str, values: np.ndarray, res: dict, overall: dict, confidence: float, clustered: bool,
     null: dict[str, np.ndarray],
-) -> tuple[float, float, float, float, str, str]:
-    """(group - rest, lower, upper, two-sided p, test, interval method) for one group."""
-    nan = float("nan")
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, str, str]:
+    """(group - rest, lower, upper, two-sided p) for every group, the test and the interval method."""
+    k = len(values)
+    nan = np.full(k, np.nan)
     if name in PROPORTIONS:
         succ_all = overall["estimates"][name][0].value * overall["n_items"][0]
-        n_g, s_g = res["n_items"][g], res["successes"][name][g]
+        n_g, s_g = res["n_items"], res["successes"][name]
         n_r, s_r = overall["n_items"][0] - n_g, succ_all - s_g
-        if n_r <= 0 or n_g <= 0:
-            return nan, nan, nan, nan, "none", "newcombe"
-        d_g = res["deff"][name][g]
-        lo, hi = newcombe_interval(s_g / d_g, n_g / d_g, s_r / d_g, n_r / d_g, confidence)
-        p, test = fisher_doubled_pvalue(s_g / d_g, n_g / d_g, s_r / d_g, n_r / d_g), "fisher-exact-doubled"
+        d_g = res["deff"][name]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            lo, hi = newcombe_interval(s_g / d_g, n_g / d_g, s_r / d_g, n_r / d_g, confidence)
+            diff = np.where(n_r > 0, s_g / n_g - s_r / np.where(n_r > 0, n_r, 1), np.nan)
+        p = fisher_doubled_pvalue(s_g / d_g, n_g / d_g, s_r / d_g, n_r / d_g)
         method = "newcombe-design-effect" if clustered else "newcombe"
-        return float(s_g / n_g - s_r / n_r), float(lo), float(hi), float(p), test, method
+        return diff, lo, hi, np.atleast_1d(p), "fisher-exact-doubled", method
     if name + ":rest" not in null:
         return nan, nan, nan, nan, "none", "bootstrap-percentile-cluster"
-    diff = float(values[g] - res["rest_point"][name][g])
-    lo, hi = percentile_interval(res["boot"][name][:, g] - res["boot_rest"][name][:, g], confidence)
+    diff = values - res["rest_point"][name]
+    lo, hi = percentile_interval(res["boot"][name] - res["boot_rest"][name], confidence)
     # Asymptotic test against the pooled-resampling null: its mean carries the small-group bias
     # of ECE and macro-F1, its spread the sampling error; a normal tail can be as small as the
     # family needs, where a resampling p-value stops at 1 / (1 + n_boot).
-    with np.errstate(invalid="ignore"), warnings.catch_warnings():
+    with np.errstate(invalid="ignore", divide="ignore"), warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
-        null_diff = null[name][:, g] - null[name + ":rest"][:, g]
-        centre, spread = np.nanmean(null_diff), np.nanstd(null_diff, ddof=1)
-    if not np.isfinite(diff) or not spread > 0:
-        p = nan
-    else:
-        p = float(2 * ndtr(-abs(diff - centre) / spread))
-    return diff, float(lo), float(hi), p, "pooled-resampling-normal", "bootstrap-percentile-cluster"
+        null_diff = null[name] - null[name + ":rest"]
+        centre, spread = np.nanmean(null_diff, axis=0), np.nanstd(null_diff, axis=0, ddof=1)
+        p = np.where(np.isfinite(diff) & (spread > 0), 2 * ndtr(-np.abs(diff - centre) / spread), np.nan)
+    return diff, lo, hi, p, "pooled-resampling-normal", "bootstrap-percentile-cluster"
 
 
 def _correct_all(results: list[_TaskResult], correction: str, alpha: float) -> list[TaskMetrics]:
