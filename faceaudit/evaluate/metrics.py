@@ -460,6 +460,9 @@ def _disparities(
             ps = np.array([group_p[int(g)] for g in defined], float)
             p_all = float(min(1.0, np.nanmin(ps) * ps.size)) if np.isfinite(ps).any() else float("nan")
             test, method = "bonferroni-group-vs-rest-z", "bootstrap-se-pairwise-max"
+        if k == 2:
+            # With two groups "all groups equal" is the group-vs-rest hypothesis: one test, one p.
+            p_all, test = float(group_p[0]), out[0].test
         diff_index = start + len(out)
         out.append(Disparity(
             kind="difference", worst_group=names[worst], best_group=names[best],

@@ -580,6 +580,7 @@ def evaluate_gate(
         evaluated_at=utc_now(),
         baseline=baseline_info,
         alpha=policy.alpha,
+        certify_power=policy.certify_power,
         fail_family_size=family_size,
         checks=checks,
         not_tested=not_tested(result),

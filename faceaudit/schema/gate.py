@@ -114,6 +114,9 @@ class GateSection(ResultModel):
     evaluated_at: str
     baseline: BaselineInfo | None = None
     alpha: float = Field(default=0.05, description="Family-wise error rate of FAIL decisions")
+    certify_power: float = Field(
+        default=0.9, description="Probability with which a certifiable comparison PASSes a fair model"
+    )
     fail_family_size: int = Field(
         default=0, ge=0, description="Comparisons in the Holm family of the blocking significant-harm checks"
     )
