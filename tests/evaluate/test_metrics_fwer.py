@@ -89,8 +89,8 @@ def test_planted_fifteen_point_gap_found_in_ninety_percent_of_seeds():
 
 
 def test_one_correction_spans_every_task_and_is_recorded():
-    a = simulate_predictions(GRID, 30, seed=1, task="age")
-    b = simulate_predictions(GRID, 30, seed=2, task="gender_task", gaps={"race": {"B": -0.3}})
+    a = simulate_predictions(GRID, 60, seed=1, task="age")
+    b = simulate_predictions(GRID, 60, seed=2, task="gender_task", gaps={"race": {"B": -0.3}})
     section = build_evaluation_section(pd.concat([a, b], ignore_index=True), model="m", mode="likelihood",
                                        sensitive_attributes=["race", "gender"], n_boot=100)
     hypotheses = [(d.p_value, d.p_adjusted, d.significant) for t in section.tasks
