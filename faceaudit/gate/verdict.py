@@ -138,7 +138,7 @@ def _mover_delta(
 
 def _target(
     check: Check, match: Match, baseline_matches: dict[str, Match] | None,
-    paired: dict[str, Any] | None = None,
+    paired: dict[str, Any] | None = None, floor_n: int = 0,
 ) -> TargetResult:
     label = _describe_labels(match.labels, match.path)
     numbers = _numbers(match.value)
@@ -179,11 +179,12 @@ def _target(
             verdict="INSUFFICIENT_EVIDENCE",
             reason=f"{what} is undefined (NaN), usually because a group had no usable answers",
         )
-    if check.min_n and n is not None and n < check.min_n:
+    min_n = max(check.min_n, floor_n)
+    if min_n and n is not None and n < min_n:
         return TargetResult(
             **common,
             verdict="INSUFFICIENT_EVIDENCE",
-            reason=f"{what} rests on n={n}, below the minimum sample size {check.min_n}",
+            reason=f"{what} rests on n={n}, below the minimum sample size {min_n}",
         )
     verdict, clause = _judge(check, value, lower, upper)
     return TargetResult(
@@ -274,7 +275,7 @@ class _Judged:
     se: float | None = None  # standard error on the harmful side (significant_harm only)
 
 
-def _harm_target(check: Check, match: Match, parent: Any, certify_power: float) -> _Judged:
+def _harm_target(check: Check, match: Match, parent: Any, certify_power: float, floor_n: int = 0) -> _Judged:
     """A comparison judged for harm: PASS when its harmful end is within the limit; otherwise
     provisionally INSUFFICIENT, with the one-sided p-value the gate's Holm family decides on."""
     group = parent.get("group") if isinstance(parent, dict) else None
@@ -304,7 +305,8 @@ def _harm_target(check: Check, match: Match, parent: Any, certify_power: float) 
     se = abs(harm_end - value) / z_c
     margin = abs(check.limit - float(null))
     se_needed = margin / (z_c + float(ndtri(certify_power)))
-    small = check.min_n and n is not None and n < check.min_n
+    min_n = max(check.min_n, floor_n)
+    small = min_n and n is not None and n < min_n
     certifiable = bool(not small and se_needed > 0 and se <= se_needed)
     items = math.ceil(n * (se / se_needed) ** 2) if n and se_needed > 0 and se > 0 else None
     p_harm = one_sided_pvalue(node.get("p_value", float("nan")), value, float(null), harm_below)
@@ -342,14 +344,16 @@ def _targets(
     matches = resolve(data, check.path)
     if not matches:
         return _missing(check, result, no_baseline=False)
+    # The evaluation's own minimum group size is a floor for every check that judges it.
+    floor_n = result.evaluation.min_group_n if result.evaluation and _section_of(check) == "evaluation" else 0
     if check.fail_when == "significant_harm":
         parents = _parents(data, check.path)
-        return [_harm_target(check, m, parents.get(m.path), certify_power) for m in matches]
+        return [_harm_target(check, m, parents.get(m.path), certify_power, floor_n) for m in matches]
     baseline_matches = (
         {m.path: m for m in resolve(baseline_data, check.path)} if check.against_baseline else None
     )
     paired = _paired_changes(result, baseline, matches) if check.against_baseline else None
-    return [_Judged(_target(check, m, baseline_matches, paired)) for m in matches]
+    return [_Judged(_target(check, m, baseline_matches, paired, floor_n)) for m in matches]
 
 
 def _paired_changes(result: AuditResult, baseline: AuditResult | None, matches: list[Match]) -> dict[str, Any]:

@@ -240,3 +240,11 @@ def test_markdown_summary_lists_every_check_and_escapes_pipes():
     assert len(rows) == len(gate.checks)
     assert rows[0].startswith("| `group-vs-rest-accuracy` | blocking | **FAIL** | -0.25 [-0.32, -0.18] | 300 |")
     assert "- robustness:" in text
+
+
+def test_the_evaluations_minimum_group_size_is_a_floor_for_its_checks():
+    result = f.audit(tasks=[f.task("g", [f.group("A", (0.9, 0.85, 0.94, 80))], [])])
+    assert only(evaluate_gate(result, policy(FLOOR)), "floor").verdict == "PASS"  # min_n 50 <= 80
+    strict = result.model_copy(update={"evaluation": result.evaluation.model_copy(update={"min_group_n": 100})})
+    check = only(evaluate_gate(strict, policy(FLOOR)), "floor")
+    assert check.verdict == "INSUFFICIENT_EVIDENCE" and "below the minimum sample size 100" in check.reason
