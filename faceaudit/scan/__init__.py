@@ -1,6 +1,7 @@
 """faceaudit.scan: corpus bias scanners and the human review queue.
 
-Public API::
+Public API (imported lazily so that ``faceaudit.config`` can import the scan
+config without pulling in numpy, pandas and statsmodels)::
 
     run_scan(corpus: ScanCorpus, cfg, *, out_dir=None, seed=0) -> CorpusScanSection
     scan_corpus_file(corpus_path, labels, attributes, cfg=None, *, out_dir=None) -> CorpusScanSection
@@ -9,32 +10,34 @@ Public API::
     read_verdicts(path)      a reviewer's CSV -> {key: "ok" | "error"}
 """
 
-from faceaudit.scan.config import ReviewConfig, ScanConfig
-from faceaudit.scan.registry import SCANNERS, ScanContext, register_scanner, scanner_names
-from faceaudit.scan.review import read_verdicts, sample_size
-from faceaudit.scan.stage import run_scan, scan_corpus_file
-from faceaudit.scan.table import (
-    ScanCorpus,
-    build_scan_corpus,
-    load_scan_corpus,
-    read_corpus,
-    read_labels,
-)
+from __future__ import annotations
 
-__all__ = [
-    "SCANNERS",
-    "ReviewConfig",
-    "ScanConfig",
-    "ScanContext",
-    "ScanCorpus",
-    "build_scan_corpus",
-    "load_scan_corpus",
-    "read_corpus",
-    "read_labels",
-    "read_verdicts",
-    "register_scanner",
-    "run_scan",
-    "sample_size",
-    "scan_corpus_file",
-    "scanner_names",
-]
+from typing import Any
+
+_EXPORTS = {
+    "ReviewConfig": "faceaudit.scan.config",
+    "ScanConfig": "faceaudit.scan.config",
+    "SCANNERS": "faceaudit.scan.registry",
+    "ScanContext": "faceaudit.scan.registry",
+    "register_scanner": "faceaudit.scan.registry",
+    "scanner_names": "faceaudit.scan.registry",
+    "read_verdicts": "faceaudit.scan.review",
+    "sample_size": "faceaudit.scan.review",
+    "run_scan": "faceaudit.scan.stage",
+    "scan_corpus_file": "faceaudit.scan.stage",
+    "ScanCorpus": "faceaudit.scan.table",
+    "build_scan_corpus": "faceaudit.scan.table",
+    "load_scan_corpus": "faceaudit.scan.table",
+    "read_corpus": "faceaudit.scan.table",
+    "read_labels": "faceaudit.scan.table",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'faceaudit.scan' has no attribute {name!r}")
+    import importlib
+
+    return getattr(importlib.import_module(_EXPORTS[name]), name)

@@ -11,8 +11,9 @@ class ReviewConfig(BaseModel):
     enabled: bool = Field(default=True, description="Export a review queue (CSV + HTML page).")
     stratify_by: list[str] | None = Field(
         default=None,
-        description="Attributes whose intersection cells are the review strata "
-        "(default: the scan's sensitive attributes).",
+        description="Attributes whose intersection cells are the review strata (default: the "
+        "first sensitive attribute; every cell costs a full sample, so an intersection of three "
+        "attributes can mean thousands of items).",
     )
     precision: float = Field(
         default=0.10,

@@ -189,7 +189,7 @@ def read_verdicts(path: str | Path) -> dict[str, str]:
 @register_scanner("review", last=True)
 def scan_review(ctx: ScanContext) -> ReviewResult:
     corpus, cfg = ctx.corpus, ctx.config.review
-    attributes = cfg.stratify_by or [c.attribute for c in corpus.columns if " × " not in c.attribute]
+    attributes = cfg.stratify_by or [c.attribute for c in corpus.columns][:1]
     if not attributes:
         raise ValueError("the review queue needs at least one sensitive attribute to stratify by")
     strata = _strata(corpus, attributes)
@@ -246,7 +246,7 @@ def scan_review(ctx: ScanContext) -> ReviewResult:
         n_flagged_confirmed=sum(1 for k in flagged_keys if verdicts.get(k) == "error"),
         required=cfg.require,
         required_n=n_sampled if cfg.require else 0,
-        shortfall=max(0, n_sampled - sampled_done) if cfg.require else 0,
+        shortfall=max(0, n_sampled - sampled_done) if cfg.require else None,
         strata=strata_rows,
         reviewed=table,
     )

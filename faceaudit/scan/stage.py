@@ -70,3 +70,36 @@ def scan_corpus_file(
         labels = read_labels(labels)
     corpus = load_scan_corpus(corpus_path, labels, attributes, intersections=cfg.intersections)
     return run_scan(corpus, cfg, out_dir=out_dir, seed=seed)
+
+
+def scan_run_corpus(
+    corpus_path: str | Path,
+    cfg: ScanConfig,
+    *,
+    records: Sequence[object] | None,
+    attributes: Sequence[str],
+    out_dir: Path | None,
+    seed: int = 0,
+    corpus_sha256: str | None = None,
+) -> CorpusScanSection:
+    """The pipeline's scan stage: labels from ``cfg.labels`` or else the dataset's records."""
+    if cfg.labels:
+        labels: Mapping[str, Mapping[str, str]] = read_labels(cfg.labels)
+        source = cfg.labels
+    else:
+        labels = {r.id: r.attributes for r in records or ()}  # type: ignore[attr-defined]
+        source = "the dataset"
+    chosen = list(cfg.attributes or attributes)
+    if not chosen:
+        raise ValueError(
+            "the corpus scan needs sensitive attributes to compare groups: set scan.attributes "
+            "or use a dataset that declares them"
+        )
+    corpus = load_scan_corpus(corpus_path, labels, chosen, intersections=cfg.intersections)
+    if corpus.n_pairs and not corpus.labelled_pairs.any():
+        raise ValueError(
+            f"none of the {corpus.n_images} image ids of corpus {corpus_path} (e.g. "
+            f"{corpus.image_ids[:2]}) has {chosen} labels in {source}; pass the corpus's labels "
+            "with scan.labels (a FairFace label CSV or a manifest)"
+        )
+    return run_scan(corpus, cfg, out_dir=out_dir, seed=seed, corpus_sha256=corpus_sha256)

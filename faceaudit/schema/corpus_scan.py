@@ -169,7 +169,9 @@ class ReviewResult(ResultModel):
     n_flagged_confirmed: int = Field(ge=0, description="flagged items the reviewer called errors")
     required: bool = Field(description="the config demands a reviewed sample before PASS")
     required_n: int = Field(ge=0)
-    shortfall: int = Field(ge=0, description="sampled items still to review (0 when not required)")
+    shortfall: int | None = Field(
+        default=None, ge=0, description="sampled items still to review; None when review is not required"
+    )
     strata: list[ReviewedGroup] = Field(default_factory=list)
     reviewed: RateTable | None = Field(
         default=None, description="reviewed error rate of the random sample, per stratum"
