@@ -1,0 +1,36 @@
+"""The vectorised tokeniser counts exactly what CountVectorizer counts with the same pattern."""
+
+from __future__ import annotations
+
+import numpy as np
+from sklearn.feature_extraction.text import CountVectorizer
+
+from faceaudit.scan.tokens import TOKEN_PATTERN, tokenize
+
+TEXTS = [
+    "The man's face — lit from the LEFT — shows a 30-40 year-old; it’s fine.",
+    "",
+    "Café crème, naïve résumé: ÉCOLE école.",
+    "hostile\x00text with a NUL <script>alert(1)</script> and under_score",
+    "a",
+    "   ",
+    "Numbers 224 x 224, 3.5 and e-mail me@example.com!",
+] * 3
+
+
+def test_counts_match_countvectorizer_across_chunks():
+    tokens = tokenize(TEXTS, chunk=4)
+    vectorizer = CountVectorizer(token_pattern=TOKEN_PATTERN, lowercase=True)
+    expected = vectorizer.fit_transform(TEXTS).toarray()
+    ours = np.zeros((len(TEXTS), len(tokens.vocab)), dtype=int)
+    np.add.at(ours, (tokens.doc, tokens.codes), 1)
+    columns = [tokens.index[w] for w in vectorizer.get_feature_names_out()]
+    assert sorted(tokens.vocab) == sorted(vectorizer.get_feature_names_out())
+    assert (ours[:, columns] == expected).all()
+    assert tokens.n_docs == len(TEXTS) and list(tokens.lengths[:2]) == [expected[0].sum(), 0]
+
+
+def test_bigrams_do_not_cross_answers():
+    tokens = tokenize(["the east", "asian man", "an east asian face"])
+    hits = tokens.bigram_hits([("east", "asian")])
+    assert list(tokens.doc[hits]) == [2]
