@@ -3,8 +3,8 @@
 The queue is (1) a random sample of answers per stratum (an intersection cell
 of the sensitive attributes), sized so that the stratum's error rate is known
 to within ``precision`` (95%, normal approximation, planning value
-``expected_error_rate``, 0.5 by default: the worst case; finite-population
-corrected), and (2) every answer a scanner flagged, up to ``max_flagged``.
+``expected_error_rate``, 0.5 by default: the worst case; a stratum smaller
+than that is reviewed whole), and (2) every answer a scanner flagged, up to ``max_flagged``.
 Only the random sample estimates an error rate; flagged items are reported as
 confirmed or not. The queue is a CSV (spreadsheet formulas neutralised) and a
 self-contained HTML page whose only script is pinned by its hash in the
@@ -72,11 +72,10 @@ REVIEW_SCRIPT = """
 
 def sample_size(precision: float, expected: float = 0.5, population: int | None = None) -> int:
     """Items to review so that a proportion near ``expected`` has a 95% half-width <= precision."""
+    # No finite-population correction: the error rate is reported with a plain Wilson
+    # interval, and the stated precision must hold for that interval.
     n = math.ceil(_Z**2 * expected * (1 - expected) / precision**2)
-    if population is not None:
-        n = math.ceil(n / (1 + (n - 1) / population)) if population > 0 else 0
-        n = min(n, population)
-    return n
+    return n if population is None else min(n, max(population, 0))
 
 
 def _strata(corpus: ScanCorpus, attributes: list[str]) -> GroupColumn:
