@@ -25,19 +25,42 @@ from statsmodels.stats.multitest import multipletests
 
 from faceaudit.scan import lexicons as lex
 from faceaudit.scan.registry import ScanContext, register_scanner
-from faceaudit.scan.table import GroupColumn, ScanCorpus
+from faceaudit.scan.table import ScanCorpus
 from faceaudit.schema.corpus_scan import AssociationResult, WordAssociation
 
 METHOD = "weighted log-odds, informative Dirichlet prior (Monroe et al. 2008); Benjamini-Hochberg"
 
 
-def image_word_pairs(corpus: ScanCorpus) -> tuple[np.ndarray, np.ndarray]:
-    """(image, word code) for every distinct word of every image's answers."""
+def image_word_counts(corpus: ScanCorpus, max_tokens: int = 4_000_000) -> list[np.ndarray]:
+    """Per group column: images of each group (rows) whose answers use each word (columns).
+
+    Answers are taken image by image in chunks of about ``max_tokens`` words, so a
+    distinct (image, word) pair is distinct within its chunk and nothing of the size of
+    the whole corpus is materialised beyond the token codes themselves.
+    """
     tok = corpus.tokens
     vocab = max(len(tok.vocab), 1)
-    image_of_token = corpus.image[tok.doc]
-    keys = pd.unique(image_of_token.astype(np.int64) * vocab + tok.codes)
-    return (keys // vocab).astype(np.int64), (keys % vocab).astype(np.int64)
+    counts = [np.zeros(len(c.names) * vocab, dtype=np.int64) for c in corpus.columns]
+    order = np.argsort(corpus.image, kind="stable")
+    cumulative = np.cumsum(tok.lengths[order])
+    begin = 0
+    while begin < len(order):
+        end = int(np.searchsorted(cumulative, cumulative[begin] + max_tokens, side="right"))
+        end = max(end, begin + 1)
+        # Extend to the end of the last image so that no image spans two chunks.
+        last = corpus.image[order[end - 1]]
+        while end < len(order) and corpus.image[order[end]] == last:
+            end += 1
+        docs = order[begin:end]
+        codes, position = tok.gather(docs)
+        keys = pd.unique(corpus.image[docs][position].astype(np.int64) * vocab + codes)
+        images, words = keys // vocab, keys % vocab
+        for column, total in zip(corpus.columns, counts):
+            group = column.of_image[images]
+            known = group >= 0
+            total += np.bincount(group[known] * vocab + words[known], minlength=len(total))
+        begin = end
+    return [total.reshape(len(c.names), vocab) for c, total in zip(corpus.columns, counts)]
 
 
 def log_odds(y: np.ndarray, prior_strength: float) -> tuple[np.ndarray, np.ndarray]:
@@ -58,29 +81,17 @@ def log_odds(y: np.ndarray, prior_strength: float) -> tuple[np.ndarray, np.ndarr
     return delta, z
 
 
-def _column_counts(
-    column: GroupColumn, images: np.ndarray, words: np.ndarray, vocab: int
-) -> np.ndarray:
-    """Images of each group (rows) whose answers use each word (columns)."""
-    group = column.of_image[images]
-    known = group >= 0
-    g = len(column.names)
-    return np.bincount(group[known] * vocab + words[known], minlength=g * vocab).reshape(g, vocab)
-
-
 @register_scanner("association")
 def scan_association(ctx: ScanContext) -> AssociationResult:
     corpus, cfg = ctx.corpus, ctx.config
     tok = corpus.tokens
-    vocab = len(tok.vocab)
-    images, words = image_word_pairs(corpus)
+    word_counts = image_word_counts(corpus)
     has_answer = np.bincount(corpus.image, minlength=corpus.n_images) > 0
     category_of = {w: c for c, ws in lex.DESCRIPTORS.items() for w in ws}
     found: list[WordAssociation] = []
     n_tested = n_significant = 0
     flagged_words: dict[str, set[int]] = {}
-    for column in corpus.columns:
-        y = _column_counts(column, images, words, vocab)
+    for column, y in zip(corpus.columns, word_counts):
         present = (column.of_image >= 0) & has_answer
         group_images = np.bincount(column.of_image[present], minlength=len(column.names))
         if len(column.names) < 2 or y.sum() == 0:

@@ -39,44 +39,56 @@ _NAME_HINTS = frozenset({"mr", "mrs", "ms", "miss", "dr", "prof", "named", "call
 def sequence_hashes(tok: Tokens, codes: np.ndarray | None = None) -> np.ndarray:
     """A 64-bit hash of each answer's word sequence (uint64 arithmetic wraps, as intended)."""
     codes = tok.codes if codes is None else codes
+    hashes = np.zeros(tok.n_docs, dtype=np.uint64)
     if len(codes) == 0:
-        return np.zeros(tok.n_docs, dtype=np.uint64)
-    position = np.arange(len(codes), dtype=np.int64) - tok.starts[tok.doc]
+        return hashes
     longest = int(tok.lengths.max())
     with np.errstate(over="ignore"):
         powers = np.ones(longest + 1, dtype=np.uint64)
         powers[1:] = np.cumprod(np.full(longest, np.uint64(1099511628211), dtype=np.uint64))
-        terms = (codes.astype(np.uint64) + np.uint64(1)) * powers[position]
-    hashes = np.zeros(tok.n_docs, dtype=np.uint64)
-    nonempty = np.flatnonzero(tok.lengths > 0)
-    sums = np.add.reduceat(terms, tok.starts[nonempty])
-    hashes[nonempty] = sums ^ tok.lengths[nonempty].astype(np.uint64)
+    for begin, end in tok.doc_ranges():
+        low, high = tok.starts[begin], tok.starts[end]
+        position = np.arange(low, high, dtype=np.int64) - tok.starts[tok.doc[low:high]]
+        with np.errstate(over="ignore"):
+            terms = (codes[low:high].astype(np.uint64) + np.uint64(1)) * powers[position]
+        nonempty = begin + np.flatnonzero(tok.lengths[begin:end] > 0)
+        if len(nonempty):
+            sums = np.add.reduceat(terms, tok.starts[nonempty] - low)
+            hashes[nonempty] = sums ^ tok.lengths[nonempty].astype(np.uint64)
     return hashes
 
 
 def _minhash(tok: Tokens, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """(answers with >= 3 words, their MinHash signatures [n, 8])."""
-    if len(tok.codes) < 3:
-        return np.zeros(0, dtype=np.int64), np.zeros((0, _MINHASHES), dtype=np.uint64)
-    valid = np.flatnonzero(tok.doc[:-2] == tok.doc[2:])
-    c = tok.codes.astype(np.uint64)
-    with np.errstate(over="ignore"):
-        shingles = (c[valid] * np.uint64(0x9E3779B97F4A7C15)) ^ (
-            c[valid + 1] * np.uint64(0xC2B2AE3D27D4EB4F)
-        ) ^ (c[valid + 2] * np.uint64(0x165667B19E3779F9))
-    docs = tok.doc[valid]
-    if len(docs) == 0:
-        return np.zeros(0, dtype=np.int64), np.zeros((0, _MINHASHES), dtype=np.uint64)
-    starts = np.flatnonzero(np.diff(docs, prepend=-1))
     rng = np.random.default_rng(seed)
     params = rng.integers(1, 2**63 - 1, size=(_MINHASHES, 2), dtype=np.int64).astype(np.uint64)
-    signature = np.empty((len(starts), _MINHASHES), dtype=np.uint64)
-    with np.errstate(over="ignore"):
-        for j in range(_MINHASHES):
-            hashed = shingles * (params[j, 0] | np.uint64(1)) + params[j, 1]
-            hashed ^= hashed >> np.uint64(29)
-            signature[:, j] = np.minimum.reduceat(hashed, starts)
-    return docs[starts].astype(np.int64), signature
+    all_docs, signatures = [], []
+    for begin, end in tok.doc_ranges():
+        low, high = tok.starts[begin], tok.starts[end]
+        c = tok.codes[low:high].astype(np.uint64)
+        doc = tok.doc[low:high]
+        if len(c) < 3:
+            continue
+        valid = np.flatnonzero(doc[:-2] == doc[2:])
+        if len(valid) == 0:
+            continue
+        with np.errstate(over="ignore"):
+            shingles = (c[valid] * np.uint64(0x9E3779B97F4A7C15)) ^ (
+                c[valid + 1] * np.uint64(0xC2B2AE3D27D4EB4F)
+            ) ^ (c[valid + 2] * np.uint64(0x165667B19E3779F9))
+        docs = doc[valid]
+        starts = np.flatnonzero(np.diff(docs, prepend=-1))
+        signature = np.empty((len(starts), _MINHASHES), dtype=np.uint64)
+        with np.errstate(over="ignore"):
+            for j in range(_MINHASHES):
+                hashed = shingles * (params[j, 0] | np.uint64(1)) + params[j, 1]
+                hashed ^= hashed >> np.uint64(29)
+                signature[:, j] = np.minimum.reduceat(hashed, starts)
+        all_docs.append(docs[starts].astype(np.int64))
+        signatures.append(signature)
+    if not all_docs:
+        return np.zeros(0, dtype=np.int64), np.zeros((0, _MINHASHES), dtype=np.uint64)
+    return np.concatenate(all_docs), np.concatenate(signatures)
 
 
 def near_duplicates(tok: Tokens, exact: np.ndarray, seed: int = 0) -> np.ndarray:

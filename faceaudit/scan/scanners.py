@@ -80,6 +80,7 @@ def scan_representation(ctx: ScanContext) -> RepresentationResult:
         n_pairs=corpus.n_pairs,
         n_answer_tokens=int(lengths.sum()),
         n_unlabelled_pairs=int((~labelled).sum()),
+        n_rejected_pairs=corpus.n_rejected,
         aspects=list(corpus.aspects),
         attributes=attributes,
     )
@@ -113,12 +114,12 @@ def stated_ages(tok: Tokens) -> tuple[np.ndarray, np.ndarray]:
     number = tok.values(numbers)
     decade = tok.values({w: v + 5 for w, v in decades.items()})
     years = tok.mask(lex.YEAR_WORDS)
-    value = number[tok.codes]
-    positions = np.flatnonzero(~np.isnan(value))
+    # Masks over the vocabulary first: a float per token would cost 8 bytes x every word.
+    positions = np.flatnonzero(~np.isnan(number)[tok.codes])
     positions = positions[_next_is(tok, positions, years)]
-    decade_positions = np.flatnonzero(~np.isnan(decade[tok.codes]))
+    decade_positions = np.flatnonzero(~np.isnan(decade)[tok.codes])
     all_positions = np.concatenate([positions, decade_positions])
-    ages = np.concatenate([value[positions], decade[tok.codes[decade_positions]]])
+    ages = np.concatenate([number[tok.codes[positions]], decade[tok.codes[decade_positions]]])
     return tok.doc[all_positions], ages
 
 

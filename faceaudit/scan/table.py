@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import csv
 import tempfile
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -82,29 +83,46 @@ class ScanCorpus:
         return ", ".join(f"{k}={v}" for k, v in sorted(raw.items()))
 
 
-def read_corpus(path: str | Path) -> tuple[list[dict[str, str]], int]:
-    """The accepted pairs of a corpus JSONL or ShareGPT JSON file, and how many were rejected."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"corpus {path} does not exist")
-    if path.suffix.lower() == ".json":
-        from faceaudit.corpus.sharegpt import import_sharegpt
+class CorpusReader:
+    """The accepted pairs of a corpus JSONL or ShareGPT JSON file, one at a time.
 
-        with tempfile.TemporaryDirectory() as tmp:
-            out = Path(tmp) / "corpus.jsonl"
-            import_sharegpt(path, out)
-            return read_corpus(out)
-    pairs: list[dict[str, str]] = []
-    rejected = 0
-    for number, record in enumerate(read_jsonl(path), start=1):
-        if record.get("status", "accepted") != "accepted":
-            rejected += 1
-            continue
-        for name in ("image_id", "aspect", "answer"):
-            if not isinstance(record.get(name), str):
-                raise ValueError(f"{path}: line {number}: field {name!r} must be a string")
-        pairs.append(record)
-    return pairs, rejected
+    Records are streamed (a million generator records with timestamps would not fit
+    in memory as dicts); ``n_rejected`` is complete once the reader is exhausted.
+    """
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        if not self.path.is_file():
+            raise FileNotFoundError(f"corpus {self.path} does not exist")
+        self.n_rejected = 0
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        if self.path.suffix.lower() == ".json":
+            from faceaudit.corpus.sharegpt import import_sharegpt
+
+            with tempfile.TemporaryDirectory() as tmp:
+                out = Path(tmp) / "corpus.jsonl"
+                import_sharegpt(self.path, out)
+                yield from self._jsonl(out)
+        else:
+            yield from self._jsonl(self.path)
+
+    def _jsonl(self, path: Path) -> Iterator[dict[str, Any]]:
+        for number, record in enumerate(read_jsonl(path), start=1):
+            if record.get("status", "accepted") != "accepted":
+                self.n_rejected += 1
+                continue
+            for name in ("image_id", "aspect", "answer"):
+                if not isinstance(record.get(name), str):
+                    raise ValueError(f"{self.path}: line {number}: field {name!r} must be a string")
+            yield record
+
+
+def read_corpus(path: str | Path) -> tuple[list[dict[str, Any]], int]:
+    """The accepted pairs of a corpus file as a list (small corpora), and how many were rejected."""
+    reader = CorpusReader(path)
+    pairs = list(reader)
+    return pairs, reader.n_rejected
 
 
 def read_labels(path: str | Path) -> dict[str, dict[str, str]]:
@@ -134,7 +152,7 @@ def read_labels(path: str | Path) -> dict[str, dict[str, str]]:
 
 
 def build_scan_corpus(
-    pairs: Sequence[Mapping[str, str]],
+    pairs: Iterable[Mapping[str, Any]],
     labels: Mapping[str, Mapping[str, str]],
     attributes: Sequence[str],
     *,
@@ -145,15 +163,19 @@ def build_scan_corpus(
     """Join pairs to labels and code every sensitive attribute per image."""
     image_index: dict[str, int] = {}
     aspect_index: dict[str, int] = {}
-    image = np.empty(len(pairs), dtype=np.int32)
-    aspect = np.empty(len(pairs), dtype=np.int16)
+    asked: dict[str, str] = {}  # a handful of distinct questions: keep one copy of each
+    images: list[int] = []
+    aspects: list[int] = []
     keys, answers, questions = [], [], []
-    for i, pair in enumerate(pairs):
-        image[i] = image_index.setdefault(pair["image_id"], len(image_index))
-        aspect[i] = aspect_index.setdefault(pair["aspect"], len(aspect_index))
+    for pair in pairs:
+        images.append(image_index.setdefault(pair["image_id"], len(image_index)))
+        aspects.append(aspect_index.setdefault(pair["aspect"], len(aspect_index)))
         keys.append(pair.get("key") or f"{pair['image_id']}:{pair['aspect']}")
         answers.append(pair["answer"])
-        questions.append(pair.get("question") or "")
+        question = pair.get("question") or ""
+        questions.append(asked.setdefault(question, question))
+    image = np.asarray(images, dtype=np.int32)
+    aspect = np.asarray(aspects, dtype=np.int16)
     image_ids = list(image_index)
     raw = [dict(labels.get(image_id, {})) for image_id in image_ids]
     columns = [_column(name, [r.get(name) for r in raw]) for name in attributes]
@@ -201,10 +223,11 @@ def load_scan_corpus(
     *,
     intersections: bool = True,
 ) -> ScanCorpus:
-    pairs, rejected = read_corpus(corpus)
-    return build_scan_corpus(
-        pairs, labels, attributes, intersections=intersections, corpus_path=str(corpus),
-        n_rejected=rejected,
+    reader = CorpusReader(corpus)
+    scan_corpus = build_scan_corpus(
+        reader, labels, attributes, intersections=intersections, corpus_path=str(corpus)
     )
+    scan_corpus.n_rejected = reader.n_rejected
+    return scan_corpus
 
 

@@ -13,7 +13,7 @@ token pattern. Every scanner then works on integer arrays.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 
@@ -72,6 +72,23 @@ class Tokens:
     def docs_with(self, token_mask: np.ndarray) -> np.ndarray:
         """Per answer: how many of its tokens ``token_mask`` (over tokens) marks."""
         return np.bincount(self.doc[token_mask], minlength=self.n_docs)
+
+    def doc_ranges(self, max_tokens: int = 4_000_000) -> Iterator[tuple[int, int]]:
+        """Consecutive answer ranges [begin, end) of about ``max_tokens`` tokens each."""
+        begin = 0
+        while begin < self.n_docs:
+            limit = self.starts[begin] + max_tokens
+            end = int(np.searchsorted(self.starts, limit, side="right")) - 1
+            end = min(max(end, begin + 1), self.n_docs)
+            yield begin, end
+            begin = end
+
+    def gather(self, docs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(token codes, position in ``docs`` of their answer) of the answers ``docs``, in order."""
+        lengths = self.lengths[docs]
+        total = int(lengths.sum())
+        offsets = np.repeat(self.starts[docs] - (np.cumsum(lengths) - lengths), lengths)
+        return self.codes[offsets + np.arange(total)], np.repeat(np.arange(len(docs)), lengths)
 
     def bigram_hits(self, pairs: Iterable[tuple[str, str]]) -> np.ndarray:
         """Indices i of tokens where (token i, token i+1) is one of ``pairs`` in the same answer."""

@@ -49,16 +49,17 @@ def vader_lexicon() -> dict[str, float]:
 def sentiment_scores(tok: Tokens) -> np.ndarray:
     """One score in [-1, 1] per answer."""
     valence = np.nan_to_num(tok.values(vader_lexicon(), default=0.0))
-    scores = valence[tok.codes]
-    marked = np.flatnonzero(scores != 0)
+    # Only rated words (a few percent of tokens) get a float: the rest contribute 0.
+    marked = np.flatnonzero((valence != 0)[tok.codes])
+    scores = valence[tok.codes[marked]]
     if len(marked):
         negator = tok.mask(lex.NEGATORS)
         previous = marked - 1
         ok = previous >= 0
         flip = np.zeros(len(marked), dtype=bool)
         flip[ok] = negator[tok.codes[previous[ok]]] & (tok.doc[previous[ok]] == tok.doc[marked[ok]])
-        scores[marked[flip]] *= _NEGATION_SCALAR
-    total = np.bincount(tok.doc, weights=scores, minlength=tok.n_docs)
+        scores[flip] *= _NEGATION_SCALAR
+    total = np.bincount(tok.doc[marked], weights=scores, minlength=tok.n_docs)
     return total / np.sqrt(total * total + _NORMALISATION_ALPHA)
 
 

@@ -62,6 +62,7 @@ class RepresentationResult(ResultModel):
     n_pairs: int = Field(ge=0)
     n_answer_tokens: int = Field(ge=0)
     n_unlabelled_pairs: int = Field(ge=0, description="pairs whose image has no label: left out")
+    n_rejected_pairs: int = Field(ge=0, description="pairs the corpus quality gate rejected: not scanned")
     aspects: list[str]
     attributes: dict[str, AttributeRepresentation]
 

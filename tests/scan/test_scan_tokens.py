@@ -34,3 +34,22 @@ def test_bigrams_do_not_cross_answers():
     tokens = tokenize(["the east", "asian man", "an east asian face"])
     hits = tokens.bigram_hits([("east", "asian")])
     assert list(tokens.doc[hits]) == [2]
+
+
+def test_chunked_passes_do_not_depend_on_the_chunk_size(monkeypatch):
+    from scan_support import random_corpus
+
+    from faceaudit.scan.association import image_word_counts
+    from faceaudit.scan.hygiene import _minhash, sequence_hashes
+    from faceaudit.scan.tokens import Tokens
+
+    c = random_corpus(3, images_per_group=20)
+    c.image[::7] = c.image[::-7].copy()  # answers of one image no longer next to each other
+    whole = image_word_counts(c)
+    hashes, (docs, signature) = sequence_hashes(c.tokens), _minhash(c.tokens, 0)
+    small = Tokens.doc_ranges
+    monkeypatch.setattr(Tokens, "doc_ranges", lambda self, max_tokens=0: small(self, 50))
+    assert all((a == b).all() for a, b in zip(whole, image_word_counts(c, max_tokens=50)))
+    assert (sequence_hashes(c.tokens) == hashes).all()
+    chunked_docs, chunked_signature = _minhash(c.tokens, 0)
+    assert (chunked_docs == docs).all() and (chunked_signature == signature).all()
