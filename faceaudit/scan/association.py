@@ -9,18 +9,27 @@ group g and the rest r of the corpus, with prior counts alpha_w = alpha_0 *
 
 A word is counted once per image (y_gw = images of group g whose answers use w):
 the eight answers about one image are not independent, and a word one answer
-repeats must not look like many. Two-sided p-values from z are corrected with
-Benjamini-Hochberg (statsmodels ``multipletests``) over every word x group of
-one attribute; words used for fewer than ``min_word_images`` images are not
-tested (a filter independent of group under the null). The sensitive-descriptor
-lexicon is reported per group whatever its significance.
+repeats must not look like many. The z-score ranks words and gives the
+direction; the p-value is not read off z, because for a rare word in a small
+group (an intersection cell) the normal approximation is far too optimistic: on
+a 100,000-pair corpus with labels assigned at random it declared 40 words
+significant. Instead each p-value comes from the exact conditional test: given
+the t_w images that use the word, under the null the number in group g is
+hypergeometric (N images, t_w drawn, N_g in the group); its tails are taken
+from the binomial (t_w, N_g / N), which is wider, so the p-value errs large,
+and is a C ufunc (scipy's hypergeometric tails took 20 s on 100,000 pairs);
+two-sided = twice the smaller tail. The p-values are
+corrected with Benjamini-Hochberg (statsmodels ``multipletests``) over every
+word x group of one attribute; words used for fewer than ``min_word_images``
+images are not tested (a filter independent of group under the null). The
+sensitive-descriptor lexicon is reported per group whatever its significance.
 """
 
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from scipy.special import ndtr
+from scipy.special import bdtr, bdtrc
 from statsmodels.stats.multitest import multipletests
 
 from faceaudit.scan import lexicons as lex
@@ -28,39 +37,63 @@ from faceaudit.scan.registry import ScanContext, register_scanner
 from faceaudit.scan.table import ScanCorpus
 from faceaudit.schema.corpus_scan import AssociationResult, WordAssociation
 
-METHOD = "weighted log-odds, informative Dirichlet prior (Monroe et al. 2008); Benjamini-Hochberg"
+METHOD = (
+    "weighted log-odds with an informative Dirichlet prior (Monroe et al. 2008) for effect and "
+    "rank; exact hypergeometric p-values per word x group; Benjamini-Hochberg"
+)
 
 
-def image_word_counts(corpus: ScanCorpus, max_tokens: int = 4_000_000) -> list[np.ndarray]:
+_SCRATCH = 1 << 25  # bytes of the (image, word) presence table of one chunk
+
+
+def image_word_counts(corpus: ScanCorpus) -> list[np.ndarray]:
     """Per group column: images of each group (rows) whose answers use each word (columns).
 
-    Answers are taken image by image in chunks of about ``max_tokens`` words, so a
-    distinct (image, word) pair is distinct within its chunk and nothing of the size of
-    the whole corpus is materialised beyond the token codes themselves.
+    Answers are taken image by image, in chunks of as many images as fit a 32 MiB
+    presence table (images x vocabulary): marking (image, word) there and reading the
+    marks back dedupes without sorting or hashing, and no image spans two chunks.
     """
     tok = corpus.tokens
     vocab = max(len(tok.vocab), 1)
     counts = [np.zeros(len(c.names) * vocab, dtype=np.int64) for c in corpus.columns]
     order = np.argsort(corpus.image, kind="stable")
-    cumulative = np.cumsum(tok.lengths[order])
-    begin = 0
-    while begin < len(order):
-        end = int(np.searchsorted(cumulative, cumulative[begin] + max_tokens, side="right"))
-        end = max(end, begin + 1)
-        # Extend to the end of the last image so that no image spans two chunks.
-        last = corpus.image[order[end - 1]]
-        while end < len(order) and corpus.image[order[end]] == last:
-            end += 1
-        docs = order[begin:end]
+    image_sorted = corpus.image[order]
+    # Where each image's answers begin in ``order``, and the images in order.
+    first = np.flatnonzero(np.diff(image_sorted, prepend=-1))
+    images = image_sorted[first]
+    per_chunk = max(1, _SCRATCH // vocab)
+    scratch = np.zeros(min(_SCRATCH, per_chunk * vocab) + vocab, dtype=bool)
+    for begin in range(0, len(images), per_chunk):
+        chunk_images = images[begin : begin + per_chunk]
+        stop = first[begin + per_chunk] if begin + per_chunk < len(first) else len(order)
+        docs = order[first[begin] : stop]
         codes, position = tok.gather(docs)
-        keys = pd.unique(corpus.image[docs][position].astype(np.int64) * vocab + codes)
-        images, words = keys // vocab, keys % vocab
+        local = np.searchsorted(chunk_images, corpus.image[docs])[position]
+        keys = local.astype(np.int64) * vocab + codes
+        scratch[keys] = True
+        marked = np.flatnonzero(scratch[: len(chunk_images) * vocab])
+        scratch[marked] = False
+        image, word = chunk_images[marked // vocab], marked % vocab
         for column, total in zip(corpus.columns, counts):
-            group = column.of_image[images]
+            group = column.of_image[image]
             known = group >= 0
-            total += np.bincount(group[known] * vocab + words[known], minlength=len(total))
-        begin = end
+            total += np.bincount(group[known] * vocab + word[known], minlength=len(total))
     return [total.reshape(len(c.names), vocab) for c, total in zip(corpus.columns, counts)]
+
+
+def exact_pvalues(y: np.ndarray, group_images: np.ndarray) -> np.ndarray:
+    """Two-sided p that group g's count of images using word w is as extreme as observed.
+
+    Conditional on the ``y[:, w].sum()`` images that use w, group g's count is
+    hypergeometric; the binomial with the group's share of images bounds its tails
+    from above (sampling without replacement varies less). Twice the smaller tail.
+    """
+    share = np.broadcast_to((group_images / max(int(group_images.sum()), 1))[:, None], y.shape)
+    users = np.broadcast_to(y.sum(axis=0, keepdims=True), y.shape).astype(np.int64)
+    count = y.astype(np.int64)
+    upper = np.where(count > 0, bdtrc(np.maximum(count - 1, 0), users, share), 1.0)  # P(X >= y)
+    lower = bdtr(count, users, share)  # P(X <= y)
+    return np.clip(2.0 * np.minimum(upper, lower), 0.0, 1.0)
 
 
 def log_odds(y: np.ndarray, prior_strength: float) -> tuple[np.ndarray, np.ndarray]:
@@ -100,8 +133,7 @@ def scan_association(ctx: ScanContext) -> AssociationResult:
         if len(tested) == 0:
             continue
         delta, z = log_odds(y[:, tested], cfg.prior_strength)
-        p = 2.0 * ndtr(-np.abs(z))
-        p = np.where(np.isnan(p), 1.0, p)
+        p = exact_pvalues(y[:, tested], group_images)
         reject, q, _, _ = multipletests(p.ravel(), alpha=cfg.fdr, method="fdr_bh")
         q = q.reshape(p.shape)
         significant = reject.reshape(p.shape) & (z > 0)

@@ -130,10 +130,14 @@ def personal_data(answers: list[str], tok: Tokens) -> dict[str, np.ndarray]:
     for i, answer in enumerate(answers):
         if "@" in answer and _EMAIL.search(answer):
             found["email"][i] = True
+    # A phone number has two groups of 3-4 digits next to each other ("555 0132",
+    # "555-0132"); only answers with such a pair of words are matched against the pattern.
     digits = np.zeros(len(tok.vocab), dtype=bool)
     for code, word in enumerate(tok.vocab):
-        digits[code] = word.isdigit() and len(word) >= 3
-    for i in np.flatnonzero(tok.docs_with(digits[tok.codes]) >= 2):
+        digits[code] = word.isdigit() and 3 <= len(word) <= 4
+    lead = np.flatnonzero(digits[tok.codes[:-1]])
+    lead = lead[digits[tok.codes[lead + 1]] & (tok.doc[lead] == tok.doc[lead + 1])]
+    for i in np.unique(tok.doc[lead]):
         found["phone"][i] = _PHONE.search(answers[i]) is not None
     for i in np.flatnonzero(tok.docs_with(tok.mask(_NAME_HINTS)[tok.codes]) > 0):
         found["name"][i] = _NAME.search(answers[i]) is not None

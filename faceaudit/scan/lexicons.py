@@ -132,8 +132,9 @@ HEDGE_WORDS = frozenset({
     "suggest", "suggesting", "suggestive", "estimated", "approximately", "roughly", "uncertain",
     "unclear",
 })  # fmt: skip
-# A refusal needs one of these before the quality gate's refusal pattern is tried on it.
-REFUSAL_HINT_WORDS = frozenset({"unable", "cannot", "sorry", "apologize", "apologise", "apologies", "ai"})
-REFUSAL_HINT_BIGRAMS = (("can", "t"), ("won", "t"), ("not", "able"))
+# A refusal needs one of these before the quality gate's refusal pattern is tried on it
+# ("cannot" alone is not a hint: "the age cannot be determined" is common and no refusal).
+REFUSAL_HINT_WORDS = frozenset({"unable", "sorry", "apologize", "apologise", "apologies", "ai"})
+REFUSAL_HINT_BIGRAMS = (("i", "cannot"), ("can", "t"), ("won", "t"), ("not", "able"))
 # Sentiment negators: VADER's rule flips (and damps) the valence of the next word.
 NEGATORS = frozenset({"not", "no", "never", "without", "nor", "neither", "hardly", "barely", "t"})

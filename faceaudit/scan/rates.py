@@ -17,7 +17,7 @@ import numpy as np
 from faceaudit.scan.table import GroupColumn, ScanCorpus
 from faceaudit.schema.common import Estimate
 from faceaudit.schema.corpus_scan import GroupRate, RateTable
-from faceaudit.stats.proportions import newcombe_interval, proportion_estimate
+from faceaudit.stats.proportions import newcombe_interval, proportion_estimate, wilson_interval
 from faceaudit.stats.significance import two_proportion_pvalue
 
 _Z = 1.959963984540054
@@ -38,8 +38,24 @@ def _design_effect(y: np.ndarray, m: np.ndarray) -> float:
     return max(1.0, clustered / simple)
 
 
+def _design_effects(k: np.ndarray, m: np.ndarray, y: np.ndarray, yy: np.ndarray, ym: np.ndarray,
+                    mm: np.ndarray) -> np.ndarray:
+    """``_design_effect`` for many groups at once, from per-group sums over their images.
+
+    k images, and sums of m, y, y^2, y*m, m^2; sum((y - p m)^2) = yy - 2p ym + p^2 mm.
+    """
+    with np.errstate(divide="ignore", invalid="ignore"):
+        p = y / m
+        residual = np.maximum(yy - 2 * p * ym + p * p * mm, 0.0)
+        clustered = k / (k - 1) * residual / (m * m)
+        simple = p * (1 - p) / m
+        deff = clustered / simple
+    usable = (k >= 2) & (m > 0) & (p > 0) & (p < 1)
+    return np.where(usable, np.maximum(deff, 1.0), 1.0)
+
+
 class RateBuilder:
-    """Turns a flag per answer into a :class:`RateTable` for every group column."""
+    """Turns a flag per answer into a :class:`RateTable` for every group column (vectorised)."""
 
     def __init__(self, corpus: ScanCorpus, min_group_n: int) -> None:
         self.corpus = corpus
@@ -65,27 +81,43 @@ class RateBuilder:
         )
 
     def _groups(self, column: GroupColumn, y: np.ndarray, m: np.ndarray) -> dict[str, GroupRate]:
+        size = len(column.names)
+        code = column.of_image
+        keep = (code >= 0) & (m > 0)
+        g, yk, mk = code[keep], y[keep], m[keep]
+
+        def sums(weights: np.ndarray | None) -> np.ndarray:
+            return np.bincount(g, weights=weights, minlength=size).astype(float)
+
+        group = [sums(None), sums(mk), sums(yk), sums(yk * yk), sums(yk * mk), sums(mk * mk)]
+        rest = [part.sum() - part for part in group]
+        k, mg, yg = group[0], group[1], group[2]
+        mr, yr = rest[1], rest[2]
+        dg, dr = _design_effects(*group), _design_effects(*rest)
+        lower, upper = wilson_interval(yg / dg, mg / dg)
+        d_lower, d_upper = newcombe_interval(yg / dg, mg / dg, yr / dr, mr / dr)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            value, rest_value = yg / mg, yr / mr
         out: dict[str, GroupRate] = {}
-        labelled = column.of_image >= 0
-        for code, name in enumerate(column.names):
-            inside = column.of_image == code
-            rest = labelled & ~inside
-            yg, mg, yr, mr = y[inside], m[inside], y[rest], m[rest]
-            n_images = int((mg > 0).sum())
-            if n_images == 0:
-                continue
-            rate = self._estimate(yg, mg)
+        for c in np.flatnonzero(k > 0):
+            method = "wilson" if dg[c] == 1.0 else "wilson-design-effect"
+            rate = Estimate(value=float(value[c]), lower=float(lower[c]), upper=float(upper[c]),
+                            n=int(k[c]), method=method)
             vs_rest = None
-            if mr.sum() > 0:
-                vs_rest = _difference(yg, mg, yr, mr, n_images)
-            out[column.key(code)] = GroupRate(
-                attribute=column.attribute,
-                group=name,
-                n_pairs=int(mg.sum()),
-                rate=rate,
-                vs_rest=vs_rest,
-                small_group=n_images < self.min_group_n,
-            )
+            if mr[c] > 0:
+                p_value, _ = two_proportion_pvalue(
+                    float(yg[c] / dg[c]), float(mg[c] / dg[c]), float(yr[c] / dr[c]), float(mr[c] / dr[c])
+                )
+                vs_rest = Estimate(
+                    value=float(value[c] - rest_value[c]), lower=float(d_lower[c]),
+                    upper=float(d_upper[c]), n=int(k[c]),
+                    method="newcombe" if dg[c] == dr[c] == 1.0 else "newcombe-design-effect",
+                    null_value=0.0, p_value=float(p_value),
+                )
+            out[column.key(int(c))] = GroupRate(
+                attribute=column.attribute, group=column.names[c], n_pairs=int(mg[c]), rate=rate,
+                vs_rest=vs_rest, small_group=int(k[c]) < self.min_group_n,
+            )  # fmt: skip
         return out
 
 

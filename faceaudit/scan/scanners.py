@@ -133,13 +133,12 @@ def _race_mentions(tok: Tokens) -> np.ndarray:
             unigram[code] = sum(bit[r] for r in races)
     token_bits = unigram[tok.codes]
     second = tok.mask(lex.RACE_BIGRAM_SECOND_WORDS)
-    for pair, races in lex.RACE_BIGRAMS.items():
-        hits = tok.bigram_hits([pair])
-        if len(hits) == 0:
-            continue
-        following = hits + 1
-        token_bits[following[second[tok.codes[following]]]] = 0
-        token_bits[hits] |= sum(bit[r] for r in races)
+    hits, bits = tok.bigram_labels(
+        {pair: sum(bit[r] for r in races) for pair, races in lex.RACE_BIGRAMS.items()}
+    )
+    following = hits + 1
+    token_bits[following[second[tok.codes[following]]]] = 0
+    np.bitwise_or.at(token_bits, hits, bits.astype(np.int16))
     mentions = np.zeros(tok.n_docs, dtype=np.int16)
     marked = np.flatnonzero(token_bits)
     np.bitwise_or.at(mentions, tok.doc[marked], token_bits[marked])
@@ -148,12 +147,12 @@ def _race_mentions(tok: Tokens) -> np.ndarray:
 
 def _skin_mentions(tok: Tokens) -> dict[str, np.ndarray]:
     """Per answer: how often it calls the skin light, medium or dark."""
-    out = {}
-    for group in ("light", "medium", "dark"):
-        adjectives = [a for a, g in lex.SKIN_TONE_ADJECTIVES.items() if g == group]
-        hits = tok.bigram_hits([(a, n) for a in adjectives for n in lex.SKIN_NOUNS])
-        out[group] = np.bincount(tok.doc[hits], minlength=tok.n_docs)
-    return out
+    groups = ("light", "medium", "dark")
+    hits, which = tok.bigram_labels({
+        (adjective, noun): groups.index(group)
+        for adjective, group in lex.SKIN_TONE_ADJECTIVES.items() for noun in lex.SKIN_NOUNS
+    })  # fmt: skip
+    return {g: np.bincount(tok.doc[hits[which == i]], minlength=tok.n_docs) for i, g in enumerate(groups)}
 
 
 def _age_bin(years: np.ndarray | float) -> np.ndarray:

@@ -92,17 +92,27 @@ class Tokens:
 
     def bigram_hits(self, pairs: Iterable[tuple[str, str]]) -> np.ndarray:
         """Indices i of tokens where (token i, token i+1) is one of ``pairs`` in the same answer."""
-        pairs = [(a, b) for a, b in pairs if a in self.index and b in self.index]
-        if not pairs or len(self.codes) < 2:
-            return np.zeros(0, dtype=np.int64)
-        first = self.mask(a for a, _ in pairs)
+        positions, _ = self.bigram_labels({pair: 1 for pair in pairs})
+        return positions
+
+    def bigram_labels(self, labels: dict[tuple[str, str], int]) -> tuple[np.ndarray, np.ndarray]:
+        """(token index i, label) wherever (token i, token i+1) is a labelled bigram, in one pass."""
+        known = {(self.index[a], self.index[b]): v for (a, b), v in labels.items()
+                 if a in self.index and b in self.index}
+        empty = np.zeros(0, dtype=np.int64)
+        if not known or len(self.codes) < 2:
+            return empty, empty
+        vocab = np.int64(len(self.vocab))
+        first = np.zeros(len(self.vocab), dtype=bool)
+        first[[a for a, _ in known]] = True
         candidates = np.flatnonzero(first[self.codes[:-1]])
         candidates = candidates[self.doc[candidates] == self.doc[candidates + 1]]
-        wanted = {(self.index[a], self.index[b]) for a, b in pairs}
-        left, right = self.codes[candidates], self.codes[candidates + 1]
-        keys = left.astype(np.int64) * len(self.vocab) + right
-        targets = np.array([a * len(self.vocab) + b for a, b in wanted], dtype=np.int64)
-        return candidates[np.isin(keys, targets)]
+        keys = self.codes[candidates].astype(np.int64) * vocab + self.codes[candidates + 1]
+        targets = np.array(sorted(a * vocab + b for a, b in known), dtype=np.int64)
+        values = np.array([known[(int(t // vocab), int(t % vocab))] for t in targets], dtype=np.int64)
+        slot = np.minimum(np.searchsorted(targets, keys), len(targets) - 1)
+        hit = targets[slot] == keys
+        return candidates[hit], values[slot[hit]]
 
 
 _WORD_BYTE = np.zeros(256, dtype=bool)

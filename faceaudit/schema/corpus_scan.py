@@ -92,7 +92,7 @@ class WordAssociation(ResultModel):
     share_rest: float
     log_odds: float = Field(description="weighted log-odds ratio with the informative Dirichlet prior")
     z: float
-    p_value: float = Field(description="two-sided, unadjusted")
+    p_value: float = Field(description="two-sided exact (hypergeometric) p-value, unadjusted")
     q_value: float = Field(description="Benjamini-Hochberg over every word x group of the attribute")
     significant: bool
     lexicon_category: str | None = None
