@@ -68,7 +68,9 @@ def scan_corpus_file(
     cfg = cfg or ScanConfig()
     if isinstance(labels, (str, Path)):
         labels = read_labels(labels)
-    corpus = load_scan_corpus(corpus_path, labels, attributes, intersections=cfg.intersections)
+    corpus = load_scan_corpus(
+        corpus_path, labels, attributes, intersections=cfg.intersections
+    )
     return run_scan(corpus, cfg, out_dir=out_dir, seed=seed)
 
 
@@ -95,7 +97,9 @@ def scan_run_corpus(
             "the corpus scan needs sensitive attributes to compare groups: set scan.attributes "
             "or use a dataset that declares them"
         )
-    corpus = load_scan_corpus(corpus_path, labels, chosen, intersections=cfg.intersections)
+    corpus = load_scan_corpus(
+        corpus_path, labels, chosen, intersections=cfg.intersections
+    )
     if corpus.n_pairs and not corpus.labelled_pairs.any():
         raise ValueError(
             f"none of the {corpus.n_images} image ids of corpus {corpus_path} (e.g. "

@@ -132,17 +132,14 @@ class _Powers:
         self._inv = np.uint64(pow(int(_MULTIPLIER), -1, 1 << 64))
 
     def ensure(self, n: int) -> None:
-        if len(self.forward) >= n:
-            return
-        size = max(n, 2 * len(self.forward))
+        # Doubling by one vectorised multiply per step (P^(k+m) = P^k * P^m modulo 2**64):
+        # a cumulative product over millions of entries is several times slower.
         with np.errstate(over="ignore"):
-            f = np.empty(size, dtype=np.uint64)
-            g = np.empty(size, dtype=np.uint64)
-            f[0] = g[0] = 1
-            # cumprod over uint64 wraps modulo 2**64, which is exactly the arithmetic wanted.
-            f[1:] = np.cumprod(np.full(size - 1, _MULTIPLIER, dtype=np.uint64))
-            g[1:] = np.cumprod(np.full(size - 1, self._inv, dtype=np.uint64))
-        self.forward, self.inverse = f, g
+            while len(self.forward) < n:
+                step = self.forward[-1] * _MULTIPLIER
+                inverse_step = self.inverse[-1] * self._inv
+                self.forward = np.concatenate([self.forward, self.forward * step])
+                self.inverse = np.concatenate([self.inverse, self.inverse * inverse_step])
 
 
 def _chunk_tokens(
@@ -202,3 +199,4 @@ def tokenize(texts: Sequence[str], *, chunk: int = _CHUNK) -> Tokens:
     starts_all = np.zeros(len(doc_lengths) + 1, dtype=np.int64)
     np.cumsum(doc_lengths, out=starts_all[1:])
     return Tokens(vocab=vocab, codes=codes.astype(np.int32, copy=False), starts=starts_all)
+

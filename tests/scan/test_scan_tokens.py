@@ -55,3 +55,26 @@ def test_chunked_passes_do_not_depend_on_the_chunk_size(monkeypatch):
     assert (sequence_hashes(c.tokens) == hashes).all()
     chunked_docs, chunked_signature = _minhash(c.tokens, 0)
     assert (chunked_docs == docs).all() and (chunked_signature == signature).all()
+
+
+def test_corpus_file_read_in_chunks_keeps_accepted_pairs_and_names_a_bad_line(tmp_path, monkeypatch):
+    import json
+
+    import pytest
+
+    from faceaudit.scan import table
+
+    lines = [json.dumps({"key": f"i{k}:a", "image_id": f"i{k}", "aspect": "a", "question": "Q?",
+                         "answer": f"Answer {k}.", "status": "accepted"}) for k in range(50)]
+    lines[10] = json.dumps({"image_id": "r", "aspect": "a", "answer": "no", "status": "rejected"})
+    path = tmp_path / "corpus.jsonl"
+    path.write_text("\n".join(lines) + "\n\n", encoding="utf-8")
+    monkeypatch.setattr(table, "_LINES_PER_CHUNK", 7)
+    columns = table.read_pair_columns(path)
+    assert len(columns.answers) == 49 and columns.n_rejected == 1 and columns.keys[10] == "i11:a"
+    path.write_text("\n".join(lines[:20] + ["{not json"] + lines[20:]), encoding="utf-8")
+    with pytest.raises(ValueError, match=r"corpus.jsonl: line 21: invalid JSON"):
+        table.read_pair_columns(path)
+    path.write_text(json.dumps({"image_id": "i", "aspect": "a", "answer": 3}), encoding="utf-8")
+    with pytest.raises(ValueError, match=r"line 1: field 'answer' must be a string"):
+        table.read_pair_columns(path)
