@@ -333,7 +333,7 @@ def _stage_corpus(ctx: StageContext) -> None:
 def _stage_scan(ctx: StageContext) -> None:
     from faceaudit.scan.stage import scan_run_corpus
 
-    ctx.result.corpus_scan = scan_run_corpus(
+    section = scan_run_corpus(
         ctx.corpus_path,
         ctx.config.scan,
         records=ctx.dataset.records if ctx.dataset is not None else None,
@@ -342,6 +342,14 @@ def _stage_scan(ctx: StageContext) -> None:
         seed=ctx.config.seed,
         corpus_sha256=ctx.result.provenance.corpus_sha256,
     )
+    review = section.review
+    if review is not None:
+        # Relative to the run directory, like every artefact: the same audit wherever it ran.
+        for name in ("queue_csv", "queue_html"):
+            path = getattr(review, name)
+            if path is not None:
+                setattr(review, name, Path(path).relative_to(ctx.store.dir).as_posix())
+    ctx.result.corpus_scan = section
 
 
 def _stage_train(ctx: StageContext) -> None:

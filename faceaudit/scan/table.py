@@ -229,7 +229,7 @@ def build_scan_corpus(
     asked, distinct = pd.factorize(np.asarray([q or "" for q in c.questions], dtype=object), sort=False)
     keys = [k or f"{i}:{a}" for k, i, a in zip(c.keys, c.image_ids, c.aspects)]
     image_ids = [str(i) for i in image_ids]
-    raw = [dict(labels.get(image_id, {})) for image_id in image_ids]
+    raw = [dict(_labels_of(labels, image_id)) for image_id in image_ids]
     columns = [_column(name, [r.get(name) for r in raw]) for name in attributes]
     if intersections and len(columns) > 1:
         columns.append(_intersection(columns))
@@ -248,6 +248,18 @@ def build_scan_corpus(
         corpus_path=corpus_path,
         n_rejected=c.n_rejected,
     )
+
+
+def _labels_of(labels: Mapping[str, Mapping[str, str]], image_id: str) -> Mapping[str, str]:
+    """The labels of ``image_id``, or of its longest path suffix that has labels: a corpus made
+    elsewhere names "fairface/val/1" what the FairFace label CSV calls "val/1"."""
+    found = labels.get(image_id)
+    parts = image_id.split("/")
+    for k in range(1, len(parts)):
+        if found is not None:
+            break
+        found = labels.get("/".join(parts[k:]))
+    return found or {}
 
 
 def _view(raw: dict[str, str], cache: dict[tuple[tuple[str, str], ...], LabelView]) -> LabelView:
