@@ -58,7 +58,7 @@ def write_corpus(path: Path, labels_path: Path, pairs: int, seed: int = 0) -> No
             pool[aspect].extend(s for s in sentences if s)
     pool = {a: sorted(set(s)) for a, s in pool.items()}
     with path.open("w", encoding="utf-8") as out:
-        for i, image_id in enumerate(labels):
+        for image_id in labels:
             for aspect in ASPECT_IDS:
                 parts = rng.sample(pool[aspect], min(rng.randint(3, 5), len(pool[aspect])))
                 extra = rng.choice(EXTRAS).format(n=rng.randint(2, 900), c=rng.choice(COLOURS))

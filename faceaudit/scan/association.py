@@ -28,7 +28,6 @@ sensitive-descriptor lexicon is reported per group whatever its significance.
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 from scipy.special import bdtr, bdtrc
 from statsmodels.stats.multitest import multipletests
 
@@ -74,11 +73,11 @@ def image_word_counts(corpus: ScanCorpus) -> list[np.ndarray]:
         marked = np.flatnonzero(scratch[: len(chunk_images) * vocab])
         scratch[marked] = False
         image, word = chunk_images[marked // vocab], marked % vocab
-        for column, total in zip(corpus.columns, counts):
+        for column, total in zip(corpus.columns, counts, strict=True):
             group = column.of_image[image]
             known = group >= 0
             total += np.bincount(group[known] * vocab + word[known], minlength=len(total))
-    return [total.reshape(len(c.names), vocab) for c, total in zip(corpus.columns, counts)]
+    return [total.reshape(len(c.names), vocab) for c, total in zip(corpus.columns, counts, strict=True)]
 
 
 def exact_pvalues(y: np.ndarray, group_images: np.ndarray) -> np.ndarray:
@@ -124,7 +123,7 @@ def scan_association(ctx: ScanContext) -> AssociationResult:
     found: list[WordAssociation] = []
     n_tested = n_significant = 0
     flagged_words: dict[str, set[int]] = {}
-    for column, y in zip(corpus.columns, word_counts):
+    for column, y in zip(corpus.columns, word_counts, strict=True):
         present = (column.of_image >= 0) & has_answer
         group_images = np.bincount(column.of_image[present], minlength=len(column.names))
         if len(column.names) < 2 or y.sum() == 0:

@@ -267,6 +267,6 @@ def scan_label_consistency(ctx: ScanContext) -> LabelConsistencyResult:
 
 
 from faceaudit.scan import association as _association  # noqa: E402,F401  (registers)
-from faceaudit.scan import tone as _tone  # noqa: E402,F401
 from faceaudit.scan import hygiene as _hygiene  # noqa: E402,F401
 from faceaudit.scan import review as _review  # noqa: E402,F401
+from faceaudit.scan import tone as _tone  # noqa: E402,F401

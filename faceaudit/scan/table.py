@@ -152,7 +152,7 @@ def read_pair_columns(path: str | Path) -> PairColumns:
                         break
             if not lines:
                 return columns
-            columns.add(_parse_lines(lines, numbers, where), lambda i: where(numbers[i]))
+            columns.add(_parse_lines(lines, numbers, where), lambda i, at=numbers: where(at[i]))
 
 
 def _parse_lines(
@@ -163,7 +163,7 @@ def _parse_lines(
     except ValueError:
         records = None  # find the line to blame
     if records is None or not all(type(r) is dict for r in records):
-        for line, number in zip(lines, numbers):
+        for line, number in zip(lines, numbers, strict=True):
             try:
                 record = _loads(line)
             except ValueError as error:
@@ -178,7 +178,7 @@ def read_corpus(path: str | Path) -> tuple[list[dict[str, Any]], int]:
     c = read_pair_columns(path)
     pairs = [
         {"key": k, "image_id": i, "aspect": a, "question": q, "answer": t}
-        for k, i, a, q, t in zip(c.keys, c.image_ids, c.aspects, c.questions, c.answers)
+        for k, i, a, q, t in zip(c.keys, c.image_ids, c.aspects, c.questions, c.answers, strict=True)
     ]
     return pairs, c.n_rejected
 
@@ -227,7 +227,7 @@ def build_scan_corpus(
     image, image_ids = pd.factorize(np.asarray(c.image_ids, dtype=object), sort=False)
     aspect, aspects = pd.factorize(np.asarray(c.aspects, dtype=object), sort=False)
     asked, distinct = pd.factorize(np.asarray([q or "" for q in c.questions], dtype=object), sort=False)
-    keys = [k or f"{i}:{a}" for k, i, a in zip(c.keys, c.image_ids, c.aspects)]
+    keys = [k or f"{i}:{a}" for k, i, a in zip(c.keys, c.image_ids, c.aspects, strict=True)]
     image_ids = [str(i) for i in image_ids]
     raw = [dict(_labels_of(labels, image_id)) for image_id in image_ids]
     columns = [_column(name, [r.get(name) for r in raw]) for name in attributes]
@@ -283,7 +283,7 @@ def _intersection(columns: Sequence[GroupColumn]) -> GroupColumn:
     parts = np.stack([c.of_image for c in columns])
     labelled = (parts >= 0).all(axis=0)
     values = [
-        INTERSECTION.join(c.names[p] for c, p in zip(columns, parts[:, i])) if labelled[i] else None
+        INTERSECTION.join(c.names[p] for c, p in zip(columns, parts[:, i], strict=True)) if labelled[i] else None
         for i in range(parts.shape[1])
     ]
     return _column(attribute, values)

@@ -5,15 +5,11 @@ from __future__ import annotations
 import random
 
 from faceaudit.scan.config import ScanConfig
-from faceaudit.scan.registry import ScanContext
 from faceaudit.scan.rates import RateBuilder
+from faceaudit.scan.registry import ScanContext
 from faceaudit.scan.table import ScanCorpus, build_scan_corpus
 
-NEUTRAL = (
-    "the face is seen from the front with even light and a soft shadow under the chin the eyes "
-    "look ahead the mouth is closed the brow is relaxed the hair is short the background is "
-    "plain and the image is sharp with natural colour and clear detail around the nose and ears"
-).split()
+NEUTRAL = ["the", "face", "is", "seen", "from", "the", "front", "with", "even", "light", "and", "a", "soft", "shadow", "under", "the", "chin", "the", "eyes", "look", "ahead", "the", "mouth", "is", "closed", "the", "brow", "is", "relaxed", "the", "hair", "is", "short", "the", "background", "is", "plain", "and", "the", "image", "is", "sharp", "with", "natural", "colour", "and", "clear", "detail", "around", "the", "nose", "and", "ears"]
 
 
 def corpus(rows: list[tuple[str, dict[str, str], str, str]], attributes=("race",)) -> ScanCorpus:

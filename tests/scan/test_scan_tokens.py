@@ -51,7 +51,7 @@ def test_chunked_passes_do_not_depend_on_the_chunk_size(monkeypatch):
     small = Tokens.doc_ranges
     monkeypatch.setattr(Tokens, "doc_ranges", lambda self, max_tokens=0: small(self, 50))
     monkeypatch.setattr(association, "_SCRATCH", 200)  # a few images per chunk
-    assert all((a == b).all() for a, b in zip(whole, image_word_counts(c)))
+    assert all((a == b).all() for a, b in zip(whole, image_word_counts(c), strict=True))
     assert (sequence_hashes(c.tokens) == hashes).all()
     chunked_docs, chunked_signature = _minhash(c.tokens, 0)
     assert (chunked_docs == docs).all() and (chunked_signature == signature).all()

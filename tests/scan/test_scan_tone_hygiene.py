@@ -6,8 +6,8 @@ import pytest
 from scan_support import context, corpus
 
 from faceaudit.scan.hygiene import scan_hygiene
-from faceaudit.scan.tone import scan_tone, sentiment_scores
 from faceaudit.scan.tokens import tokenize
+from faceaudit.scan.tone import scan_tone, sentiment_scores
 
 A = {"race": "White", "gender": "Male"}
 B = {"race": "Black", "gender": "Female"}
