@@ -231,12 +231,12 @@ def _cmd_scan(args: argparse.Namespace) -> int:
     scan = outcome.result.corpus_scan
     if scan is None:
         raise UsageError("the scan did not run: the run has no corpus (corpus.enabled is false)")
-    print(_scan_summary(scan))
+    print(_scan_summary(scan, outcome.run_dir))
     print(f"audit:   {outcome.audit_path}")
     return EXIT_OK
 
 
-def _scan_summary(scan) -> str:
+def _scan_summary(scan, run_dir: Path) -> str:
     lines = [f"scanned: {scan.corpus_path} ({', '.join(scan.scanners_run)}; {scan.wall_time_s:.1f} s)"]
     if scan.representation is not None:
         r = scan.representation
@@ -260,7 +260,7 @@ def _scan_summary(scan) -> str:
         lines.append(f"review:  {v.n_queued} queued ({v.n_sampled} sampled, {v.n_flagged} flagged); "
                      f"{v.n_checked} checked by a human")
         if v.queue_html:
-            lines.append(f"         {v.queue_html}")
+            lines.append(f"         {run_dir / v.queue_html}")
     return "\n".join(lines)
 
 

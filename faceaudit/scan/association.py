@@ -202,6 +202,6 @@ def _descriptor_rates(ctx: ScanContext) -> dict:
         if category == "threat":
             ctx.flag("threat descriptor", uses)
         tables[category] = ctx.rates.table(
-            f"answer uses a {category.replace('_', ' ')} descriptor ({lex.DESCRIPTOR_DOCS[category]})", uses
+            f"answer uses {category.replace('_', ' ')} wording: {lex.DESCRIPTOR_DOCS[category]}", uses
         )
     return tables
