@@ -333,6 +333,10 @@ def _stage_corpus(ctx: StageContext) -> None:
 def _stage_scan(ctx: StageContext) -> None:
     from faceaudit.scan.stage import scan_run_corpus
 
+    if not (ctx.config.scan.attributes or ctx.sensitive_attributes):
+        warn(ctx.result, "scan", "the dataset declares no sensitive attributes, so the corpus scan "
+             "has no groups to compare; set scan.attributes to run it")
+        return
     section = scan_run_corpus(
         ctx.corpus_path,
         ctx.config.scan,
