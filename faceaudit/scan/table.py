@@ -103,6 +103,8 @@ class PairColumns:
     def add(self, records: Sequence[Mapping[str, Any]], where: Callable[[int], str]) -> None:
         accepted = [r for r in records if r.get("status", "accepted") == "accepted"]
         self.n_rejected += len(records) - len(accepted)
+        if any(r.get("kind") == CONVERSATION for r in accepted):
+            accepted = [p for r in accepted for p in _conversation_pairs(r)]
         for name, target in (("image_id", self.image_ids), ("aspect", self.aspects), ("answer", self.answers)):
             values = [r.get(name) for r in accepted]
             if not all(type(v) is str for v in values):
@@ -112,6 +114,28 @@ class PairColumns:
             target.extend(values)
         self.keys.extend(r.get("key") for r in accepted)
         self.questions.extend(r.get("question") for r in accepted)
+
+
+CONVERSATION = "conversation"
+
+
+def _conversation_pairs(record: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    """An imported multi-turn conversation (``kind: "conversation"``) as one pair per assistant
+    turn, aspect "conversation"; any other record as itself."""
+    if record.get("kind") != CONVERSATION:
+        return [record]
+    pairs: list[Mapping[str, Any]] = []
+    question = ""
+    for n, message in enumerate(record.get("messages") or []):
+        if not isinstance(message, dict):
+            continue
+        if message.get("role") == "user":
+            question = str(message.get("content") or "")
+        elif message.get("role") == "assistant":
+            pairs.append({"key": f"{record.get('key')}#{n}", "image_id": record.get("image_id"),
+                          "aspect": CONVERSATION, "question": question,
+                          "answer": message.get("content")})
+    return pairs
 
 
 _LINES_PER_CHUNK = 20_000

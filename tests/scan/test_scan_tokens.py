@@ -78,3 +78,20 @@ def test_corpus_file_read_in_chunks_keeps_accepted_pairs_and_names_a_bad_line(tm
     path.write_text(json.dumps({"image_id": "i", "aspect": "a", "answer": 3}), encoding="utf-8")
     with pytest.raises(ValueError, match=r"line 1: field 'answer' must be a string"):
         table.read_pair_columns(path)
+
+
+def test_an_imported_conversation_is_scanned_turn_by_turn(tmp_path):
+    import json
+
+    from faceaudit.scan import table
+
+    record = {"key": "conversation:ab12", "kind": "conversation", "image_id": "val/3", "aspect": "conversation",
+              "status": "accepted", "system": "be brief",
+              "messages": [{"role": "user", "content": "<image>Who?"}, {"role": "assistant", "content": "A man."},
+                           {"role": "user", "content": "Mood?"}, {"role": "assistant", "content": "Calm."}]}
+    pair = {"key": "val/1:face_pose", "image_id": "val/1", "aspect": "face_pose", "answer": "Frontal."}
+    path = tmp_path / "corpus.jsonl"
+    path.write_text(json.dumps(pair) + "\n" + json.dumps(record) + "\n", encoding="utf-8")
+    columns = table.read_pair_columns(path)
+    assert columns.answers == ["Frontal.", "A man.", "Calm."]
+    assert columns.keys[1:] == ["conversation:ab12#1", "conversation:ab12#3"] and columns.questions[2] == "Mood?"
