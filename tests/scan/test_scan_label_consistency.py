@@ -72,3 +72,13 @@ def test_representation_counts_and_missing_aspects():
     assert race.imbalance_images == pytest.approx(5 / 3)
     assert "face_pose" in race.missing_aspects["White"] and "face_pose" not in race.missing_aspects.get("Southeast_Asian", [])
     assert rep.n_pairs == 12 and rep.attributes["race × gender"].groups["White × Male"].n_images == 5
+
+
+def test_a_group_absent_from_the_corpus_has_an_infinite_imbalance_the_report_can_print():
+    from faceaudit.gate.verdict import fmt
+
+    c = corpus(ROWS, attributes=("race",))
+    c.columns[0].names.append("Indian")  # labelled in the dataset, no answer in the corpus
+    race = scan_representation(context(c)).attributes["race"]
+    assert race.groups["Indian"].n_images == 0 and race.imbalance_images == float("inf")
+    assert fmt(race.imbalance_images) == "∞"
