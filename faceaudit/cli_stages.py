@@ -1,4 +1,4 @@
-"""The single-stage subcommands: generate, train, evaluate, gate, report.
+"""The single-stage subcommands: generate, scan, train, evaluate, gate, report.
 
 ``generate``, ``train`` and ``evaluate`` are ``faceaudit run`` restricted to
 one stage, with their most used options as flags (each flag is the same as a
@@ -41,6 +41,8 @@ def add_stage_commands(commands: argparse._SubParsersAction) -> None:
     generate.add_argument("--concurrency", type=int, help="openai: requests in flight")
     generate.add_argument("--sharegpt", type=Path, help="also export the corpus to this ShareGPT JSON file")
     generate.set_defaults(handler=_cmd_generate)
+
+    _add_scan_command(commands)
 
     train = commands.add_parser(
         "train",
@@ -96,6 +98,26 @@ def add_stage_commands(commands: argparse._SubParsersAction) -> None:
     report.add_argument("audit", type=Path, help="audit.json")
     report.add_argument("--output", "-o", type=Path, help="default: report.html next to audit.json")
     report.set_defaults(handler=_cmd_report)
+
+
+def _add_scan_command(commands: argparse._SubParsersAction) -> None:
+    scan = commands.add_parser(
+        "scan",
+        help="scan a Q&A corpus for bias, label contradictions and hygiene; export a review queue",
+        description="Scan the corpus of a run directory, a corpus file (JSONL from `generate`, or "
+        "ShareGPT/FairFaceGPT JSON) or, without SOURCE, a freshly generated corpus. Writes a new "
+        "run with audit.json (corpus_scan section) and scan/review_queue.csv + scan/review.html.",
+    )
+    _add_config_options(scan)
+    _add_dataset_option(scan)
+    scan.add_argument("source", nargs="?", type=Path, help="a run directory or a corpus file")
+    scan.add_argument("--labels", type=Path, help="labels of the corpus's images: a FairFace label "
+                      "CSV or a manifest (default: the dataset's records)")
+    scan.add_argument("--attributes", help="comma-separated sensitive attributes (default: the dataset's)")
+    scan.add_argument("--verdicts", type=Path, help="a reviewer's verdicts CSV to import")
+    scan.add_argument("--require-review", action="store_true",
+                      help="the gate may PASS only once the review sample is fully reviewed")
+    scan.set_defaults(handler=_cmd_scan)
 
 
 def _add_dataset_option(parser: argparse.ArgumentParser) -> None:
@@ -171,6 +193,77 @@ def _cmd_generate(args: argparse.Namespace) -> int:
         print(llamafactory_instructions(args.sharegpt, outcome.result.dataset.root))
     print(f"audit:   {outcome.audit_path}")
     return EXIT_OK
+
+
+def _cmd_scan(args: argparse.Namespace) -> int:
+    extra: list[str] = []
+    source = args.source
+    if source is not None and source.is_dir():
+        if not (source / "config.yaml").is_file():
+            raise UsageError(f"{source} is not a run directory (it has no config.yaml)")
+        if args.config is None:
+            args.config = source / "config.yaml"
+        # The run's own directory keeps its audit.json: the scan is written as a new run.
+        extra.append("run_id=null")
+        import yaml
+
+        run_config = yaml.safe_load((source / "config.yaml").read_text(encoding="utf-8")) or {}
+        corpus_file = source / ((run_config.get("corpus") or {}).get("output") or "corpus/corpus.jsonl")
+        if not corpus_file.is_file():
+            raise UsageError(f"{source} has no corpus at {corpus_file}")
+        extra.append(f"corpus.source={corpus_file}")
+    elif source is not None:
+        if not source.is_file():
+            raise UsageError(f"{source} is neither a run directory nor a corpus file")
+        extra.append(f"corpus.source={source}")
+    if args.labels is not None:
+        extra.append(f"scan.labels={args.labels}")
+    if args.attributes:
+        extra.append(f"scan.attributes=[{args.attributes}]")
+    if args.verdicts is not None:
+        extra.append(f"scan.review.verdicts={args.verdicts}")
+    if args.require_review:
+        extra.append("scan.review.require=true")
+    extra.append("scan.enabled=true")
+    config = _stage_config(args, extra)
+    from faceaudit.pipeline import run_audit
+
+    command = shlex.join(["faceaudit", *sys.argv[1:]])
+    outcome = run_audit(config, progress=_progress(args), command=command, only={"corpus", "scan"})
+    scan = outcome.result.corpus_scan
+    if scan is None:
+        raise UsageError("the scan did not run: the run has no corpus (corpus.enabled is false)")
+    print(_scan_summary(scan, outcome.run_dir))
+    print(f"audit:   {outcome.audit_path}")
+    return EXIT_OK
+
+
+def _scan_summary(scan, run_dir: Path) -> str:
+    lines = [f"scanned: {scan.corpus_path} ({', '.join(scan.scanners_run)}; {scan.wall_time_s:.1f} s)"]
+    if scan.representation is not None:
+        r = scan.representation
+        lines.append(f"corpus:  {r.n_pairs:,} pairs on {r.n_images:,} images "
+                     f"({r.n_unlabelled_pairs:,} unlabelled)")
+    if scan.label_consistency is not None:
+        e = scan.label_consistency.rates["any_contradiction"].overall
+        lines.append(f"labels:  {100 * e.value:.2f}% of answers contradict a label "
+                     f"(95% CI {100 * e.lower:.2f} to {100 * e.upper:.2f}%)")
+    if scan.association is not None:
+        a = scan.association
+        top = [f"{w.word!r} for {w.attribute}={w.group}" for w in a.words if w.significant][:5]
+        lines.append(f"words:   {a.n_significant} over-used word(s) after BH at {a.fdr}"
+                     + (f": {', '.join(top)}" if top else ""))
+    if scan.hygiene is not None:
+        h = scan.hygiene
+        lines.append(f"hygiene: {h.n_exact_duplicates:,} exact / {h.n_near_duplicates:,} near duplicates, "
+                     f"{h.n_cross_group_copies:,} cross-group copies, {h.n_personal_data} with personal data")
+    if scan.review is not None:
+        v = scan.review
+        lines.append(f"review:  {v.n_queued} queued ({v.n_sampled} sampled, {v.n_flagged} flagged); "
+                     f"{v.n_checked} checked by a human")
+        if v.queue_html:
+            lines.append(f"         {run_dir / v.queue_html}")
+    return "\n".join(lines)
 
 
 def _cmd_train(args: argparse.Namespace) -> int:

@@ -17,6 +17,7 @@ from faceaudit.corpus.config import CorpusConfig
 from faceaudit.data.config import DatasetConfig
 from faceaudit.evaluate.config import EvaluateConfig
 from faceaudit.gate.config import GateConfig, ReportConfig
+from faceaudit.scan.config import ScanConfig
 from faceaudit.train.config import TrainConfig
 
 
@@ -33,6 +34,7 @@ class AuditConfig(BaseModel):
     run_id: str | None = Field(default=None, description="Default: a UTC timestamp.")
     dataset: DatasetConfig = Field(default_factory=DatasetConfig)
     corpus: CorpusConfig = Field(default_factory=CorpusConfig)
+    scan: ScanConfig = Field(default_factory=ScanConfig)
     train: TrainConfig = Field(default_factory=TrainConfig)
     evaluate: EvaluateConfig = Field(default_factory=EvaluateConfig)
     gate: GateConfig = Field(default_factory=GateConfig)

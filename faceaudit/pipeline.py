@@ -8,6 +8,7 @@ run directory:
         config.yaml          the resolved configuration
         data/                rendered synthetic faces (embedded default only)
         corpus/corpus.jsonl  generated Q&A pairs (resumable)
+        scan/                corpus-scan review queue (review_queue.csv, review.html)
         models/              tiny base checkpoint, LoRA adapter, training log
         evaluate/            predictions.jsonl (resumable)
         audit.json           AuditResult: the one contract
@@ -113,7 +114,7 @@ class StageContext:
     adapter_dir: Path | None = None
 
 
-STAGES = ("dataset", "corpus", "train", "evaluate", "gate", "report")
+STAGES = ("dataset", "corpus", "scan", "train", "evaluate", "gate", "report")
 
 
 def run_audit(
@@ -164,6 +165,7 @@ def run_audit(
     stages: list[tuple[str, Callable[[], bool], Callable[[StageContext], None]]] = [
         ("dataset", lambda: True, _stage_dataset),
         ("corpus", lambda: config.corpus.enabled, _stage_corpus),
+        ("scan", lambda: config.scan.enabled and ctx.corpus_path is not None, _stage_scan),
         ("train", lambda: config.train.enabled, _stage_train),
         ("evaluate", lambda: config.evaluate.enabled, _stage_evaluate),
     ]
@@ -340,6 +342,32 @@ def _stage_corpus(ctx: StageContext) -> None:
     if section.endpoint_host:
         ctx.result.provenance.data_sent_to.append(f"corpus generation: {section.endpoint_host}")
     ctx.corpus_path = out
+
+
+def _stage_scan(ctx: StageContext) -> None:
+    from faceaudit.scan.stage import scan_run_corpus
+
+    if not (ctx.config.scan.attributes or ctx.sensitive_attributes):
+        warn(ctx.result, "scan", "the dataset declares no sensitive attributes, so the corpus scan "
+             "has no groups to compare; set scan.attributes to run it")
+        return
+    section = scan_run_corpus(
+        ctx.corpus_path,
+        ctx.config.scan,
+        records=ctx.dataset.records if ctx.dataset is not None else None,
+        attributes=ctx.sensitive_attributes,
+        out_dir=ctx.store.stage_dir("scan"),
+        seed=ctx.config.seed,
+        corpus_sha256=ctx.result.provenance.corpus_sha256,
+    )
+    review = section.review
+    if review is not None:
+        # Relative to the run directory, like every artefact: the same audit wherever it ran.
+        for name in ("queue_csv", "queue_html"):
+            path = getattr(review, name)
+            if path is not None:
+                setattr(review, name, Path(path).relative_to(ctx.store.dir).as_posix())
+    ctx.result.corpus_scan = section
 
 
 def _stage_train(ctx: StageContext) -> None:

@@ -22,7 +22,8 @@ from faceaudit.store import atomic_write_text
 
 # Sections with a dedicated template block; any other non-empty section is drawn by the
 # generic renderer so that a new stage shows up in the report before it gets its own layout.
-_DEDICATED = {"schema_version", "run", "provenance", "gate", "dataset", "evaluation", "warnings"}
+_DEDICATED = {"schema_version", "run", "provenance", "gate", "dataset", "evaluation", "corpus_scan",
+              "warnings"}
 _TITLES = {
     "gate": "Release checks",
     "dataset": "Data",
@@ -58,6 +59,7 @@ def _environment() -> jinja2.Environment:
     env.filters["kind"] = _kind
     env.filters["title"] = lambda key: _TITLES.get(key, key.replace("_", " ").capitalize())
     env.filters["short"] = lambda h: (h[:12] + "…") if isinstance(h, str) and len(h) > 16 else h
+    env.globals["dict_overall"] = lambda tables: {name: t["overall"] for name, t in tables.items()}
     return env
 
 
@@ -196,7 +198,8 @@ def build_context(result: AuditResult, *, show_faces: bool = False) -> dict[str,
         (name, data[name]) for name in type(result).model_fields
         if name not in _DEDICATED and data.get(name) is not None
     ]
-    present = [name for name in ("gate", "dataset", "evaluation") if data.get(name) is not None]
+    present = [name for name in ("gate", "dataset", "evaluation", "corpus_scan")
+               if data.get(name) is not None]
     present += [name for name, _ in generic]
     dataset_charts = []
     if result.dataset is not None:

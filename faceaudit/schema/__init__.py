@@ -16,6 +16,7 @@ from pydantic import Field
 
 from faceaudit.schema.common import Estimate, ResultModel, Warning_
 from faceaudit.schema.corpus import CorpusSection
+from faceaudit.schema.corpus_scan import CorpusScanSection
 from faceaudit.schema.evaluation import EvaluationSection
 from faceaudit.schema.gate import GateSection
 from faceaudit.schema.run import DatasetSection, ProvenanceSection, RunSection
@@ -31,6 +32,7 @@ class AuditResult(ResultModel):
     provenance: ProvenanceSection
     dataset: DatasetSection | None = None
     corpus: CorpusSection | None = None
+    corpus_scan: CorpusScanSection | None = None
     training: TrainingSection | None = None
     evaluation: EvaluationSection | None = None
     gate: GateSection | None = None
@@ -65,6 +67,7 @@ class AuditResult(ResultModel):
 __all__ = [
     "SCHEMA_VERSION",
     "AuditResult",
+    "CorpusScanSection",
     "CorpusSection",
     "DatasetSection",
     "Estimate",

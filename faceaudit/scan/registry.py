@@ -1,0 +1,63 @@
+"""The scanner registry: a scanner is a function from the scan context to its typed result.
+
+Each scanner's result is stored under its name in ``corpus_scan`` (a field of
+:class:`~faceaudit.schema.corpus_scan.CorpusScanSection`), so a new scanner
+comes with its schema field. Scanners run in registration order, except those
+registered with ``last=True`` (the review queue, which queues what the others
+flagged).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from faceaudit.scan.config import ScanConfig
+from faceaudit.scan.rates import RateBuilder
+from faceaudit.scan.table import ScanCorpus
+from faceaudit.schema.common import ResultModel
+from faceaudit.schema.corpus_scan import CorpusScanSection
+
+
+@dataclass
+class ScanContext:
+    corpus: ScanCorpus
+    config: ScanConfig
+    out_dir: Path | None
+    rates: RateBuilder
+    seed: int = 0
+    # reason -> bool per pair: what a human reviewer should look at.
+    flags: dict[str, np.ndarray] = field(default_factory=dict)
+
+    def flag(self, reason: str, mask: np.ndarray) -> None:
+        if mask.any():
+            self.flags[reason] = self.flags.get(reason, np.zeros_like(mask)) | mask
+
+
+ScannerFn = Callable[[ScanContext], ResultModel]
+SCANNERS: dict[str, ScannerFn] = {}
+_LAST: set[str] = set()
+
+
+def register_scanner(name: str, *, last: bool = False) -> Callable[[ScannerFn], ScannerFn]:
+    if name not in CorpusScanSection.model_fields:
+        raise ValueError(
+            f"scanner {name!r} has no field in CorpusScanSection; add one holding its result type"
+        )
+
+    def decorate(fn: ScannerFn) -> ScannerFn:
+        SCANNERS[name] = fn
+        if last:
+            _LAST.add(name)
+        return fn
+
+    return decorate
+
+
+def scanner_names() -> list[str]:
+    import faceaudit.scan.scanners  # noqa: F401  (registers the built-in scanners)
+
+    return [n for n in SCANNERS if n not in _LAST] + [n for n in SCANNERS if n in _LAST]
