@@ -15,12 +15,13 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from faceaudit.corpus.config import CorpusConfig
 from faceaudit.data.config import DatasetConfig
+from faceaudit.errors import InputError, format_validation_errors
 from faceaudit.evaluate.config import EvaluateConfig
 from faceaudit.gate.config import GateConfig, ReportConfig
 from faceaudit.train.config import TrainConfig
 
 
-class ConfigError(ValueError):
+class ConfigError(InputError):
     """A configuration that cannot be used; the message says where and why."""
 
 
@@ -44,26 +45,11 @@ def default_config() -> AuditConfig:
     return AuditConfig()
 
 
-def _describe_error(error: dict[str, Any]) -> str:
-    location = ".".join(str(part) for part in error["loc"]) or "(top level)"
-    message = error["msg"]
-    if error["type"] == "extra_forbidden":
-        message = "unknown field"
-    ctx = error.get("ctx") or {}
-    if "expected" in ctx and str(ctx["expected"]) not in message:
-        message = f"{message} (accepted: {ctx['expected']})"
-    given = error.get("input")
-    if error["type"] != "missing" and not isinstance(given, dict):
-        return f"{location}: {message}; got {given!r}"
-    return f"{location}: {message}"
-
-
 def validate_config(data: dict[str, Any], source: str = "config") -> AuditConfig:
     try:
         return AuditConfig.model_validate(data)
     except ValidationError as error:
-        lines = [_describe_error(e) for e in error.errors()]
-        raise ConfigError(f"invalid configuration in {source}:\n  " + "\n  ".join(lines)) from None
+        raise ConfigError(format_validation_errors(error.errors(), f"configuration in {source}")) from None
 
 
 def _parse_override(text: str) -> tuple[list[str], Any]:

@@ -35,7 +35,9 @@ import yaml
 from faceaudit import __version__
 from faceaudit.config import AuditConfig
 from faceaudit.schema import AuditResult, ProvenanceSection, RunSection, Warning_
-from faceaudit.store import RunStore, atomic_write_bytes, atomic_write_text, sha256_json, utc_now
+from faceaudit.errors import InputError, StaleResultsError
+from faceaudit.provenance import config_sha256, derive_provenance
+from faceaudit.store import RunStore, atomic_write_bytes, atomic_write_text, utc_now
 
 log = logging.getLogger("faceaudit")
 
@@ -114,6 +116,8 @@ class StageContext:
 
 
 STAGES = ("dataset", "corpus", "train", "evaluate", "gate", "report")
+#: The section each computing stage writes, in pipeline order (later ones depend on earlier ones).
+_SECTIONS = {"corpus": "corpus", "train": "training", "evaluate": "evaluation"}
 
 
 def run_audit(
@@ -125,19 +129,34 @@ def run_audit(
 ) -> RunOutcome:
     """Run every enabled stage of ``config`` and write the run directory.
 
-    ``only`` restricts the run to some stages (the single-stage subcommands use
-    it); the dataset stage always runs because every other stage needs it.
+    ``only`` restricts the run to some stages (the single-stage subcommands use it); the
+    dataset stage always runs because every other stage needs it. A restricted run on an
+    existing run directory merges its sections into the stored audit.json (see
+    :func:`_merge`); a full run replaces it. The run directory is locked throughout.
     """
     unknown = (only or set()) - set(STAGES)
     if unknown:
-        raise ValueError(f"unknown stage(s) {sorted(unknown)}; stages are {', '.join(STAGES)}")
+        raise InputError(f"unknown stage(s) {sorted(unknown)}; stages are {', '.join(STAGES)}")
+    store = RunStore.create(config.output_dir, config.run_id)
+    with store.lock():
+        return _run_locked(store, config, progress=progress, command=command, only=only)
 
+
+def _save_config(store: RunStore, config: AuditConfig) -> dict[str, Any]:
+    dump = config.model_dump(mode="json")
+    atomic_write_text(store.path("config.yaml"), yaml.safe_dump(dump, sort_keys=False))
+    return dump
+
+
+def _run_locked(
+    store: RunStore, config: AuditConfig, *, progress: bool, command: str | None, only: set[str] | None
+) -> RunOutcome:
     def wanted(name: str, enabled: bool) -> bool:
         return enabled and (only is None or name in only or name == "dataset")
 
-    store = RunStore.create(config.output_dir, config.run_id)
-    config_dump = config.model_dump(mode="json")
-    atomic_write_text(store.path("config.yaml"), yaml.safe_dump(config_dump, sort_keys=False))
+    audit_path = store.path("audit.json")
+    previous = AuditResult.load(audit_path) if only is not None and audit_path.is_file() else None
+    config_dump = _save_config(store, config)
     log.info("run directory: %s", store.dir)
 
     timer = _Timer()
@@ -152,11 +171,7 @@ def run_audit(
         config=config_dump,
         command=command,
     )
-    # Where the run is written does not change what it computes, so it is left
-    # out of the hash: the same audit in two directories has the same config hash.
-    determining = {k: v for k, v in config_dump.items() if k not in {"output_dir", "run_id"}}
-    provenance = ProvenanceSection(config_sha256=sha256_json(determining))
-    result = AuditResult(run=run, provenance=provenance)
+    result = AuditResult(run=run, provenance=ProvenanceSection(config_sha256=config_sha256(config_dump)))
     ctx = StageContext(config, store, result, progress, timer)
 
     # `enabled` is read when the stage's turn comes: the dataset stage may turn
@@ -174,19 +189,95 @@ def run_audit(
         with timer.stage(name):
             stage(ctx)
         result.run.stages_run.append(name)
+    # Saved again: a stage may have adjusted the config (FaceXBench turns corpus and train off),
+    # and config.yaml and audit.json must show the config that actually ran.
+    result.run.config = _save_config(store, config)
 
-    outcome = RunOutcome(result=result, run_dir=store.dir, audit_path=store.path("audit.json"))
-    if wanted("gate", config.gate.enabled):
+    outcome = RunOutcome(result=result, run_dir=store.dir, audit_path=audit_path)
+    ran_gate = wanted("gate", config.gate.enabled)
+    if previous is not None:
+        _merge(previous, result, ran_gate=ran_gate)
+    if ran_gate:
         with timer.stage("gate"):
             outcome.junit_path = _stage_gate(ctx)
         result.run.stages_run.append("gate")
+    elif result.gate is None:
+        # No verdict in this audit: a junit.xml left from before would contradict it.
+        store.path("junit.xml").unlink(missing_ok=True)
     result.run.finished_at = utc_now()
-    result.run.timings_s = dict(timer.timings)
-    result.save(outcome.audit_path)
-    if wanted("report", config.report.enabled):
+    result.run.timings_s = {**result.run.timings_s, **timer.timings}
+    result.provenance = derive_provenance(result)
+    result.save(audit_path)
+    report_path = store.path("report.html")
+    if wanted("report", config.report.enabled) or report_path.is_file():
+        # A report left from before is re-rendered too: it must never disagree with audit.json.
         with timer.stage("report"):
-            outcome.report_path = _stage_report(ctx, outcome.audit_path)
+            outcome.report_path = _stage_report(ctx, audit_path)
     return outcome
+
+
+def _section_key(name: str, section: Any) -> Any:
+    """What identifies a section's content, for deciding whether later sections still follow from it."""
+    if name == "corpus":
+        return section.corpus_sha256
+    if name == "training":
+        return section.adapter_sha256
+    if name == "evaluation":
+        identity = section.model_identity
+        return (section.predictions_sha256, section.model, identity.sha256 if identity else None)
+    return section.model_dump(mode="json")
+
+
+def _merge(previous: AuditResult, result: AuditResult, *, ran_gate: bool) -> None:
+    """Carry the stored sections that this restricted run did not recompute into ``result``.
+
+    A stored section is kept only while everything it was computed from is unchanged: a
+    different data set refuses the merge outright; a recomputed corpus, adapter or
+    evaluation whose content differs drops every stored section after it (and the stored
+    verdict), with a warning saying which and why. Nothing stale is carried silently.
+    """
+    if previous.dataset is not None and result.dataset is not None and (
+        previous.dataset.fingerprint != result.dataset.fingerprint
+    ):
+        raise StaleResultsError(
+            f"run {result.run.run_id} holds results on data set {previous.dataset.name} (fingerprint "
+            f"{previous.dataset.fingerprint[:12]}), but this command uses {result.dataset.name} "
+            f"(fingerprint {result.dataset.fingerprint[:12]}); use a new --run-id"
+        )
+    changed_by: str | None = None
+    kept: list[str] = []
+    for stage, name in _SECTIONS.items():
+        new, old = getattr(result, name), getattr(previous, name)
+        if stage in result.run.stages_run:
+            if old is not None and new is not None and _section_key(name, old) != _section_key(name, new):
+                changed_by = changed_by or name
+            continue
+        if old is None:
+            continue
+        if changed_by is not None:
+            warn(result, "run", f"the stored {name} section was dropped: it was computed from the "
+                 f"{changed_by} section this command replaced; rerun `faceaudit {stage}`")
+            continue
+        setattr(result, name, old)
+        kept.append(name)
+    if not ran_gate and previous.gate is not None:
+        if changed_by is None:
+            result.gate = previous.gate
+            kept.append("gate")
+        else:
+            warn(result, "run", "the stored release verdict was dropped: it judged sections this command "
+                 "replaced; run `faceaudit gate` again")
+    if not kept:
+        return
+    stage_of = {section: stage for stage, section in _SECTIONS.items()} | {"gate": "gate"}
+    result.warnings[:0] = [w for w in previous.warnings if w.stage in {stage_of[k] for k in kept}]
+    earlier = [s for s in previous.run.stages_run if s in {stage_of[k] for k in kept}]
+    result.run.stages_run[:0] = [s for s in earlier if s not in result.run.stages_run]
+    result.run.timings_s = {k: v for k, v in previous.run.timings_s.items() if k in earlier}
+    if previous.provenance.config_sha256 != result.provenance.config_sha256:
+        warn(result, "run", f"section(s) {', '.join(kept)} were computed by an earlier command with "
+             f"configuration {previous.provenance.config_sha256[:12]}; this command's configuration is "
+             f"{result.provenance.config_sha256[:12]}")
 
 
 def warn(result: AuditResult, stage: str, message: str, **detail: Any) -> None:
@@ -224,8 +315,6 @@ def _stage_dataset(ctx: StageContext) -> None:
     ctx.ordinal = dict(dataset.ordinal)
     summary = dataset.summary()
     ctx.result.dataset = summary
-    ctx.result.provenance.dataset_fingerprint = summary.fingerprint
-    ctx.result.provenance.dataset_manifest_sha256 = summary.manifest_sha256
     for issue in summary.issues:
         warn(ctx.result, "dataset", f"{issue.count} record(s) with {issue.kind}", kind=issue.kind)
 
@@ -276,8 +365,6 @@ def _stage_facexbench(ctx: StageContext) -> None:
             getattr(ctx.config, stage).enabled = False
     section = facexbench_dataset_section(path, items)
     ctx.result.dataset = section
-    ctx.result.provenance.dataset_fingerprint = section.fingerprint
-    ctx.result.provenance.dataset_manifest_sha256 = section.manifest_sha256
     ctx.eval_items = items
     ctx.image_root = path if path.is_dir() else path.parent
     ctx.sensitive_attributes = section.sensitive_attributes
@@ -321,10 +408,6 @@ def _stage_corpus(ctx: StageContext) -> None:
                 "--run-id to retry them",
             )
     ctx.result.corpus = section
-    ctx.result.provenance.corpus_sha256 = section.corpus_sha256
-    ctx.result.provenance.prompt_set_sha256 = section.prompt_set_sha256
-    if section.endpoint_host:
-        ctx.result.provenance.data_sent_to.append(f"corpus generation: {section.endpoint_host}")
     ctx.corpus_path = out
 
 
@@ -352,10 +435,6 @@ def _stage_train(ctx: StageContext) -> None:
         progress=ctx.progress,
     )
     ctx.result.training = section
-    ctx.result.provenance.base_model = section.base_model
-    ctx.result.provenance.base_model_sha256 = section.base_model_sha256
-    ctx.result.provenance.adapter_sha256 = section.adapter_sha256
-    ctx.result.provenance.recipe_sha256 = section.recipe_sha256
     ctx.base_model = str(base_model)
     ctx.adapter_dir = Path(section.adapter_path) if section.adapter_path else None
 
@@ -383,12 +462,11 @@ def _stage_evaluate(ctx: StageContext) -> None:
 def _stage_gate(ctx: StageContext) -> Path:
     from faceaudit.gate import evaluate_gate, load_policy, write_junit
 
-    policy = load_policy(ctx.config.gate.policy)
-    gate = evaluate_gate(
-        ctx.result, policy, insufficient_blocks=ctx.config.gate.insufficient_blocks
-    )
+    cfg = ctx.config.gate
+    policy = load_policy(cfg.policy)
+    baseline = AuditResult.load(cfg.baseline) if cfg.baseline else None
+    gate = evaluate_gate(ctx.result, policy, baseline=baseline, insufficient_blocks=cfg.insufficient_blocks)
     ctx.result.gate = gate
-    ctx.result.provenance.policy_sha256 = gate.policy_sha256
     return write_junit(gate, ctx.store.path("junit.xml"))
 
 

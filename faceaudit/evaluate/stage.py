@@ -22,6 +22,7 @@ from faceaudit.evaluate.config import EvaluateConfig
 from faceaudit.evaluate.facexbench import facexbench_accuracy
 from faceaudit.evaluate.metrics import build_evaluation_section
 from faceaudit.evaluate.predict import Mode, predict
+from faceaudit.errors import InputError
 from faceaudit.models import FaceModel, ScoringUnavailable, make_model
 from faceaudit.schema.evaluation import EvaluationSection
 from faceaudit.store import sha256_json
@@ -105,7 +106,7 @@ def run_evaluation(
     unless ``cfg.model``/``cfg.adapter`` name a model of their own.
     """
     if not items:
-        raise ValueError("no items to evaluate")
+        raise InputError("no items to evaluate")
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     model = make_model(cfg, model_dir=model_dir, adapter=adapter, seed=seed)
@@ -117,6 +118,8 @@ def run_evaluation(
         close = getattr(model, "close", None)
         if close is not None:
             close()
+    # What left the machine is the transport's record, read from the model that sent it.
+    data_sent = model.data_sent() if hasattr(model, "data_sent") else []
     benchmark = facexbench_accuracy(frame, confidence=cfg.confidence) if cfg.facexbench_report else None
     section = build_evaluation_section(
         frame,
@@ -135,4 +138,6 @@ def run_evaluation(
         progress=progress,
     )
     section.method_notes.extend(notes)
+    section.model_identity = getattr(model, "identity", None)
+    section.data_sent = data_sent
     return section

@@ -22,10 +22,11 @@ from pathlib import Path
 from typing import Any
 
 from faceaudit.data.records import McqItem
+from faceaudit.errors import InputError
 from faceaudit.models.chat import encode_prompt, load_images, pad_batch, strip_image_tags
 
 
-class CorpusFormatError(ValueError):
+class CorpusFormatError(InputError):
     """A corpus file that cannot be read; the message names the file, row and field."""
 
 
