@@ -34,9 +34,9 @@ import yaml
 
 from faceaudit import __version__
 from faceaudit.config import AuditConfig
-from faceaudit.schema import AuditResult, ProvenanceSection, RunSection, Warning_
-from faceaudit.errors import InputError, StaleResultsError
+from faceaudit.errors import InputError, StageError, StaleResultsError
 from faceaudit.provenance import config_sha256, derive_provenance
+from faceaudit.schema import AuditResult, ProvenanceSection, RunSection, Warning_
 from faceaudit.store import RunStore, atomic_write_bytes, atomic_write_text, utc_now
 
 log = logging.getLogger("faceaudit")
@@ -400,6 +400,11 @@ def _stage_corpus(ctx: StageContext) -> None:
             seed=ctx.config.seed,
             progress=ctx.progress,
         )
+        if section.n_requested and section.n_failed == section.n_requested:
+            raise StageError(
+                f"corpus: every one of the {section.n_requested} request(s) failed after all retries "
+                f"({section.backend} at {section.endpoint_host or 'this machine'}); nothing was generated"
+            )
         if section.n_failed:
             warn(
                 ctx.result,
@@ -460,10 +465,13 @@ def _stage_evaluate(ctx: StageContext) -> None:
 
 
 def _stage_gate(ctx: StageContext) -> Path:
-    from faceaudit.gate import evaluate_gate, load_policy, write_junit
+    from faceaudit.gate import PolicyError, evaluate_gate, load_policy, write_junit
 
     cfg = ctx.config.gate
-    policy = load_policy(cfg.policy)
+    try:
+        policy = load_policy(cfg.policy)
+    except PolicyError as error:
+        raise InputError(f"gate.policy: {error}") from None
     baseline = AuditResult.load(cfg.baseline) if cfg.baseline else None
     gate = evaluate_gate(ctx.result, policy, baseline=baseline, insufficient_blocks=cfg.insufficient_blocks)
     ctx.result.gate = gate

@@ -18,11 +18,11 @@ from pathlib import Path
 import pandas as pd
 
 from faceaudit.data.records import McqItem
+from faceaudit.errors import InputError
 from faceaudit.evaluate.config import EvaluateConfig
 from faceaudit.evaluate.facexbench import facexbench_accuracy
 from faceaudit.evaluate.metrics import build_evaluation_section
 from faceaudit.evaluate.predict import Mode, predict
-from faceaudit.errors import InputError
 from faceaudit.models import FaceModel, ScoringUnavailable, make_model
 from faceaudit.schema.evaluation import EvaluationSection
 from faceaudit.store import sha256_json
