@@ -292,23 +292,14 @@ def warn(result: AuditResult, stage: str, message: str, **detail: Any) -> None:
 
 
 def _stage_dataset(ctx: StageContext) -> None:
-    from faceaudit.data.loaders import apply_attribute_choice, load_dataset
+    from faceaudit.data.loaders import load_dataset
     from faceaudit.data.mcq import build_mcq_items
 
     cfg = ctx.config.dataset
     if cfg.kind == "facexbench":
         _stage_facexbench(ctx)
         return
-    if cfg.kind == "synthetic":
-        from faceaudit.data.manifest import load_manifest
-        from faceaudit.data.synthetic import render_synthetic
-
-        manifest = render_synthetic(ctx.store.stage_dir("data"), cfg.synthetic, progress=ctx.progress)
-        dataset = load_manifest(manifest, progress=ctx.progress)
-        dataset = dataset.filter(split=cfg.split, limit=cfg.limit)
-        dataset = apply_attribute_choice(dataset, cfg.sensitive_attributes, cfg.tasks)
-    else:
-        dataset = load_dataset(cfg, progress=ctx.progress)
+    dataset = load_dataset(cfg, progress=ctx.progress, render_dir=ctx.store.stage_dir("data"))
     ctx.dataset = dataset
     ctx.image_root = dataset.root
     ctx.sensitive_attributes = list(dataset.sensitive_attributes)
