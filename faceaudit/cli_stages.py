@@ -256,6 +256,8 @@ def _cmd_gate(args: argparse.Namespace) -> int:
         result = _read_audit(args.audit)
         gate = _judge(result, args.policy, args.baseline, blocks)
         result.gate = gate
+        if "gate" not in result.run.stages_run:
+            result.run.stages_run.append("gate")
         junit = args.junit
         if not args.no_write:
             _write_back(args.audit, result)
@@ -282,6 +284,8 @@ def _cmd_report(args: argparse.Namespace) -> int:
             from faceaudit.gate import write_junit
 
             result.gate = _judge(result, args.policy, args.baseline, not args.insufficient_ok)
+            if "gate" not in result.run.stages_run:
+                result.run.stages_run.append("gate")
             _write_back(args.audit, result)
             write_junit(result.gate, args.audit.with_name("junit.xml"))
         print(f"report: {render_report(result, out)}")

@@ -228,13 +228,26 @@ def _section_key(name: str, section: Any) -> Any:
     return section.model_dump(mode="json")
 
 
+def _depends_on(name: str, upstream: str, previous: AuditResult) -> bool:
+    """Whether the stored section ``name`` was computed from the stored section ``upstream``."""
+    if (name, upstream) == ("training", "corpus"):
+        return True
+    if (name, upstream) == ("evaluation", "training"):
+        # Only when the evaluated model is this run's adapter (not a model named on its own).
+        identity = previous.evaluation.model_identity if previous.evaluation else None
+        adapter = previous.training.adapter_path if previous.training else None
+        return identity is None or (adapter is not None and adapter in (identity.source or ""))
+    return False
+
+
 def _merge(previous: AuditResult, result: AuditResult, *, ran_gate: bool) -> None:
     """Carry the stored sections that this restricted run did not recompute into ``result``.
 
-    A stored section is kept only while everything it was computed from is unchanged: a
-    different data set refuses the merge outright; a recomputed corpus, adapter or
-    evaluation whose content differs drops every stored section after it (and the stored
-    verdict), with a warning saying which and why. Nothing stale is carried silently.
+    A stored section is kept only while what it was computed from is unchanged: a different
+    data set refuses the merge outright; a recomputed corpus or adapter whose content differs
+    drops the stored sections computed from it, with a warning saying which and why. The
+    stored verdict is dropped whenever a section changed, since it judged the old ones.
+    Nothing stale is carried silently.
     """
     if previous.dataset is not None and result.dataset is not None and (
         previous.dataset.fingerprint != result.dataset.fingerprint
@@ -244,35 +257,39 @@ def _merge(previous: AuditResult, result: AuditResult, *, ran_gate: bool) -> Non
             f"{previous.dataset.fingerprint[:12]}), but this command uses {result.dataset.name} "
             f"(fingerprint {result.dataset.fingerprint[:12]}); use a new --run-id"
         )
-    changed_by: str | None = None
+    replaced: list[str] = []  # sections recomputed with a content different from the stored one
+    recomputed = False
     kept: list[str] = []
     for stage, name in _SECTIONS.items():
         new, old = getattr(result, name), getattr(previous, name)
         if stage in result.run.stages_run:
+            recomputed = True
             if old is not None and new is not None and _section_key(name, old) != _section_key(name, new):
-                changed_by = changed_by or name
+                replaced.append(name)
             continue
         if old is None:
             continue
-        if changed_by is not None:
+        stale = next((up for up in replaced if _depends_on(name, up, previous)), None)
+        if stale is not None:
+            replaced.append(name)
             warn(result, "run", f"the stored {name} section was dropped: it was computed from the "
-                 f"{changed_by} section this command replaced; rerun `faceaudit {stage}`")
+                 f"{stale} section this command replaced; rerun `faceaudit {stage}`")
             continue
         setattr(result, name, old)
         kept.append(name)
     if not ran_gate and previous.gate is not None:
-        if changed_by is None:
+        if recomputed:
+            warn(result, "run", "the stored release verdict was dropped: it judged the sections this "
+                 "command recomputed; run `faceaudit gate` again")
+        else:
             result.gate = previous.gate
             kept.append("gate")
-        else:
-            warn(result, "run", "the stored release verdict was dropped: it judged sections this command "
-                 "replaced; run `faceaudit gate` again")
     if not kept:
         return
     stage_of = {section: stage for stage, section in _SECTIONS.items()} | {"gate": "gate"}
     result.warnings[:0] = [w for w in previous.warnings if w.stage in {stage_of[k] for k in kept}]
     earlier = [s for s in previous.run.stages_run if s in {stage_of[k] for k in kept}]
-    result.run.stages_run[:0] = [s for s in earlier if s not in result.run.stages_run]
+    result.run.stages_run = sorted({*earlier, *result.run.stages_run}, key=STAGES.index)
     result.run.timings_s = {k: v for k, v in previous.run.timings_s.items() if k in earlier}
     if previous.provenance.config_sha256 != result.provenance.config_sha256:
         warn(result, "run", f"section(s) {', '.join(kept)} were computed by an earlier command with "

@@ -17,10 +17,10 @@ import pytest
 from PIL import Image
 
 from faceaudit.data.records import McqItem
+from faceaudit.errors import InputError
 from faceaudit.evaluate.config import EvaluateConfig
 from faceaudit.evaluate.predict import predict
 from faceaudit.models import ScoringUnavailable, make_model
-from faceaudit.errors import InputError
 from faceaudit.models.endpoint_config import EndpointSettings
 from faceaudit.models.openai_compat import EndpointError, OpenAIChatModel, letter_logprobs
 
