@@ -22,8 +22,16 @@ from faceaudit.errors import (
 )
 
 __all__ = [
-    "EXIT_FAIL", "EXIT_INSUFFICIENT", "EXIT_OK", "EXIT_RUNTIME", "EXIT_USAGE", "Parser", "UsageError",
-    "add_config_options", "load_config_from_args", "progress_enabled",
+    "EXIT_FAIL",
+    "EXIT_INSUFFICIENT",
+    "EXIT_OK",
+    "EXIT_RUNTIME",
+    "EXIT_USAGE",
+    "Parser",
+    "UsageError",
+    "add_config_options",
+    "load_config_from_args",
+    "progress_enabled",
 ]
 
 #: Bad input from the user: one message, exit code 3 (the package's InputError).
@@ -39,7 +47,9 @@ class Parser(argparse.ArgumentParser):
 
 
 def add_config_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--config", "-c", type=Path, help="YAML config (default: the embedded default)")
+    parser.add_argument(
+        "--config", "-c", type=Path, help="YAML config (default: the embedded default)"
+    )
     parser.add_argument(
         "--set",
         dest="overrides",
@@ -49,7 +59,9 @@ def add_config_options(parser: argparse.ArgumentParser) -> None:
         help="override a config field, e.g. --set dataset.synthetic.n=600 --set train.enabled=false "
         "(the value is read as YAML)",
     )
-    parser.add_argument("--output-dir", type=Path, help="where run directories are created (default: runs)")
+    parser.add_argument(
+        "--output-dir", type=Path, help="where run directories are created (default: runs)"
+    )
     parser.add_argument("--run-id", help="name of the run directory; an existing one is resumed")
 
 
@@ -57,7 +69,9 @@ def progress_enabled(args: argparse.Namespace) -> bool:
     return not args.quiet
 
 
-def load_config_from_args(args: argparse.Namespace, values: dict[str, Any] | None = None):  # -> AuditConfig
+def load_config_from_args(
+    args: argparse.Namespace, values: dict[str, Any] | None = None
+):  # -> AuditConfig
     """The config of ``--config``, then the flags (``values``, kept as typed), then ``--set``.
 
     Flags are passed as values, never re-read as YAML: ``--run-id 2024-06-01`` stays a string.

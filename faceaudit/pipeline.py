@@ -14,7 +14,10 @@ run directory:
         report.html, junit.xml
 
 Rerunning with the same ``run_id`` resumes: the JSONL stages skip what is
-done and training restarts from its last checkpoint.
+done and training restarts from its last checkpoint, each refusing results made from
+other inputs (weights, config, items). The directory is locked while a command uses it.
+Provenance is never set here: :func:`faceaudit.provenance.derive_provenance` reads it off
+the sections just before audit.json is written.
 """
 
 from __future__ import annotations
@@ -113,6 +116,7 @@ class StageContext:
     corpus_path: Path | None = None
     base_model: str | None = None
     adapter_dir: Path | None = None
+    previous: AuditResult | None = None  # the stored audit a stage command merges into
 
 
 STAGES = ("dataset", "corpus", "train", "evaluate", "gate", "report")
@@ -172,7 +176,7 @@ def _run_locked(
         command=command,
     )
     result = AuditResult(run=run, provenance=ProvenanceSection(config_sha256=config_sha256(config_dump)))
-    ctx = StageContext(config, store, result, progress, timer)
+    ctx = StageContext(config, store, result, progress, timer, previous=previous)
 
     # `enabled` is read when the stage's turn comes: the dataset stage may turn
     # off stages its data cannot feed (FaceXBench has no labels to train on).
@@ -235,8 +239,8 @@ def _depends_on(name: str, upstream: str, previous: AuditResult) -> bool:
     if (name, upstream) == ("evaluation", "training"):
         # Only when the evaluated model is this run's adapter (not a model named on its own).
         identity = previous.evaluation.model_identity if previous.evaluation else None
-        adapter = previous.training.adapter_path if previous.training else None
-        return identity is None or (adapter is not None and adapter in (identity.source or ""))
+        adapter = previous.training.adapter_sha256 if previous.training else None
+        return identity is None or identity.adapter_sha256 == adapter
     return False
 
 
@@ -291,10 +295,11 @@ def _merge(previous: AuditResult, result: AuditResult, *, ran_gate: bool) -> Non
     earlier = [s for s in previous.run.stages_run if s in {stage_of[k] for k in kept}]
     result.run.stages_run = sorted({*earlier, *result.run.stages_run}, key=STAGES.index)
     result.run.timings_s = {k: v for k, v in previous.run.timings_s.items() if k in earlier}
-    if previous.provenance.config_sha256 != result.provenance.config_sha256:
+    now = config_sha256(result.run.config)
+    if previous.provenance.config_sha256 != now:
         warn(result, "run", f"section(s) {', '.join(kept)} were computed by an earlier command with "
              f"configuration {previous.provenance.config_sha256[:12]}; this command's configuration is "
-             f"{result.provenance.config_sha256[:12]}")
+             f"{now[:12]}")
 
 
 def warn(result: AuditResult, stage: str, message: str, **detail: Any) -> None:
@@ -456,6 +461,10 @@ def _stage_evaluate(ctx: StageContext) -> None:
     from faceaudit.evaluate.stage import run_evaluation
 
     cfg = ctx.config.evaluate
+    stored = ctx.previous.training if ctx.previous is not None else None
+    if ctx.base_model is None and stored is not None and stored.adapter_path:
+        # `faceaudit evaluate` on a run that trained earlier evaluates that run's model.
+        ctx.base_model, ctx.adapter_dir = stored.base_model, Path(stored.adapter_path)
     model_dir = Path(ctx.base_model) if ctx.base_model else None
     section = run_evaluation(
         ctx.eval_items,

@@ -34,9 +34,17 @@ def transfers(result: AuditResult) -> list[DataTransfer]:
             sent.extend(corpus.data_sent)
         elif corpus.endpoint_host and corpus.n_images_sent:
             # Written before the transport kept a record: the counts the section has.
-            sent.append(DataTransfer(stage="corpus", host=corpus.endpoint_host, model=corpus.model,
-                                     n_requests=corpus.n_requested, n_images=corpus.n_images_sent,
-                                     n_distinct_images=corpus.n_images_sent, n_texts=corpus.n_requested))
+            sent.append(
+                DataTransfer(
+                    stage="corpus",
+                    host=corpus.endpoint_host,
+                    model=corpus.model,
+                    n_requests=corpus.n_requested,
+                    n_images=corpus.n_images_sent,
+                    n_distinct_images=corpus.n_images_sent,
+                    n_texts=corpus.n_requested,
+                )
+            )
     if result.evaluation is not None:
         sent.extend(result.evaluation.data_sent)
     return sent

@@ -23,7 +23,9 @@ def check_base_url(value: str) -> str:
     """``value`` if it is a usable, credential-free http(s) API root; else a ValueError."""
     parts = urlsplit(value)
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValueError(f"base_url must be an http(s) URL such as http://127.0.0.1:8000/v1, got {value!r}")
+        raise ValueError(
+            f"base_url must be an http(s) URL such as http://127.0.0.1:8000/v1, got {value!r}"
+        )
     if parts.username or parts.password or parts.query or parts.fragment:
         # A custom error type, so that no error formatter echoes the value: it holds the secret.
         raise PydanticCustomError(
@@ -63,13 +65,20 @@ class EndpointSettings(BaseModel):
         description="openai: name of the environment variable holding the API key (keys are read "
         "only from the environment); null sends no key, e.g. to a local vLLM server.",
     )
-    concurrency: int = Field(default=4, ge=1, le=512, description="openai: requests in flight at once.")
-    timeout_s: float = Field(default=120.0, gt=0, description="openai: per-request timeout in seconds.")
+    concurrency: int = Field(
+        default=4, ge=1, le=512, description="openai: requests in flight at once."
+    )
+    timeout_s: float = Field(
+        default=120.0, gt=0, description="openai: per-request timeout in seconds."
+    )
     max_retries: int = Field(
-        default=5, ge=0,
+        default=5,
+        ge=0,
         description="openai: retries on connection errors, timeouts, 408/409/429/5xx and malformed replies.",
     )
-    backoff_s: float = Field(default=1.0, ge=0, description="openai: first retry delay; doubles on each retry.")
+    backoff_s: float = Field(
+        default=1.0, ge=0, description="openai: first retry delay; doubles on each retry."
+    )
     max_backoff_s: float = Field(default=60.0, ge=0, description="openai: cap of one retry delay.")
 
     @field_validator("base_url")

@@ -12,20 +12,25 @@ from pathlib import Path
 from typing import Any
 
 from faceaudit.schema.run import ModelIdentity
-from faceaudit.store import sha256_json, sha256_tree
+from faceaudit.store import sha256_file, sha256_json, sha256_tree
 
 
 def checkpoint_sha256(directory: str | Path) -> str:
     """Content hash of a checkpoint directory: its JSON configs and its safetensors weights."""
     directory = Path(directory)
-    return sha256_json({"json": sha256_tree(directory, "*.json"),
-                        "safetensors": sha256_tree(directory, "*.safetensors")})
+    return sha256_json(
+        {
+            "json": sha256_tree(directory, "*.json"),
+            "safetensors": sha256_tree(directory, "*.safetensors"),
+        }
+    )
 
 
 def adapter_sha256(directory: str | Path) -> str:
+    """Hash of a peft adapter's weights file: the value the training stage records for it."""
     from faceaudit.models.loading import resolve_adapter_dir
 
-    return checkpoint_sha256(resolve_adapter_dir(Path(directory)))
+    return sha256_file(resolve_adapter_dir(Path(directory)) / "adapter_model.safetensors")
 
 
 def _hub_snapshot(repo_id: str, revision: str | None) -> Path | None:
@@ -45,8 +50,13 @@ def _short_name(source: str) -> str:
     return path.name if path.is_dir() else source
 
 
-def checkpoint_identity(source: str | Path, *, adapter: str | Path | None = None,
-                        revision: str | None = None, model: Any = None) -> ModelIdentity:
+def checkpoint_identity(
+    source: str | Path,
+    *,
+    adapter: str | Path | None = None,
+    revision: str | None = None,
+    model: Any = None,
+) -> ModelIdentity:
     """Identity of a transformers checkpoint (directory or hub id), with an optional adapter."""
     source = str(source)
     path = Path(source)
@@ -60,6 +70,16 @@ def checkpoint_identity(source: str | Path, *, adapter: str | Path | None = None
         sha = checkpoint_sha256(snapshot) if snapshot is not None else None
     adapter_hash = adapter_sha256(adapter) if adapter is not None else None
     name = _short_name(source) + (" + LoRA adapter" if adapter is not None else "")
-    combined = sha if adapter_hash is None or sha is None else sha256_json({"base": sha, "adapter": adapter_hash})
-    return ModelIdentity(name=name, backend="hf", source=source + (f" + {adapter}" if adapter else ""),
-                         sha256=combined, revision=revision, adapter_sha256=adapter_hash)
+    combined = (
+        sha
+        if adapter_hash is None or sha is None
+        else sha256_json({"base": sha, "adapter": adapter_hash})
+    )
+    return ModelIdentity(
+        name=name,
+        backend="hf",
+        source=source + (f" + {adapter}" if adapter else ""),
+        sha256=combined,
+        revision=revision,
+        adapter_sha256=adapter_hash,
+    )

@@ -26,7 +26,9 @@ class LocalVisionClient:
 
     host: str | None = None  # nothing leaves the machine
 
-    def __init__(self, model: Any, processor: Any, *, name: str, identity: ModelIdentity | None = None) -> None:
+    def __init__(
+        self, model: Any, processor: Any, *, name: str, identity: ModelIdentity | None = None
+    ) -> None:
         self.model = model
         self.processor = processor
         self.name = name
@@ -36,7 +38,9 @@ class LocalVisionClient:
         if pad is None:
             pad = self.tokenizer.eos_token_id
         if pad is None:
-            raise InputError(f"{name}: the tokenizer has neither a pad nor an eos token to pad batches with")
+            raise InputError(
+                f"{name}: the tokenizer has neither a pad nor an eos token to pad batches with"
+            )
         self.pad_token_id = int(pad)
         self.eos_token_id = self.tokenizer.eos_token_id
         # Batches are encoded in a background thread while the main thread decodes generated
@@ -62,8 +66,12 @@ class LocalVisionClient:
         if device is None:
             device = "cuda" if torch.cuda.is_available() else "cpu"
         model, processor = load_model(
-            path_or_id, adapter=Path(adapter) if adapter is not None else None, dtype=dtype,
-            device=device, trust_remote_code=trust_remote_code, revision=revision,
+            path_or_id,
+            adapter=Path(adapter) if adapter is not None else None,
+            dtype=dtype,
+            device=device,
+            trust_remote_code=trust_remote_code,
+            revision=revision,
         )
         identity = checkpoint_identity(path_or_id, adapter=adapter, revision=revision, model=model)
         name = f"hf:{path_or_id}" + (f"+{adapter}" if adapter is not None else "")
@@ -88,19 +96,27 @@ class LocalVisionClient:
 
     # -- outputs -----------------------------------------------------------------------------
 
-    def generate(self, batch: dict[str, Any], *, max_new_tokens: int,
-                 temperature: float = 0.0) -> tuple[list[str], list[str]]:
+    def generate(
+        self, batch: dict[str, Any], *, max_new_tokens: int, temperature: float = 0.0
+    ) -> tuple[list[str], list[str]]:
         """Generated text of each row and why it stopped (``stop`` or ``length``)."""
         import torch
 
         inputs = self.to_device(batch)
         sampling: dict[str, Any] = (
-            {"do_sample": True, "temperature": temperature} if temperature > 0 else {"do_sample": False}
+            {"do_sample": True, "temperature": temperature}
+            if temperature > 0
+            else {"do_sample": False}
         )
         with torch.inference_mode():
-            output = self.model.generate(**inputs, max_new_tokens=max_new_tokens, num_beams=1,
-                                         pad_token_id=self.pad_token_id, **sampling)
-        new_tokens = output[:, inputs["input_ids"].shape[1]:].cpu()
+            output = self.model.generate(
+                **inputs,
+                max_new_tokens=max_new_tokens,
+                num_beams=1,
+                pad_token_id=self.pad_token_id,
+                **sampling,
+            )
+        new_tokens = output[:, inputs["input_ids"].shape[1] :].cpu()
         texts = self._decoder.batch_decode(new_tokens, skip_special_tokens=True)
         finishes = []
         for row in new_tokens.tolist():

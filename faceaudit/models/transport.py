@@ -60,7 +60,9 @@ from faceaudit.store import sha256_bytes
 log = logging.getLogger("faceaudit.transport")
 
 #: What audit.json says about every image the transport sends.
-IMAGE_PREPARATION = "re-encoded as PNG from decoded RGB pixels; EXIF, ICC and all other metadata removed"
+IMAGE_PREPARATION = (
+    "re-encoded as PNG from decoded RGB pixels; EXIF, ICC and all other metadata removed"
+)
 
 _RETRY_STATUS = frozenset({408, 409, 429})
 
@@ -98,7 +100,9 @@ def prepare_image(path: str | Path) -> PreparedImage:
     buffer = io.BytesIO()
     clean.save(buffer, format="PNG")
     data = buffer.getvalue()
-    return PreparedImage("data:image/png;base64," + base64.b64encode(data).decode("ascii"), sha256_bytes(data))
+    return PreparedImage(
+        "data:image/png;base64," + base64.b64encode(data).decode("ascii"), sha256_bytes(data)
+    )
 
 
 # --- the record of where data went -----------------------------------------------------------
@@ -135,8 +139,13 @@ class TransferLog:
         with self._lock:
             return [
                 DataTransfer(
-                    stage=stage, host=host, model=model, n_requests=sent.requests,
-                    n_images=sent.images, n_distinct_images=len(sent.distinct), n_texts=sent.texts,
+                    stage=stage,
+                    host=host,
+                    model=model,
+                    n_requests=sent.requests,
+                    n_images=sent.images,
+                    n_distinct_images=len(sent.distinct),
+                    n_texts=sent.texts,
                     image_preparation=IMAGE_PREPARATION if sent.images else None,
                 )
                 for (host, model), sent in sorted(self._sent.items())
@@ -206,7 +215,9 @@ class EndpointClient:
 
     def __init__(self, settings: EndpointSettings, model: str, *, seed: int = 0) -> None:
         if not settings.base_url:
-            raise InputError("an OpenAI-compatible endpoint needs base_url, e.g. http://127.0.0.1:8000/v1")
+            raise InputError(
+                "an OpenAI-compatible endpoint needs base_url, e.g. http://127.0.0.1:8000/v1"
+            )
         if not model:
             raise InputError("an OpenAI-compatible endpoint needs the served model's name (model)")
         self.base_url = check_base_url(settings.base_url)
@@ -214,7 +225,9 @@ class EndpointClient:
         self.model = model
         self.settings = settings
         self._key_env = settings.api_key_env
-        self._api_key = (os.environ.get(settings.api_key_env) or None) if settings.api_key_env else None
+        self._api_key = (
+            (os.environ.get(settings.api_key_env) or None) if settings.api_key_env else None
+        )
         if settings.api_key_env and self._api_key is None and not is_loopback(self.base_url):
             raise InputError(
                 f"the endpoint {self.host} needs an API key: set the environment variable "
@@ -224,7 +237,8 @@ class EndpointClient:
         if self.base_url.startswith("http://") and not is_loopback(self.base_url):
             log.warning(
                 "%s is plain http:// to another machine: face images and any key travel unencrypted; "
-                "use https:// or an SSH tunnel to 127.0.0.1", self.host,
+                "use https:// or an SSH tunnel to 127.0.0.1",
+                self.host,
             )
         self.transfers = TransferLog()
         self._jitter = random.Random(seed)
@@ -232,8 +246,9 @@ class EndpointClient:
         self._client = httpx.Client(
             headers=headers,
             timeout=httpx.Timeout(settings.timeout_s),
-            limits=httpx.Limits(max_connections=settings.concurrency,
-                                max_keepalive_connections=settings.concurrency),
+            limits=httpx.Limits(
+                max_connections=settings.concurrency, max_keepalive_connections=settings.concurrency
+            ),
         )
 
     @property
@@ -252,8 +267,9 @@ class EndpointClient:
 
     # -- one request, retried ---------------------------------------------------------------
 
-    def chat(self, messages: list[dict[str, Any]], *, images: Sequence[PreparedImage] = (),
-             **params: Any) -> ChatReply:
+    def chat(
+        self, messages: list[dict[str, Any]], *, images: Sequence[PreparedImage] = (), **params: Any
+    ) -> ChatReply:
         """Send one chat request (``images`` are those inside ``messages``, for the record)."""
         url = f"{self.base_url}/chat/completions"
         body = {"model": self.model, "messages": messages, **params}
@@ -285,9 +301,14 @@ class EndpointClient:
     def _parse(self, response: httpx.Response, url: str, attempts: int) -> ChatReply:
         status = response.status_code
         if status in (401, 403):
-            hint = (f"check the key in ${self._key_env}" if self._api_key
-                    else f"no key was sent: set ${self._key_env or 'OPENAI_API_KEY'}")
-            raise EndpointRefused(f"{self.host} refused the request with HTTP {status} (authentication); {hint}")
+            hint = (
+                f"check the key in ${self._key_env}"
+                if self._api_key
+                else f"no key was sent: set ${self._key_env or 'OPENAI_API_KEY'}"
+            )
+            raise EndpointRefused(
+                f"{self.host} refused the request with HTTP {status} (authentication); {hint}"
+            )
         if status == 404:
             raise EndpointRefused(
                 f"{url} answered HTTP 404: the base_url is wrong or the endpoint does not serve "
@@ -297,7 +318,10 @@ class EndpointClient:
             raise _Retry(f"HTTP {status}", _retry_after(response))
         if status >= 400:
             raise EndpointRejectedRequest(
-                self.redact(f"{url}: HTTP {status} after {attempts} attempt(s): {response.text[:300]}"), attempts
+                self.redact(
+                    f"{url}: HTTP {status} after {attempts} attempt(s): {response.text[:300]}"
+                ),
+                attempts,
             )
         try:
             choice = response.json()["choices"][0]
@@ -310,7 +334,9 @@ class EndpointClient:
             raise _Retry(f"malformed reply: content is {type(content).__name__}, not text")
         if refusal:
             content, finish = str(refusal), "refusal"
-        return ChatReply(text=content, finish_reason=finish, attempts=attempts, logprobs=choice.get("logprobs"))
+        return ChatReply(
+            text=content, finish_reason=finish, attempts=attempts, logprobs=choice.get("logprobs")
+        )
 
     # -- many requests, bounded -----------------------------------------------------------
 

@@ -120,8 +120,12 @@ def test_faceaudit_has_no_import_cycles() -> None:
 def test_every_module_imports_alone_in_a_fresh_interpreter() -> None:
     """Each module imports first, on its own: no hidden dependence on import order."""
     names = sorted(n for n in import_graph() if not n.endswith("__main__"))
-    script = "import importlib, sys\nfor name in sys.argv[1:]:\n    before = set(sys.modules)\n" \
-             "    importlib.import_module(name)\n    for m in set(sys.modules) - before:\n" \
-             "        if m.startswith('faceaudit'): del sys.modules[m]\n"
-    done = subprocess.run([sys.executable, "-c", script, *names], capture_output=True, text=True, timeout=600)
+    script = (
+        "import importlib, sys\nfor name in sys.argv[1:]:\n    before = set(sys.modules)\n"
+        "    importlib.import_module(name)\n    for m in set(sys.modules) - before:\n"
+        "        if m.startswith('faceaudit'): del sys.modules[m]\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script, *names], capture_output=True, text=True, timeout=600
+    )
     assert done.returncode == 0, done.stderr[-3000:]
