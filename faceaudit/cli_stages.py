@@ -228,8 +228,11 @@ def _write_back(audit_path: Path, result) -> None:
     The provenance is derived again (the policy hash is part of it); a report.html beside
     audit.json is re-rendered so that it never shows another verdict than the stored one.
     """
+    from faceaudit.pipeline import VERDICT_DROPPED
     from faceaudit.provenance import derive_provenance
 
+    # The note that an earlier verdict was dropped is answered by this one.
+    result.warnings = [w for w in result.warnings if w.detail.get("kind") != VERDICT_DROPPED]
     result.provenance = derive_provenance(result)
     result.save(audit_path)
     report = audit_path.with_name("report.html")

@@ -122,6 +122,8 @@ class StageContext:
 STAGES = ("dataset", "corpus", "train", "evaluate", "gate", "report")
 #: The section each computing stage writes, in pipeline order (later ones depend on earlier ones).
 _SECTIONS = {"corpus": "corpus", "train": "training", "evaluate": "evaluation"}
+#: The ``kind`` of the warning left when a verdict is dropped; a new verdict clears it.
+VERDICT_DROPPED = "verdict_dropped"
 
 
 def run_audit(
@@ -283,8 +285,8 @@ def _merge(previous: AuditResult, result: AuditResult, *, ran_gate: bool) -> Non
         kept.append(name)
     if not ran_gate and previous.gate is not None:
         if recomputed:
-            warn(result, "run", "the stored release verdict was dropped: it judged the sections this "
-                 "command recomputed; run `faceaudit gate` again")
+            warn(result, "gate", "the stored release verdict was dropped: it judged the sections this "
+                 "command recomputed; run `faceaudit gate` again", kind=VERDICT_DROPPED)
         else:
             result.gate = previous.gate
             kept.append("gate")

@@ -527,6 +527,8 @@ def test_a_stage_command_drops_the_verdict_it_invalidates_and_the_gate_run_uses_
     assert any("stored release verdict was dropped" in w.message for w in merged.warnings)
     assert not (tmp_path / "m" / "junit.xml").exists()
     assert "NOT JUDGED" in (tmp_path / "m" / "report.html").read_text()
+    _cli(capsys, "gate", str(audit))  # a new verdict answers the warning
+    assert not any("verdict was dropped" in w.message for w in AuditResult.load(audit).warnings)
 
     # gate.baseline reaches the gate of a pipeline run.
     code, said = _cli(
