@@ -123,7 +123,8 @@ class TransferLog:
     was lost may still have arrived, so the record errs towards saying more was sent.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, *, encrypted: bool | None = True) -> None:
+        self.encrypted = encrypted
         self._lock = threading.Lock()
         self._sent: dict[tuple[str, str], _Sent] = {}
 
@@ -147,6 +148,7 @@ class TransferLog:
                     n_distinct_images=len(sent.distinct),
                     n_texts=sent.texts,
                     image_preparation=IMAGE_PREPARATION if sent.images else None,
+                    encrypted=self.encrypted,
                 )
                 for (host, model), sent in sorted(self._sent.items())
                 if sent.requests
@@ -240,7 +242,8 @@ class EndpointClient:
                 "use https:// or an SSH tunnel to 127.0.0.1",
                 self.host,
             )
-        self.transfers = TransferLog()
+        encrypted = None if is_loopback(self.base_url) else self.base_url.startswith("https://")
+        self.transfers = TransferLog(encrypted=encrypted)
         self._jitter = random.Random(seed)
         headers = {"Authorization": f"Bearer {self._api_key}"} if self._api_key else {}
         self._client = httpx.Client(

@@ -37,11 +37,18 @@ class DataTransfer(ResultModel):
     image_preparation: str | None = Field(
         default=None, description="How images were prepared before they left (None: no image was sent)."
     )
+    encrypted: bool | None = Field(
+        default=True,
+        description="False: sent over plain http:// to another machine (readable in transit); "
+        "None: to this machine's loopback address, where it may be tunnelled on.",
+    )
 
     def sentence(self) -> str:
         what = [f"{self.n_distinct_images:,} face image(s) ({self.n_images:,} uploads)"] if self.n_images else []
         what.append(f"{self.n_texts:,} text prompt(s)")
-        return f"{self.stage}: {' and '.join(what)} in {self.n_requests:,} request(s) to {self.host} (model {self.model})"
+        plain = " over unencrypted http" if self.encrypted is False else ""
+        return (f"{self.stage}: {' and '.join(what)} in {self.n_requests:,} request(s) to {self.host}"
+                f"{plain} (model {self.model})")
 
 
 class ModelIdentity(ResultModel):

@@ -209,5 +209,9 @@ def test_configuration_errors_and_key_privacy(monkeypatch, caplog) -> None:
     with pytest.raises(InputError, match="needs an API key: set the environment variable OPENAI_API_KEY"):
         OpenAIChatModel.from_settings(EndpointSettings(base_url="https://api.example.invalid/v1"), "m")
     with caplog.at_level("WARNING", logger="faceaudit.transport"):
-        OpenAIChatModel.from_settings(EndpointSettings(base_url="http://10.1.2.3:8000/v1", api_key_env=None), "m")
+        plain = OpenAIChatModel.from_settings(EndpointSettings(base_url="http://10.1.2.3:8000/v1", api_key_env=None), "m")
     assert "plain http:// to another machine" in caplog.text
+    # ... and audit.json says so beside what was sent.
+    plain.client.transfers.record(plain.client.host, "m", [], 1)
+    [sent] = plain.data_sent()
+    assert sent.encrypted is False and "to 10.1.2.3:8000 over unencrypted http" in sent.sentence()
