@@ -165,9 +165,12 @@ def test_a_locked_run_directory_is_refused_and_freed_after_use(tmp_path: Path) -
     from faceaudit.store import RunDirectoryBusy
 
     store = RunStore.create(tmp_path, "r")
-    with store.lock(), pytest.raises(RunDirectoryBusy, match=f"in use by pid {os.getpid()}"):
-        with RunStore.create(tmp_path, "r").lock():
-            pass
+    with (
+        store.lock(),
+        pytest.raises(RunDirectoryBusy, match=f"in use by pid {os.getpid()}"),
+        RunStore.create(tmp_path, "r").lock(),
+    ):
+        pass
     with RunStore.create(tmp_path, "r").lock():  # released: usable again
         pass
 
