@@ -1,12 +1,13 @@
 """The ``faceaudit`` command. Thin: parse, call the library, print, exit.
 
-Exit codes (stable; CI pipelines depend on them):
+Exit codes (stable; CI pipelines depend on them) are the one table in
+:mod:`faceaudit.errors`:
 
     0  success; for ``gate`` and ``run``: the verdict is PASS
     1  the verdict is FAIL (``gate``, ``run``), or ``data validate`` found problems
     2  the verdict is INSUFFICIENT EVIDENCE and insufficient evidence blocks
-    3  usage error: bad arguments, invalid config or policy, unreadable input
-    4  runtime error: a stage failed (the message says which and why)
+    3  usage error: bad arguments, invalid config or policy, unreadable or malformed input
+    4  runtime error: a stage failed (the message says which and why; --verbose: the traceback)
 
 Logs and progress go to stderr; results go to files (and a one-line summary to
 stdout). ``--quiet`` silences logs below WARNING and all progress bars.
@@ -20,57 +21,43 @@ import logging
 import os
 import shlex
 import sys
+import traceback
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import NoReturn
 
 from faceaudit import __version__
+from faceaudit.cli_common import (
+    EXIT_CODES_HELP,
+    EXIT_FAIL,
+    EXIT_INSUFFICIENT,
+    EXIT_OK,
+    EXIT_RUNTIME,
+    EXIT_USAGE,
+    Parser,
+    UsageError,
+    add_config_options,
+    load_config_from_args,
+    progress_enabled,
+)
+from faceaudit.errors import EXIT_INTERRUPTED, FaceauditError
 
-EXIT_OK = 0
-EXIT_FAIL = 1
-EXIT_INSUFFICIENT = 2
-EXIT_USAGE = 3
-EXIT_RUNTIME = 4
+__all__ = ["EXIT_FAIL", "EXIT_INSUFFICIENT", "EXIT_OK", "EXIT_RUNTIME", "EXIT_USAGE", "build_parser", "main"]
 
 log = logging.getLogger("faceaudit")
 
-_EXIT_CODES_HELP = """exit codes:
-  0  pass / success
-  1  fail (or `data validate` found problems)
-  2  insufficient evidence (when it blocks, the default)
-  3  usage error: bad arguments, config, policy or input
-  4  runtime error in a stage"""
-
-
-class UsageError(Exception):
-    """Bad input from the user: reported in one message, exit code 3."""
-
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> NoReturn:  # argparse would exit 2, our INSUFFICIENT code
-        self.print_usage(sys.stderr)
-        self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
-
-
-def _add_config_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--config", "-c", type=Path, help="YAML config (default: the embedded default)")
-    parser.add_argument(
-        "--set",
-        dest="overrides",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="override a config field, e.g. --set dataset.synthetic.n=600 --set train.enabled=false",
-    )
-    parser.add_argument("--output-dir", type=Path, help="where run directories are created (default: runs)")
-    parser.add_argument("--run-id", help="name of the run directory; an existing one is resumed")
+# Names the subcommand modules of other stages use.
+_Parser = Parser
+_add_config_options = add_config_options
+_load_config = load_config_from_args
+_progress = progress_enabled
+_EXIT_CODES_HELP = EXIT_CODES_HELP
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(
+    parser = Parser(
         prog="faceaudit",
         description="Fairness and robustness audits for face-understanding multimodal LLMs.",
-        epilog=_EXIT_CODES_HELP,
+        epilog=EXIT_CODES_HELP,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"faceaudit {__version__}")
@@ -86,7 +73,10 @@ def build_parser() -> argparse.ArgumentParser:
         "default (synthetic faces, template corpus, tiny InternVL with LoRA), fully offline.",
     )
     _add_config_options(run)
-    run.add_argument("--print-config", action="store_true", help="print the resolved config and exit")
+    run.add_argument(
+        "--print-config", action="store_true",
+        help="print the resolved config, each field with its description, and exit",
+    )
     run.set_defaults(handler=_cmd_run)
 
     data = commands.add_parser("data", help="inspect, validate and render face datasets")
@@ -122,30 +112,12 @@ def build_parser() -> argparse.ArgumentParser:
 # --- handlers ----------------------------------------------------------------
 
 
-def _progress(args: argparse.Namespace) -> bool:
-    return not args.quiet
-
-
-def _load_config(args: argparse.Namespace):  # -> AuditConfig
-    from faceaudit.config import ConfigError, load_config
-
-    overrides = list(args.overrides)
-    if getattr(args, "output_dir", None) is not None:
-        overrides.append(f"output_dir={args.output_dir}")
-    if getattr(args, "run_id", None) is not None:
-        overrides.append(f"run_id={args.run_id}")
-    try:
-        return load_config(args.config, overrides)
-    except ConfigError as error:
-        raise UsageError(str(error)) from None
-
-
 def _cmd_run(args: argparse.Namespace) -> int:
-    import yaml
-
     config = _load_config(args)
     if args.print_config:
-        print(yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False), end="")
+        from faceaudit.config import described_yaml
+
+        print(described_yaml(config))
         return EXIT_OK
     from faceaudit.pipeline import run_audit
 
@@ -246,27 +218,36 @@ def main(argv: Sequence[str] | None = None) -> int:
     handler: Callable[[argparse.Namespace], int] = args.handler
     try:
         return handler(args)
-    except UsageError as error:
-        print(f"faceaudit: error: {error}", file=sys.stderr)
-        return EXIT_USAGE
-    except (FileNotFoundError, NotADirectoryError, IsADirectoryError, PermissionError) as error:
-        print(f"faceaudit: error: {error}", file=sys.stderr)
-        return EXIT_USAGE
-    except ValueError as error:
-        # Our loaders and validators raise ValueError with messages meant for people.
-        print(f"faceaudit: error: {error}", file=sys.stderr)
-        return EXIT_USAGE
     except KeyboardInterrupt:
         print("faceaudit: interrupted; rerun with the same --run-id to resume", file=sys.stderr)
-        return 130
-    except Exception as error:  # noqa: BLE001 - the last line of defence for a CLI
-        log.debug("traceback", exc_info=True)
-        print(
-            f"faceaudit: runtime error: {type(error).__name__}: {error} (rerun with --verbose "
-            "for the traceback)",
-            file=sys.stderr,
-        )
-        return EXIT_RUNTIME
+        return EXIT_INTERRUPTED
+    except BaseException as error:  # noqa: BLE001 - the last line of defence for a CLI
+        if isinstance(error, SystemExit):
+            raise
+        return _report_error(error, verbose=args.verbose)
+
+
+def exit_code_of(error: BaseException) -> int:
+    """The exit status of an error: 3 for input the user can fix, 4 for anything else."""
+    if isinstance(error, FaceauditError):
+        return error.exit_code
+    if isinstance(error, (FileNotFoundError, NotADirectoryError, IsADirectoryError, PermissionError)):
+        return EXIT_USAGE  # an input that cannot be read
+    return EXIT_RUNTIME  # a ValueError inside a stage may be a bug as easily as a bad row
+
+
+def _report_error(error: BaseException, *, verbose: bool) -> int:
+    code = exit_code_of(error)
+    if code == EXIT_USAGE:
+        print(f"faceaudit: error: {error}", file=sys.stderr)
+        if verbose:
+            traceback.print_exception(error, file=sys.stderr)
+        return code
+    if verbose:
+        traceback.print_exception(error, file=sys.stderr)
+    hint = "" if verbose else " (rerun with --verbose for the traceback)"
+    print(f"faceaudit: runtime error: {type(error).__name__}: {error}{hint}", file=sys.stderr)
+    return code
 
 
 def _json_dump(value: object) -> str:

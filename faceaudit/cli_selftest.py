@@ -6,6 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from faceaudit.errors import InputError
 from faceaudit.store import atomic_write_text
 
 
@@ -31,12 +32,12 @@ def _cmd_selftest(args: argparse.Namespace) -> int:
     from faceaudit.selftest import default_scenarios, run_selftest, summary_ok, to_markdown
 
     if args.seeds < 1:
-        raise ValueError("--seeds must be at least 1")
+        raise InputError("--seeds must be at least 1")
     scenarios = default_scenarios()
     known = {s.name for s in scenarios}
     unknown = sorted(set(args.scenario) - known)
     if unknown:
-        raise ValueError(f"unknown scenario(s) {unknown}; scenarios are {sorted(known)}")
+        raise InputError(f"unknown scenario(s) {unknown}; scenarios are {sorted(known)}")
     chosen = [s for s in scenarios if not args.scenario or s.name in args.scenario]
     results, calibration = run_selftest(args.seeds, scenarios=chosen, progress=not args.quiet)
     command = "faceaudit selftest --seeds {}{}".format(

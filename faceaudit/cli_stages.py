@@ -11,15 +11,16 @@ from __future__ import annotations
 import argparse
 import shlex
 import sys
+from contextlib import nullcontext
 from pathlib import Path
+from typing import Any
 
-from faceaudit.cli import (
+from faceaudit.cli_common import (
     EXIT_OK,
-    EXIT_USAGE,
     UsageError,
-    _add_config_options,
-    _load_config,
-    _progress,
+    add_config_options,
+    load_config_from_args,
+    progress_enabled,
 )
 
 
@@ -30,7 +31,7 @@ def add_stage_commands(commands: argparse._SubParsersAction) -> None:
         description="Generate the corpus (resumable JSONL), optionally export it as the "
         "ShareGPT JSON that LLaMA-Factory reads.",
     )
-    _add_config_options(generate)
+    add_config_options(generate)
     _add_dataset_option(generate)
     generate.add_argument("--backend", choices=["template", "openai", "hf"], help="generator backend")
     generate.add_argument("--model", help="openai: model name; hf: checkpoint directory or hub id")
@@ -50,7 +51,7 @@ def add_stage_commands(commands: argparse._SubParsersAction) -> None:
         description="Train a LoRA adapter with a recipe from training/ (tiny, facellm-1b, "
         "facellm-8b, facellm-38b) or a recipe YAML. Without --corpus the corpus is generated first.",
     )
-    _add_config_options(train)
+    add_config_options(train)
     _add_dataset_option(train)
     train.add_argument("--recipe", help="recipe name or YAML path (default: tiny)")
     train.add_argument("--corpus", type=Path, help="existing corpus: JSONL from `generate` or ShareGPT JSON")
@@ -62,7 +63,7 @@ def add_stage_commands(commands: argparse._SubParsersAction) -> None:
         description="Evaluate a model per sensitive group and intersection, with intervals. "
         "Writes audit.json with the evaluation section; run `faceaudit gate` on it.",
     )
-    _add_config_options(evaluate)
+    add_config_options(evaluate)
     _add_dataset_option(evaluate)
     evaluate.add_argument("--backend", choices=["hf", "openai", "predictions", "simulated"])
     evaluate.add_argument("--model", help="hf: checkpoint directory or hub id; openai: model name")
@@ -74,14 +75,20 @@ def add_stage_commands(commands: argparse._SubParsersAction) -> None:
 
     gate = commands.add_parser(
         "gate",
-        help="re-evaluate the release policy on a stored audit.json (exit code = verdict)",
-        description="Apply a policy to audit.json without recomputing anything. Exit codes: "
-        "0 PASS, 1 FAIL, 2 INSUFFICIENT EVIDENCE (unless --insufficient-ok), 3 usage error.",
+        help="judge a stored audit.json against the release policy (exit code = verdict)",
+        description="Apply a policy to audit.json without recomputing any measurement, store the "
+        "verdict in audit.json and write junit.xml beside it (a report.html there is re-rendered). "
+        "Exit codes: 0 PASS, 1 FAIL, 2 INSUFFICIENT EVIDENCE (unless --insufficient-ok), "
+        "3 usage error, 4 runtime error.",
     )
     gate.add_argument("audit", type=Path, help="audit.json")
     gate.add_argument("--policy", type=Path, help="policy YAML (default: the shipped default policy)")
     gate.add_argument("--baseline", type=Path, help="audit.json of the base model or last release")
-    gate.add_argument("--junit", type=Path, help="write JUnit XML here (one test case per check)")
+    gate.add_argument("--junit", type=Path, help="write JUnit XML here (default: junit.xml beside audit.json)")
+    gate.add_argument(
+        "--no-write", action="store_true",
+        help="judge only: leave audit.json, junit.xml and report.html as they are (a read-only artefact)",
+    )
     gate.add_argument("--markdown", type=Path, help="write a Markdown summary here (for CI pages)")
     gate.add_argument(
         "--insufficient-ok",
@@ -93,10 +100,19 @@ def add_stage_commands(commands: argparse._SubParsersAction) -> None:
     report = commands.add_parser(
         "report",
         help="render the HTML audit report from audit.json",
-        description="Render a self-contained HTML report from audit.json (nothing is recomputed).",
+        description="Render a self-contained HTML report from audit.json (nothing is recomputed). "
+        "The verdict shown is the one stored in audit.json, or the one --policy gives (then stored).",
     )
     report.add_argument("audit", type=Path, help="audit.json")
     report.add_argument("--output", "-o", type=Path, help="default: report.html next to audit.json")
+    report.add_argument(
+        "--policy", type=Path,
+        help="judge with this policy first and store the verdict (default: the verdict stored by "
+        "`faceaudit gate` or `faceaudit run`)",
+    )
+    report.add_argument("--baseline", type=Path, help="with --policy: audit.json of the baseline")
+    report.add_argument("--insufficient-ok", action="store_true",
+                        help="with --policy: INSUFFICIENT EVIDENCE does not block")
     report.set_defaults(handler=_cmd_report)
 
 
@@ -129,8 +145,8 @@ def _add_dataset_option(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def dataset_overrides(path: Path) -> list[str]:
-    """``--dataset PATH`` as config overrides, recognising the layout."""
+def dataset_values(path: Path) -> dict[str, Any]:
+    """``--dataset PATH`` as config values, recognising the layout."""
     from faceaudit.data.validate import detect_kind
 
     if not path.exists():
@@ -140,47 +156,47 @@ def dataset_overrides(path: Path) -> list[str]:
         raise UsageError(
             f"{path}: not a FairFace folder, a manifest (CSV/JSONL) or FaceXBench JSON files"
         )
-    return [f"dataset.kind={kind}", f"dataset.path={path}"]
+    return {"dataset.kind": kind, "dataset.path": str(path)}
 
 
-def _flag_overrides(args: argparse.Namespace, section: str, names: dict[str, str]) -> list[str]:
-    overrides = []
+def _flag_values(args: argparse.Namespace, section: str, names: dict[str, str]) -> dict[str, Any]:
+    """The flags that were given, as typed config values (a flag is never re-read as YAML)."""
+    values: dict[str, Any] = {}
     for attribute, field in names.items():
         value = getattr(args, attribute, None)
         if value is not None:
-            overrides.append(f"{section}.{field}={value}")
-    return overrides
+            values[f"{section}.{field}"] = str(value) if isinstance(value, Path) else value
+    return values
 
 
-def _stage_config(args: argparse.Namespace, extra: list[str]):
+def _stage_config(args: argparse.Namespace, values: dict[str, Any]):
     if getattr(args, "dataset", None) is not None:
-        extra = dataset_overrides(args.dataset) + extra
-    args.overrides = extra + list(args.overrides)  # explicit --set wins
-    return _load_config(args)
+        values = {**dataset_values(args.dataset), **values}
+    return load_config_from_args(args, values)  # explicit --set wins over flags
 
 
-def _run_stages(args: argparse.Namespace, config, only: set[str]) -> int:
+def _run_stages(args: argparse.Namespace, config, only: set[str]):  # -> RunOutcome
     from faceaudit.pipeline import run_audit
 
     command = shlex.join(["faceaudit", *sys.argv[1:]])
-    outcome = run_audit(config, progress=_progress(args), command=command, only=only)
+    outcome = run_audit(config, progress=progress_enabled(args), command=command, only=only)
     print(f"audit:   {outcome.audit_path}")
-    return EXIT_OK
+    if outcome.report_path:
+        print(f"report:  {outcome.report_path}")
+    return outcome
 
 
 def _cmd_generate(args: argparse.Namespace) -> int:
-    extra = _flag_overrides(
+    values = _flag_values(
         args,
         "corpus",
         {"backend": "backend", "model": "model", "base_url": "base_url",
          "api_key_env": "api_key_env", "limit": "limit", "concurrency": "concurrency"},
     )
     if args.aspects:
-        extra.append(f"corpus.aspects=[{args.aspects}]")
-    config = _stage_config(args, extra)
-    from faceaudit.pipeline import run_audit
-
-    outcome = run_audit(config, progress=_progress(args), only={"corpus"})
+        values["corpus.aspects"] = [a.strip() for a in args.aspects.split(",") if a.strip()]
+    config = _stage_config(args, values)
+    outcome = _run_stages(args, config, {"corpus"})
     corpus = outcome.result.corpus
     assert corpus is not None  # the corpus stage ran
     corpus_path = outcome.run_dir / config.corpus.output
@@ -191,7 +207,6 @@ def _cmd_generate(args: argparse.Namespace) -> int:
         print(f"sharegpt: {export_sharegpt(corpus_path, args.sharegpt)}")
         # Exported paths are relative to the dataset root: that is LLaMA-Factory's media_dir.
         print(llamafactory_instructions(args.sharegpt, outcome.result.dataset.root))
-    print(f"audit:   {outcome.audit_path}")
     return EXIT_OK
 
 
@@ -267,54 +282,86 @@ def _scan_summary(scan, run_dir: Path) -> str:
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
-    extra = _flag_overrides(args, "train", {"recipe": "recipe"})
-    only = {"corpus", "train"}
+    values = _flag_values(args, "train", {"recipe": "recipe"})
     if args.corpus is not None:
-        extra.append(f"corpus.source={args.corpus}")
-    config = _stage_config(args, extra)
-    return _run_stages(args, config, only)
+        values["corpus.source"] = str(args.corpus)
+    _run_stages(args, _stage_config(args, values), {"corpus", "train"})
+    return EXIT_OK
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
-    extra = _flag_overrides(
+    values = _flag_values(
         args,
         "evaluate",
         {"backend": "backend", "model": "model", "adapter": "adapter", "mode": "mode",
          "predictions": "predictions_file", "base_url": "base_url"},
     )
-    config = _stage_config(args, extra)
-    return _run_stages(args, config, {"evaluate"})
+    _run_stages(args, _stage_config(args, values), {"evaluate"})
+    return EXIT_OK
 
 
 def _read_audit(path: Path):
     from faceaudit.schema import AuditResult
 
+    return AuditResult.load(path)
+
+
+def _judge(result, policy_path: Path | None, baseline_path: Path | None, blocks: bool):  # -> GateSection
+    from faceaudit.gate import PolicyError, evaluate_gate, load_policy
+
+    baseline = _read_audit(baseline_path) if baseline_path else None
     try:
-        return AuditResult.load(path)
-    except FileNotFoundError as error:
+        policy = load_policy(policy_path)
+    except PolicyError as error:
         raise UsageError(str(error)) from None
+    return evaluate_gate(result, policy, baseline=baseline, insufficient_blocks=blocks)
+
+
+def _write_back(audit_path: Path, result) -> None:
+    """Store ``result`` (with its new verdict) in ``audit_path``, and keep the files beside it in step.
+
+    The provenance is derived again (the policy hash is part of it); a report.html beside
+    audit.json is re-rendered so that it never shows another verdict than the stored one.
+    """
+    from faceaudit.pipeline import VERDICT_DROPPED
+    from faceaudit.provenance import derive_provenance
+
+    # The note that an earlier verdict was dropped is answered by this one.
+    result.warnings = [w for w in result.warnings if w.detail.get("kind") != VERDICT_DROPPED]
+    result.provenance = derive_provenance(result)
+    result.save(audit_path)
+    report = audit_path.with_name("report.html")
+    if report.is_file():
+        from faceaudit.report import render_report
+
+        render_report(result, report)
+
+
+def _locked(audit_path: Path):
+    """The run directory's lock when ``audit_path`` is in one (no other run writes it meanwhile)."""
+    from faceaudit.store import RunStore
+
+    directory = audit_path.parent
+    return RunStore(directory).lock() if (directory / "config.yaml").is_file() else nullcontext()
 
 
 def _cmd_gate(args: argparse.Namespace) -> int:
-    from faceaudit.gate import (
-        evaluate_gate,
-        exit_code,
-        load_policy,
-        markdown_summary,
-        write_junit,
-    )
+    from faceaudit.gate import exit_code, markdown_summary, write_junit
     from faceaudit.store import atomic_write_text
 
-    result = _read_audit(args.audit)
-    baseline = _read_audit(args.baseline) if args.baseline else None
-    try:
-        policy = load_policy(args.policy)
-    except ValueError as error:
-        raise UsageError(str(error)) from None
     blocks = not args.insufficient_ok
-    gate = evaluate_gate(result, policy, baseline=baseline, insufficient_blocks=blocks)
-    if args.junit:
-        write_junit(gate, args.junit)
+    with nullcontext() if args.no_write else _locked(args.audit):
+        result = _read_audit(args.audit)
+        gate = _judge(result, args.policy, args.baseline, blocks)
+        result.gate = gate
+        if "gate" not in result.run.stages_run:
+            result.run.stages_run.append("gate")
+        junit = args.junit
+        if not args.no_write:
+            _write_back(args.audit, result)
+            junit = junit or args.audit.with_name("junit.xml")
+        if junit:
+            write_junit(gate, junit)
     summary = markdown_summary(gate)
     if args.markdown:
         atomic_write_text(args.markdown, summary)
@@ -323,12 +370,23 @@ def _cmd_gate(args: argparse.Namespace) -> int:
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
-    result = _read_audit(args.audit)
     from faceaudit.report import render_report
 
     out = args.output or args.audit.with_name("report.html")
     if out.suffix.lower() not in {".html", ".htm"}:
-        print("faceaudit: error: --output must end in .html", file=sys.stderr)
-        return EXIT_USAGE
-    print(f"report: {render_report(result, out)}")
+        raise UsageError("--output must end in .html")
+    with _locked(args.audit):
+        result = _read_audit(args.audit)
+        if args.policy is not None:
+            # Judged here and stored, so audit.json, junit.xml and the report agree.
+            from faceaudit.gate import write_junit
+
+            result.gate = _judge(result, args.policy, args.baseline, not args.insufficient_ok)
+            if "gate" not in result.run.stages_run:
+                result.run.stages_run.append("gate")
+            _write_back(args.audit, result)
+            write_junit(result.gate, args.audit.with_name("junit.xml"))
+        print(f"report: {render_report(result, out)}")
+    shown = result.gate.verdict.replace("_", " ") if result.gate else "NOT JUDGED (run `faceaudit gate` or pass --policy)"
+    print(f"verdict: {shown}")
     return EXIT_OK

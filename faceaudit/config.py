@@ -15,13 +15,14 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from faceaudit.corpus.config import CorpusConfig
 from faceaudit.data.config import DatasetConfig
+from faceaudit.errors import InputError, format_validation_errors
 from faceaudit.evaluate.config import EvaluateConfig
 from faceaudit.gate.config import GateConfig, ReportConfig
 from faceaudit.scan.config import ScanConfig
 from faceaudit.train.config import TrainConfig
 
 
-class ConfigError(ValueError):
+class ConfigError(InputError):
     """A configuration that cannot be used; the message says where and why."""
 
 
@@ -46,26 +47,11 @@ def default_config() -> AuditConfig:
     return AuditConfig()
 
 
-def _describe_error(error: dict[str, Any]) -> str:
-    location = ".".join(str(part) for part in error["loc"]) or "(top level)"
-    message = error["msg"]
-    if error["type"] == "extra_forbidden":
-        message = "unknown field"
-    ctx = error.get("ctx") or {}
-    if "expected" in ctx and str(ctx["expected"]) not in message:
-        message = f"{message} (accepted: {ctx['expected']})"
-    given = error.get("input")
-    if error["type"] != "missing" and not isinstance(given, dict):
-        return f"{location}: {message}; got {given!r}"
-    return f"{location}: {message}"
-
-
 def validate_config(data: dict[str, Any], source: str = "config") -> AuditConfig:
     try:
         return AuditConfig.model_validate(data)
     except ValidationError as error:
-        lines = [_describe_error(e) for e in error.errors()]
-        raise ConfigError(f"invalid configuration in {source}:\n  " + "\n  ".join(lines)) from None
+        raise ConfigError(format_validation_errors(error.errors(), f"configuration in {source}")) from None
 
 
 def _parse_override(text: str) -> tuple[list[str], Any]:
@@ -83,23 +69,41 @@ def _parse_override(text: str) -> tuple[list[str], Any]:
     return keys, value
 
 
+def _set(data: dict[str, Any], keys: list[str], value: Any, shown: str) -> None:
+    node = data
+    for key in keys[:-1]:
+        child = node.get(key)
+        if child is None:
+            child = node[key] = {}
+        if not isinstance(child, dict):
+            raise ConfigError(f"override {shown!r}: {key!r} is not a section")
+        node = child
+    node[keys[-1]] = value
+
+
 def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
+    """Apply ``section.field=value`` strings; the value is read as YAML (``--set`` only)."""
     for text in overrides:
         keys, value = _parse_override(text)
-        node = data
-        for key in keys[:-1]:
-            child = node.get(key)
-            if child is None:
-                child = node[key] = {}
-            if not isinstance(child, dict):
-                raise ConfigError(f"override {text!r}: {key!r} is not a section")
-            node = child
-        node[keys[-1]] = value
+        _set(data, keys, value, text)
     return data
 
 
-def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> AuditConfig:
-    """Read ``path`` (YAML) or start from the embedded default, then apply overrides."""
+def apply_values(data: dict[str, Any], values: dict[str, Any]) -> dict[str, Any]:
+    """Apply ``{"section.field": value}`` with the values as given: a command-line flag is a
+    string and stays one (``--run-id 2024-06-01`` is not a date, ``--run-id 0123`` not 83)."""
+    for dotted, value in values.items():
+        _set(data, [k for k in dotted.split(".") if k], value, dotted)
+    return data
+
+
+def load_config(
+    path: str | Path | None = None,
+    overrides: list[str] | None = None,
+    values: dict[str, Any] | None = None,
+) -> AuditConfig:
+    """Read ``path`` (YAML) or start from the embedded default, then apply ``values`` (typed,
+    from flags) and ``overrides`` (``--set`` strings, read as YAML; they win)."""
     source = "the embedded default"
     data: dict[str, Any] = {}
     if path is not None:
@@ -116,7 +120,31 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
         if not isinstance(loaded, dict):
             raise ConfigError(f"{path}: the top level must be a mapping of sections")
         data = loaded
+    if values:
+        data = apply_values(data, values)
+        source += " with command-line flags"
     if overrides:
         data = apply_overrides(data, overrides)
         source += " with --set overrides"
     return validate_config(data, source)
+
+
+def described_yaml(model: BaseModel, indent: int = 0) -> str:
+    """``model`` as YAML with each field's description as a comment above it (``--print-config``).
+
+    The output parses back to ``model.model_dump(mode="json")``.
+    """
+    pad = "  " * indent
+    lines: list[str] = []
+    data = model.model_dump(mode="json")
+    for name, field in type(model).model_fields.items():
+        if field.description:
+            lines.extend(f"{pad}# {line}" for line in field.description.splitlines())
+        value = getattr(model, name)
+        if isinstance(value, BaseModel):
+            lines.append(f"{pad}{name}:")
+            lines.append(described_yaml(value, indent + 1))
+            continue
+        dumped = yaml.safe_dump({name: data[name]}, sort_keys=False, default_flow_style=False).rstrip("\n")
+        lines.extend(pad + line for line in dumped.splitlines())
+    return "\n".join(lines)

@@ -15,7 +15,10 @@ run directory:
         report.html, junit.xml
 
 Rerunning with the same ``run_id`` resumes: the JSONL stages skip what is
-done and training restarts from its last checkpoint.
+done and training restarts from its last checkpoint, each refusing results made from
+other inputs (weights, config, items). The directory is locked while a command uses it.
+Provenance is never set here: :func:`faceaudit.provenance.derive_provenance` reads it off
+the sections just before audit.json is written.
 """
 
 from __future__ import annotations
@@ -35,8 +38,10 @@ import yaml
 
 from faceaudit import __version__
 from faceaudit.config import AuditConfig
+from faceaudit.errors import InputError, StageError, StaleResultsError
+from faceaudit.provenance import config_sha256, derive_provenance
 from faceaudit.schema import AuditResult, ProvenanceSection, RunSection, Warning_
-from faceaudit.store import RunStore, atomic_write_bytes, atomic_write_text, sha256_json, utc_now
+from faceaudit.store import RunStore, atomic_write_bytes, atomic_write_text, utc_now
 
 log = logging.getLogger("faceaudit")
 
@@ -112,9 +117,14 @@ class StageContext:
     corpus_path: Path | None = None
     base_model: str | None = None
     adapter_dir: Path | None = None
+    previous: AuditResult | None = None  # the stored audit a stage command merges into
 
 
 STAGES = ("dataset", "corpus", "scan", "train", "evaluate", "gate", "report")
+#: The section each computing stage writes, in pipeline order (later ones depend on earlier ones).
+_SECTIONS = {"corpus": "corpus", "scan": "corpus_scan", "train": "training", "evaluate": "evaluation"}
+#: The ``kind`` of the warning left when a verdict is dropped; a new verdict clears it.
+VERDICT_DROPPED = "verdict_dropped"
 
 
 def run_audit(
@@ -126,19 +136,34 @@ def run_audit(
 ) -> RunOutcome:
     """Run every enabled stage of ``config`` and write the run directory.
 
-    ``only`` restricts the run to some stages (the single-stage subcommands use
-    it); the dataset stage always runs because every other stage needs it.
+    ``only`` restricts the run to some stages (the single-stage subcommands use it); the
+    dataset stage always runs because every other stage needs it. A restricted run on an
+    existing run directory merges its sections into the stored audit.json (see
+    :func:`_merge`); a full run replaces it. The run directory is locked throughout.
     """
     unknown = (only or set()) - set(STAGES)
     if unknown:
-        raise ValueError(f"unknown stage(s) {sorted(unknown)}; stages are {', '.join(STAGES)}")
+        raise InputError(f"unknown stage(s) {sorted(unknown)}; stages are {', '.join(STAGES)}")
+    store = RunStore.create(config.output_dir, config.run_id)
+    with store.lock():
+        return _run_locked(store, config, progress=progress, command=command, only=only)
 
+
+def _save_config(store: RunStore, config: AuditConfig) -> dict[str, Any]:
+    dump = config.model_dump(mode="json")
+    atomic_write_text(store.path("config.yaml"), yaml.safe_dump(dump, sort_keys=False))
+    return dump
+
+
+def _run_locked(
+    store: RunStore, config: AuditConfig, *, progress: bool, command: str | None, only: set[str] | None
+) -> RunOutcome:
     def wanted(name: str, enabled: bool) -> bool:
         return enabled and (only is None or name in only or name == "dataset")
 
-    store = RunStore.create(config.output_dir, config.run_id)
-    config_dump = config.model_dump(mode="json")
-    atomic_write_text(store.path("config.yaml"), yaml.safe_dump(config_dump, sort_keys=False))
+    audit_path = store.path("audit.json")
+    previous = AuditResult.load(audit_path) if only is not None and audit_path.is_file() else None
+    config_dump = _save_config(store, config)
     log.info("run directory: %s", store.dir)
 
     timer = _Timer()
@@ -153,12 +178,8 @@ def run_audit(
         config=config_dump,
         command=command,
     )
-    # Where the run is written does not change what it computes, so it is left
-    # out of the hash: the same audit in two directories has the same config hash.
-    determining = {k: v for k, v in config_dump.items() if k not in {"output_dir", "run_id"}}
-    provenance = ProvenanceSection(config_sha256=sha256_json(determining))
-    result = AuditResult(run=run, provenance=provenance)
-    ctx = StageContext(config, store, result, progress, timer)
+    result = AuditResult(run=run, provenance=ProvenanceSection(config_sha256=config_sha256(config_dump)))
+    ctx = StageContext(config, store, result, progress, timer, previous=previous)
 
     # `enabled` is read when the stage's turn comes: the dataset stage may turn
     # off stages its data cannot feed (FaceXBench has no labels to train on).
@@ -176,19 +197,113 @@ def run_audit(
         with timer.stage(name):
             stage(ctx)
         result.run.stages_run.append(name)
+    # Saved again: a stage may have adjusted the config (FaceXBench turns corpus and train off),
+    # and config.yaml and audit.json must show the config that actually ran.
+    result.run.config = _save_config(store, config)
 
-    outcome = RunOutcome(result=result, run_dir=store.dir, audit_path=store.path("audit.json"))
-    if wanted("gate", config.gate.enabled):
+    outcome = RunOutcome(result=result, run_dir=store.dir, audit_path=audit_path)
+    ran_gate = wanted("gate", config.gate.enabled)
+    if previous is not None:
+        _merge(previous, result, ran_gate=ran_gate)
+    if ran_gate:
         with timer.stage("gate"):
             outcome.junit_path = _stage_gate(ctx)
         result.run.stages_run.append("gate")
+    elif result.gate is None:
+        # No verdict in this audit: a junit.xml left from before would contradict it.
+        store.path("junit.xml").unlink(missing_ok=True)
     result.run.finished_at = utc_now()
-    result.run.timings_s = dict(timer.timings)
-    result.save(outcome.audit_path)
-    if wanted("report", config.report.enabled):
+    result.run.timings_s = {**result.run.timings_s, **timer.timings}
+    result.provenance = derive_provenance(result)
+    result.save(audit_path)
+    report_path = store.path("report.html")
+    if wanted("report", config.report.enabled) or report_path.is_file():
+        # A report left from before is re-rendered too: it must never disagree with audit.json.
         with timer.stage("report"):
-            outcome.report_path = _stage_report(ctx, outcome.audit_path)
+            outcome.report_path = _stage_report(ctx, audit_path)
     return outcome
+
+
+def _section_key(name: str, section: Any) -> Any:
+    """What identifies a section's content, for deciding whether later sections still follow from it."""
+    if name == "corpus":
+        return section.corpus_sha256
+    if name == "training":
+        return section.adapter_sha256
+    if name == "evaluation":
+        identity = section.model_identity
+        return (section.predictions_sha256, section.model, identity.sha256 if identity else None)
+    return section.model_dump(mode="json")
+
+
+def _depends_on(name: str, upstream: str, previous: AuditResult) -> bool:
+    """Whether the stored section ``name`` was computed from the stored section ``upstream``."""
+    if (name, upstream) in {("training", "corpus"), ("corpus_scan", "corpus")}:
+        return True
+    if (name, upstream) == ("evaluation", "training"):
+        # Only when the evaluated model is this run's adapter (not a model named on its own).
+        identity = previous.evaluation.model_identity if previous.evaluation else None
+        adapter = previous.training.adapter_sha256 if previous.training else None
+        return identity is None or identity.adapter_sha256 == adapter
+    return False
+
+
+def _merge(previous: AuditResult, result: AuditResult, *, ran_gate: bool) -> None:
+    """Carry the stored sections that this restricted run did not recompute into ``result``.
+
+    A stored section is kept only while what it was computed from is unchanged: a different
+    data set refuses the merge outright; a recomputed corpus or adapter whose content differs
+    drops the stored sections computed from it, with a warning saying which and why. The
+    stored verdict is dropped whenever a section changed, since it judged the old ones.
+    Nothing stale is carried silently.
+    """
+    if previous.dataset is not None and result.dataset is not None and (
+        previous.dataset.fingerprint != result.dataset.fingerprint
+    ):
+        raise StaleResultsError(
+            f"run {result.run.run_id} holds results on data set {previous.dataset.name} (fingerprint "
+            f"{previous.dataset.fingerprint[:12]}), but this command uses {result.dataset.name} "
+            f"(fingerprint {result.dataset.fingerprint[:12]}); use a new --run-id"
+        )
+    replaced: list[str] = []  # sections recomputed with a content different from the stored one
+    recomputed = False
+    kept: list[str] = []
+    for stage, name in _SECTIONS.items():
+        new, old = getattr(result, name), getattr(previous, name)
+        if stage in result.run.stages_run:
+            recomputed = True
+            if old is not None and new is not None and _section_key(name, old) != _section_key(name, new):
+                replaced.append(name)
+            continue
+        if old is None:
+            continue
+        stale = next((up for up in replaced if _depends_on(name, up, previous)), None)
+        if stale is not None:
+            replaced.append(name)
+            warn(result, "run", f"the stored {name} section was dropped: it was computed from the "
+                 f"{stale} section this command replaced; rerun `faceaudit {stage}`")
+            continue
+        setattr(result, name, old)
+        kept.append(name)
+    if not ran_gate and previous.gate is not None:
+        if recomputed:
+            warn(result, "gate", "the stored release verdict was dropped: it judged the sections this "
+                 "command recomputed; run `faceaudit gate` again", kind=VERDICT_DROPPED)
+        else:
+            result.gate = previous.gate
+            kept.append("gate")
+    if not kept:
+        return
+    stage_of = {section: stage for stage, section in _SECTIONS.items()} | {"gate": "gate"}
+    result.warnings[:0] = [w for w in previous.warnings if w.stage in {stage_of[k] for k in kept}]
+    earlier = [s for s in previous.run.stages_run if s in {stage_of[k] for k in kept}]
+    result.run.stages_run = sorted({*earlier, *result.run.stages_run}, key=STAGES.index)
+    result.run.timings_s = {k: v for k, v in previous.run.timings_s.items() if k in earlier}
+    now = config_sha256(result.run.config)
+    if previous.provenance.config_sha256 != now:
+        warn(result, "run", f"section(s) {', '.join(kept)} were computed by an earlier command with "
+             f"configuration {previous.provenance.config_sha256[:12]}; this command's configuration is "
+             f"{now[:12]}")
 
 
 def warn(result: AuditResult, stage: str, message: str, **detail: Any) -> None:
@@ -203,31 +318,20 @@ def warn(result: AuditResult, stage: str, message: str, **detail: Any) -> None:
 
 
 def _stage_dataset(ctx: StageContext) -> None:
-    from faceaudit.data.loaders import apply_attribute_choice, load_dataset
+    from faceaudit.data.loaders import load_dataset
     from faceaudit.data.mcq import build_mcq_items
 
     cfg = ctx.config.dataset
     if cfg.kind == "facexbench":
         _stage_facexbench(ctx)
         return
-    if cfg.kind == "synthetic":
-        from faceaudit.data.manifest import load_manifest
-        from faceaudit.data.synthetic import render_synthetic
-
-        manifest = render_synthetic(ctx.store.stage_dir("data"), cfg.synthetic, progress=ctx.progress)
-        dataset = load_manifest(manifest, progress=ctx.progress)
-        dataset = dataset.filter(split=cfg.split, limit=cfg.limit)
-        dataset = apply_attribute_choice(dataset, cfg.sensitive_attributes, cfg.tasks)
-    else:
-        dataset = load_dataset(cfg, progress=ctx.progress)
+    dataset = load_dataset(cfg, progress=ctx.progress, render_dir=ctx.store.stage_dir("data"))
     ctx.dataset = dataset
     ctx.image_root = dataset.root
     ctx.sensitive_attributes = list(dataset.sensitive_attributes)
     ctx.ordinal = dict(dataset.ordinal)
     summary = dataset.summary()
     ctx.result.dataset = summary
-    ctx.result.provenance.dataset_fingerprint = summary.fingerprint
-    ctx.result.provenance.dataset_manifest_sha256 = summary.manifest_sha256
     for issue in summary.issues:
         warn(ctx.result, "dataset", f"{issue.count} record(s) with {issue.kind}", kind=issue.kind)
 
@@ -278,8 +382,6 @@ def _stage_facexbench(ctx: StageContext) -> None:
             getattr(ctx.config, stage).enabled = False
     section = facexbench_dataset_section(path, items)
     ctx.result.dataset = section
-    ctx.result.provenance.dataset_fingerprint = section.fingerprint
-    ctx.result.provenance.dataset_manifest_sha256 = section.manifest_sha256
     ctx.eval_items = items
     ctx.image_root = items.root
     # A question carries a group only where its answer is the label (single-image
@@ -329,6 +431,11 @@ def _stage_corpus(ctx: StageContext) -> None:
             seed=ctx.config.seed,
             progress=ctx.progress,
         )
+        if section.n_requested and section.n_failed == section.n_requested:
+            raise StageError(
+                f"corpus: every one of the {section.n_requested} request(s) failed after all retries "
+                f"({section.backend} at {section.endpoint_host or 'this machine'}); nothing was generated"
+            )
         if section.n_failed:
             warn(
                 ctx.result,
@@ -337,10 +444,6 @@ def _stage_corpus(ctx: StageContext) -> None:
                 "--run-id to retry them",
             )
     ctx.result.corpus = section
-    ctx.result.provenance.corpus_sha256 = section.corpus_sha256
-    ctx.result.provenance.prompt_set_sha256 = section.prompt_set_sha256
-    if section.endpoint_host:
-        ctx.result.provenance.data_sent_to.append(f"corpus generation: {section.endpoint_host}")
     ctx.corpus_path = out
 
 
@@ -394,10 +497,6 @@ def _stage_train(ctx: StageContext) -> None:
         progress=ctx.progress,
     )
     ctx.result.training = section
-    ctx.result.provenance.base_model = section.base_model
-    ctx.result.provenance.base_model_sha256 = section.base_model_sha256
-    ctx.result.provenance.adapter_sha256 = section.adapter_sha256
-    ctx.result.provenance.recipe_sha256 = section.recipe_sha256
     ctx.base_model = str(base_model)
     ctx.adapter_dir = Path(section.adapter_path) if section.adapter_path else None
 
@@ -406,6 +505,10 @@ def _stage_evaluate(ctx: StageContext) -> None:
     from faceaudit.evaluate.stage import run_evaluation
 
     cfg = ctx.config.evaluate
+    stored = ctx.previous.training if ctx.previous is not None else None
+    if ctx.base_model is None and stored is not None and stored.adapter_path:
+        # `faceaudit evaluate` on a run that trained earlier evaluates that run's model.
+        ctx.base_model, ctx.adapter_dir = stored.base_model, Path(stored.adapter_path)
     model_dir = Path(ctx.base_model) if ctx.base_model else None
     section = run_evaluation(
         ctx.eval_items,
@@ -423,14 +526,16 @@ def _stage_evaluate(ctx: StageContext) -> None:
 
 
 def _stage_gate(ctx: StageContext) -> Path:
-    from faceaudit.gate import evaluate_gate, load_policy, write_junit
+    from faceaudit.gate import PolicyError, evaluate_gate, load_policy, write_junit
 
-    policy = load_policy(ctx.config.gate.policy)
-    gate = evaluate_gate(
-        ctx.result, policy, insufficient_blocks=ctx.config.gate.insufficient_blocks
-    )
+    cfg = ctx.config.gate
+    try:
+        policy = load_policy(cfg.policy)
+    except PolicyError as error:
+        raise InputError(f"gate.policy: {error}") from None
+    baseline = AuditResult.load(cfg.baseline) if cfg.baseline else None
+    gate = evaluate_gate(ctx.result, policy, baseline=baseline, insufficient_blocks=cfg.insufficient_blocks)
     ctx.result.gate = gate
-    ctx.result.provenance.policy_sha256 = gate.policy_sha256
     return write_junit(gate, ctx.store.path("junit.xml"))
 
 

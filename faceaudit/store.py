@@ -13,11 +13,14 @@ import contextlib
 import hashlib
 import json
 import os
+import re
 import tempfile
 from collections.abc import Iterable, Iterator
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
+
+from faceaudit.errors import InputError
 
 _CHUNK = 1 << 20
 
@@ -171,6 +174,9 @@ class JsonlWriter:
     def records(self) -> list[dict[str, Any]]:
         return list(self._records.values())
 
+    def get(self, key: str) -> dict[str, Any]:
+        return self._records[str(key)]
+
     def append(self, record: dict[str, Any]) -> bool:
         """Write ``record`` unless its key is already present. Returns True if written."""
         key = self._key_of(record)
@@ -214,34 +220,110 @@ def read_jsonl(path: str | os.PathLike[str]) -> Iterator[dict[str, Any]]:
                 raise ValueError(f"{path}: line {number}: invalid JSON ({error.msg})") from None
 
 
+_RUN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
+
+
+def check_run_id(run_id: str) -> str:
+    """``run_id`` if it names one directory inside the output directory; else an InputError."""
+    if not isinstance(run_id, str) or not _RUN_ID.fullmatch(run_id) or run_id in {".", ".."}:
+        raise InputError(
+            f"run id {run_id!r} must be one directory name: letters, digits, '.', '_' or '-', "
+            "starting with a letter or digit (no '/', no '..', not an absolute path)"
+        )
+    return run_id
+
+
+class RunDirectoryBusy(InputError):
+    """Another process is writing this run directory."""
+
+
 class RunStore:
-    """One run's directory: ``<root>/<run_id>/`` with a stage cache and artefact paths."""
+    """One run's directory: ``<root>/<run_id>/``, locked while in use, with contained paths.
+
+    Every path a run writes is built by :meth:`path` or :meth:`stage_dir`, which refuse
+    anything that would land outside the run directory (``..``, an absolute path, a
+    symlink pointing out), so a config cannot make a run write or truncate other files.
+    """
 
     def __init__(self, run_dir: str | os.PathLike[str]) -> None:
         self.dir = Path(run_dir)
         self.dir.mkdir(parents=True, exist_ok=True)
+        self._lock_handle: Any = None
 
     @classmethod
     def create(cls, root: str | os.PathLike[str], run_id: str | None = None) -> RunStore:
-        if run_id is None:
-            run_id = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
-            base, suffix = run_id, 1
-            while (Path(root) / run_id).exists():
-                suffix += 1
-                run_id = f"{base}-{suffix}"
-        return cls(Path(root) / run_id)
+        """The run directory ``root/run_id`` (created or resumed); a new unique one without ``run_id``.
+
+        A new directory is claimed with an atomic ``mkdir``, so two runs started in the
+        same second never share one.
+        """
+        root = Path(root)
+        if run_id is not None:
+            return cls(root / check_run_id(run_id))
+        root.mkdir(parents=True, exist_ok=True)
+        base = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
+        for suffix in range(1, 10_000):
+            candidate = root / (base if suffix == 1 else f"{base}-{suffix}")
+            try:
+                candidate.mkdir()
+            except FileExistsError:
+                continue
+            return cls(candidate)
+        raise InputError(f"{root}: no free run directory name for {base}")
 
     @property
     def run_id(self) -> str:
         return self.dir.name
 
+    @contextlib.contextmanager
+    def lock(self) -> Iterator[RunStore]:
+        """Hold the run directory exclusively (an advisory ``flock`` on ``.lock``, freed by the OS
+        if the process dies); a second run on the same directory is refused, not interleaved."""
+        import fcntl
+
+        handle = open(self.dir / ".lock", "a+")  # noqa: SIM115 - held for the with-block
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "another process"
+            handle.close()
+            raise RunDirectoryBusy(
+                f"run directory {self.dir} is in use by {holder}; wait for it to finish or choose "
+                "another --run-id"
+            ) from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"pid {os.getpid()}\n")
+        handle.flush()
+        self._lock_handle = handle
+        try:
+            yield self
+        finally:
+            self._lock_handle = None
+            handle.close()  # closing releases the lock
+
+    def _inside(self, target: Path, given: str) -> Path:
+        root = self.dir.resolve()
+        resolved = target.resolve()
+        if resolved != root and root not in resolved.parents:
+            raise InputError(
+                f"{given!r} would be written outside the run directory {self.dir}; output paths are "
+                "relative to the run directory and may not leave it"
+            )
+        return target
+
     def path(self, *parts: str) -> Path:
-        target = self.dir.joinpath(*parts)
+        """``parts`` joined under the run directory (parent directories created); never outside it."""
+        for part in parts:
+            if Path(part).is_absolute():
+                raise InputError(f"{part!r} must be relative to the run directory {self.dir}, not absolute")
+        target = self._inside(self.dir.joinpath(*parts), "/".join(parts))
         target.parent.mkdir(parents=True, exist_ok=True)
         return target
 
     def stage_dir(self, stage: str) -> Path:
-        target = self.dir / stage
+        target = self._inside(self.dir / stage, stage)
         target.mkdir(parents=True, exist_ok=True)
         return target
 

@@ -4,47 +4,38 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import ConfigDict, Field, field_validator
+
+from faceaudit.models.endpoint_config import EndpointSettings
 
 
-class CorpusConfig(BaseModel):
+class CorpusConfig(EndpointSettings):
     """How the FairFaceGPT-style Q&A corpus is generated (REFERENCE.md §3).
 
     Secrets never live here: ``api_key_env`` names the environment variable
     that holds the key, so a saved config can be shared without leaking it.
     """
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", hide_input_in_errors=True)
 
     enabled: bool = True
     backend: Literal["template", "openai", "hf"] = "template"
+    # The endpoint fields (api_key_env, timeout_s, max_retries, backoff_s, max_backoff_s)
+    # come from EndpointSettings; generation defaults to the hosted API and more requests in flight.
+    base_url: str | None = Field(
+        default="https://api.openai.com/v1",
+        description="openai: the OpenAI-compatible API root (a vLLM server: http://HOST:PORT/v1).",
+    )
+    concurrency: int = Field(default=8, ge=1, le=512, description="openai: requests in flight.")
     model: str | None = Field(
         default=None,
         description="openai: the model name sent to the endpoint (default gpt-4o-2024-11-20); "
         "hf: a local checkpoint directory or hub id; template: ignored.",
     )
-    base_url: str = Field(
-        default="https://api.openai.com/v1",
-        description="openai: the OpenAI-compatible API root (a vLLM server: http://HOST:PORT/v1).",
-    )
-    api_key_env: str | None = Field(
-        default="OPENAI_API_KEY",
-        description="openai: name of the environment variable holding the API key "
-        "(None: send no key, e.g. a local vLLM server).",
-    )
     aspects: list[str] | None = Field(
         default=None, description="Aspect ids to generate (default: all eight FairFaceGPT aspects)."
     )
     limit: int | None = Field(default=None, ge=1, description="Use at most this many images.")
-    concurrency: int = Field(default=8, ge=1, le=512, description="openai: requests in flight.")
-    timeout_s: float = Field(default=120.0, gt=0, description="openai: per-request timeout.")
-    max_retries: int = Field(
-        default=5, ge=0, description="openai: retries on 429/5xx/timeouts/malformed replies."
-    )
-    backoff_s: float = Field(
-        default=1.0, ge=0, description="openai: first retry delay; doubles on each retry."
-    )
-    max_backoff_s: float = Field(default=60.0, ge=0, description="openai: cap of one retry delay.")
     prompt_file: str | None = Field(
         default=None, description="YAML or JSON prompt set replacing the built-in FairFaceGPT one."
     )

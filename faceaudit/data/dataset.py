@@ -24,6 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from tqdm.auto import tqdm
 
 from faceaudit.data.records import FaceRecord
+from faceaudit.errors import InputError
 from faceaudit.schema.run import DataIssueSummary, DatasetSection
 from faceaudit.store import sha256_file, sha256_json
 
@@ -34,7 +35,7 @@ KEPT_ISSUE_KINDS = frozenset(
 _EXAMPLES_PER_KIND = 3
 
 
-class DatasetError(ValueError):
+class DatasetError(InputError):
     """The input cannot be used at all; the message says what was found and what is accepted."""
 
 

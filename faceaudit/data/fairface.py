@@ -19,9 +19,9 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
+from faceaudit.data.builder import DatasetBuilder
 from faceaudit.data.dataset import DataIssue, Dataset, DatasetError
 from faceaudit.data.images import DEFAULT_MAX_PIXELS
-from faceaudit.data.loaders import DatasetBuilder
 
 FAIRFACE_AGES = ["0-2", "3-9", "10-19", "20-29", "30-39", "40-49", "50-59", "60-69", "more than 70"]
 FAIRFACE_GENDERS = ["Male", "Female"]

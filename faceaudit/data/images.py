@@ -19,6 +19,8 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 from tqdm.auto import tqdm
 
+from faceaudit.errors import InputError
+
 # Pillow's own default limit (about 89 Mpx, a 9,459 x 9,459 image): far above any face crop,
 # low enough that a crafted header cannot make us allocate gigabytes.
 DEFAULT_MAX_PIXELS = 89_478_485
@@ -27,7 +29,7 @@ _ALPHA_MODES = frozenset({"RGBA", "LA", "PA", "RGBa", "La"})
 _SIXTEEN_BIT_MODES = frozenset({"I;16", "I;16B", "I;16L", "I;16N"})
 
 
-class ImageReadError(ValueError):
+class ImageReadError(InputError):
     """An image that cannot be used; ``kind`` is the issue kind reported for it."""
 
     def __init__(self, kind: str, path: str | os.PathLike[str], message: str) -> None:

@@ -23,9 +23,9 @@ from pathlib import Path, PurePosixPath
 import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from faceaudit.data.builder import DatasetBuilder
 from faceaudit.data.dataset import DataIssue, Dataset, DatasetError
 from faceaudit.data.images import DEFAULT_MAX_PIXELS
-from faceaudit.data.loaders import DatasetBuilder
 
 SIDECAR_NAME = "faceaudit-dataset.yaml"
 MANIFEST_NAMES = ("manifest.csv", "manifest.jsonl")

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import ConfigDict, Field, field_validator, model_validator
+
+from faceaudit.models.endpoint_config import EndpointSettings
 
 #: Generation length when none is configured: a letter for faceaudit's own items; on
 #: FaceXBench, room for the reasoning models write before the letter (VLMEvalKit's
@@ -13,8 +15,8 @@ DEFAULT_MAX_NEW_TOKENS = 16
 FACEXBENCH_MAX_NEW_TOKENS = 4096
 
 
-class EvaluateConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class EvaluateConfig(EndpointSettings):
+    model_config = ConfigDict(extra="forbid", hide_input_in_errors=True)
 
     enabled: bool = True
 
@@ -60,14 +62,8 @@ class EvaluateConfig(BaseModel):
         description="Where predictions are appended (JSONL, resumable); default <run>/evaluate/predictions-<mode>.jsonl.",
     )
 
-    # --- openai backend --------------------------------------------------------------------
-    base_url: str | None = Field(default=None, description="e.g. http://127.0.0.1:8000/v1")
-    api_key_env: str = Field(
-        default="OPENAI_API_KEY", description="Name of the environment variable holding the API key."
-    )
-    concurrency: int = Field(default=4, ge=1, description="Requests in flight at once.")
-    max_retries: int = Field(default=5, ge=0)
-    request_timeout_s: float = Field(default=120.0, gt=0)
+    # --- openai backend: base_url, api_key_env, concurrency, timeout_s, max_retries,
+    # backoff_s, max_backoff_s come from EndpointSettings, the one endpoint config.
 
     # --- predictions backend ---------------------------------------------------------------
     predictions_file: str | None = Field(

@@ -26,9 +26,10 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from faceaudit.data.records import OPTION_LETTERS, McqItem
+from faceaudit.errors import StaleResultsError
 from faceaudit.evaluate.parse import parse_answer
 from faceaudit.models.base import FaceModel, prepare_batch
-from faceaudit.store import JsonlWriter, atomic_write_json, read_jsonl
+from faceaudit.store import JsonlWriter, atomic_write_json, read_jsonl, sha256_json
 
 Mode = Literal["scoring", "generation"]
 
@@ -167,22 +168,41 @@ def _prefetched(
                 future.cancel()
 
 
-def _check_meta(out_jsonl: Path, meta: dict[str, Any]) -> None:
+def item_sha256(item: McqItem) -> str:
+    """Hash of everything about an item that determines its answer (question, options, images, groups)."""
+    return sha256_json(item.model_dump(mode="json"))
+
+
+def _check_meta(out_jsonl: Path, meta: dict[str, Any], items: dict[str, str]) -> None:
+    """Refuse to resume from answers made by another model, mode or to other questions.
+
+    ``meta`` names the model (with its content hash) and the mode; ``items`` maps each
+    item id to :func:`item_sha256`. A stored answer is reused only when all of them match.
+    """
     meta_path = out_jsonl.with_name(out_jsonl.name + ".meta.json")
     if meta_path.exists():
         previous = json.loads(meta_path.read_text(encoding="utf-8"))
-        if previous != meta:
-            raise ValueError(
-                f"{out_jsonl} holds predictions of {previous}, not of {meta}; "
-                "choose another predictions file or delete it to start over"
+        changed = [
+            f"{key}: {previous.get(key)!r} then, {value!r} now"
+            for key, value in meta.items() if previous.get(key) != value
+        ]
+        stored_items = previous.get("items", {})
+        edited = sorted(k for k, digest in items.items() if k in stored_items and stored_items[k] != digest)
+        if edited:
+            changed.append(f"{len(edited)} item(s) changed since they were answered, e.g. {edited[:3]}")
+        if changed:
+            raise StaleResultsError(
+                f"{out_jsonl} holds answers that this run must not reuse, because "
+                + "; ".join(changed)
+                + ". Use a new --run-id, or delete the file to answer again"
             )
+        items = {**stored_items, **items}
     elif out_jsonl.exists() and out_jsonl.stat().st_size > 0:
-        raise ValueError(
+        raise StaleResultsError(
             f"{out_jsonl} exists without {meta_path.name}: cannot tell which model wrote it; "
             "choose another predictions file or delete it"
         )
-    else:
-        atomic_write_json(meta_path, meta)
+    atomic_write_json(meta_path, {**meta, "items": items})
 
 
 def predict(
@@ -222,7 +242,13 @@ def predict(
 
     out_jsonl = Path(out_jsonl)
     out_jsonl.parent.mkdir(parents=True, exist_ok=True)
-    _check_meta(out_jsonl, {"model": model.name, "mode": mode})
+    identity = getattr(model, "identity", None)
+    _check_meta(
+        out_jsonl,
+        {"model": model.name, "model_sha256": identity.sha256 if identity else None,
+         "model_revision": identity.revision if identity else None, "mode": mode},
+        {item.item_id: item_sha256(item) for item in items},
+    )
     image_root = Path(image_root)
     # Every record is flushed (a killed process loses nothing); fsync once per batch keeps
     # a fast GPU from waiting on the disk for every single item.

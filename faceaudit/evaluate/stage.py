@@ -25,6 +25,7 @@ from pathlib import Path
 import pandas as pd
 
 from faceaudit.data.records import McqItem
+from faceaudit.errors import InputError
 from faceaudit.evaluate.config import (
     DEFAULT_MAX_NEW_TOKENS,
     FACEXBENCH_MAX_NEW_TOKENS,
@@ -126,12 +127,12 @@ def run_evaluation(
     unless ``cfg.model``/``cfg.adapter`` name a model of their own.
     """
     if not items:
-        raise ValueError("no items to evaluate")
+        raise InputError("no items to evaluate")
     # FaceXBench: every question of the files, loaded or not (its scoring's denominator).
     questions = getattr(items, "questions", None)
     if cfg.facexbench_protocol == "official":
         if questions is None:
-            raise ValueError("facexbench_protocol 'official' needs FaceXBench data (dataset kind facexbench)")
+            raise InputError("facexbench_protocol 'official' needs FaceXBench data (dataset kind facexbench)")
         items = [item.model_copy(update={"prompt_style": "facexbench"}) for item in items]
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -149,6 +150,9 @@ def run_evaluation(
         close = getattr(model, "close", None)
         if close is not None:
             close()
+    # What left the machine is the transport's record, read from the model that sent it.
+    data_sent = model.data_sent() if hasattr(model, "data_sent") else []
+    identity = getattr(model, "identity", None)
     benchmark: dict[str, Estimate] | None = None
     if cfg.facexbench_report:
         benchmark = facexbench_accuracy(
@@ -165,8 +169,10 @@ def run_evaluation(
             )
     if not sensitive_attributes:
         if questions is None:
-            raise ValueError("sensitive_attributes is empty: name at least one group column")
-        return _benchmark_only_section(frame, model.name, mode, cfg, seed, benchmark, notes)
+            raise InputError("sensitive_attributes is empty: name at least one group column")
+        only = _benchmark_only_section(frame, model.name, mode, cfg, seed, benchmark, notes)
+        only.model_identity, only.data_sent = identity, data_sent
+        return only
     section = build_evaluation_section(
         frame,
         model=model.name,
@@ -185,6 +191,8 @@ def run_evaluation(
         progress=progress,
     )
     section.method_notes.extend(notes)
+    section.model_identity = identity
+    section.data_sent = data_sent
     return section
 
 

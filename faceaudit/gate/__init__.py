@@ -1,10 +1,11 @@
 """faceaudit.gate: release policy, verdict, exit codes, JUnit XML and Markdown summary."""
 
 from faceaudit.gate.exit_codes import (
-    EXIT_ERROR,
     EXIT_FAIL,
     EXIT_INSUFFICIENT,
     EXIT_PASS,
+    EXIT_RUNTIME,
+    EXIT_USAGE,
     exit_code,
 )
 from faceaudit.gate.junit import junit_xml, write_junit
@@ -14,10 +15,11 @@ from faceaudit.gate.policy import Check, Policy, PolicyError, load_policy, parse
 from faceaudit.gate.verdict import evaluate_gate, not_tested
 
 __all__ = [
-    "EXIT_ERROR",
     "EXIT_FAIL",
     "EXIT_INSUFFICIENT",
     "EXIT_PASS",
+    "EXIT_RUNTIME",
+    "EXIT_USAGE",
     "Check",
     "PathError",
     "Policy",

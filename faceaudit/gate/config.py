@@ -27,6 +27,7 @@ class ReportConfig(BaseModel):
 
     enabled: bool = True
     show_faces: bool = Field(
-        default=False, description="Show example face images in the report (personal data)."
+        default=False,
+        description="Allow the report to show faces (personal data). audit.json stores no example "
+        "images, so today this only changes the report's privacy note.",
     )
-    blur: bool = Field(default=True, description="Blur faces the report shows (only with show_faces).")

@@ -43,7 +43,7 @@ def fmt(x: float | None) -> str:
         return "n/a"
     if math.isnan(x):
         return "NaN"
-    if math.isinf(x):  # a ratio to a zero (an error ratio, an imbalance): int(x) would raise
+    if math.isinf(x):  # an unbounded interval end, or a ratio over a zero rate
         return "∞" if x > 0 else "−∞"
     if x == int(x) and abs(x) < 1e6:
         return str(int(x))

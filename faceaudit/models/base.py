@@ -22,15 +22,19 @@ from typing import Any, Protocol, runtime_checkable
 from PIL import Image
 
 from faceaudit.data.records import McqItem
+from faceaudit.errors import StageError
+from faceaudit.schema.run import ModelIdentity
 
 
-class ScoringUnavailable(RuntimeError):
+class ScoringUnavailable(StageError):
     """The backend cannot give option log-probabilities (use generation mode)."""
 
 
 @runtime_checkable
 class FaceModel(Protocol):
     name: str
+    #: Human name, content hash and hub revision; decides whether stored answers are reusable.
+    identity: ModelIdentity
 
     def score_options(self, batch: list[McqItem], images: Any) -> list[list[float]]:
         """Log-probability of each option of each item (one list per item, in option order)."""

@@ -76,17 +76,15 @@ def end_of_turn_text(processor: Any) -> str:
 
 
 def load_images(paths: Sequence[str | Path], root: Path | None = None) -> list[Any]:
-    """Open images as RGB PIL images; relative paths are resolved against ``root``."""
-    from PIL import Image
+    """Decode images to RGB with the transport's one decoder; relative paths resolve against ``root``."""
+    from faceaudit.data.images import open_face_image
 
     images = []
     for path in paths:
         full = Path(root) / path if root is not None else Path(path)
-        try:
-            with Image.open(full) as image:
-                images.append(image.convert("RGB"))
-        except FileNotFoundError:
-            raise FileNotFoundError(f"image not found: {full}") from None
+        if not full.is_file():
+            raise FileNotFoundError(f"image not found: {full}")
+        images.append(open_face_image(full)[0])
     return images
 
 

@@ -22,8 +22,10 @@ from typing import Any
 
 from transformers import InternVLProcessor
 
+from faceaudit.errors import InputError
 
-class RemoteCodeRefused(ValueError):
+
+class RemoteCodeRefused(InputError):
     """A checkpoint needs code shipped with it, and the user did not allow running it."""
 
 

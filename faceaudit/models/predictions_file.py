@@ -18,7 +18,8 @@ from typing import Any
 
 from faceaudit.data.records import McqItem
 from faceaudit.models.base import ScoringUnavailable
-from faceaudit.store import read_jsonl
+from faceaudit.schema.run import ModelIdentity
+from faceaudit.store import read_jsonl, sha256_file
 
 _TEXT_COLUMNS = ("prediction", "predicted", "answer")
 
@@ -61,6 +62,8 @@ class PredictionsFileModel:
         if not self.path.is_file():
             raise FileNotFoundError(f"predictions file {self.path} does not exist")
         self.name = name or f"predictions:{self.path.name}"
+        self.identity = ModelIdentity(name=name or self.path.name, backend="predictions",
+                                      source=str(self.path), sha256=sha256_file(self.path))
         rows = _rows(self.path)
         if not rows:
             raise ValueError(f"{self.path}: no predictions in the file")

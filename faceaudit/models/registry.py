@@ -4,9 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from faceaudit.evaluate.config import EvaluateConfig
+from faceaudit.errors import InputError
 from faceaudit.models.base import FaceModel
+
+if TYPE_CHECKING:  # the config lives with the evaluate stage; models must not import it at run time
+    from faceaudit.evaluate.config import EvaluateConfig
 
 BackendFactory = Callable[..., FaceModel]
 
@@ -16,7 +20,7 @@ def _hf(cfg: EvaluateConfig, model_dir: Path | None, adapter: Path | None, seed:
 
     source = cfg.model if cfg.model is not None else model_dir
     if source is None:
-        raise ValueError(
+        raise InputError(
             "evaluate.backend 'hf' needs a model: set evaluate.model to a checkpoint directory or "
             "hub id, or run the train stage first"
         )
@@ -34,25 +38,18 @@ def _openai(cfg: EvaluateConfig, model_dir: Path | None, adapter: Path | None, s
     from faceaudit.models.openai_compat import OpenAIChatModel
 
     if not cfg.base_url or not cfg.model:
-        raise ValueError(
+        raise InputError(
             "evaluate.backend 'openai' needs evaluate.base_url (e.g. http://127.0.0.1:8000/v1) "
             "and evaluate.model (the served model name)"
         )
-    return OpenAIChatModel(
-        cfg.base_url,
-        cfg.model,
-        api_key_env=cfg.api_key_env,
-        concurrency=cfg.concurrency,
-        max_retries=cfg.max_retries,
-        timeout_s=cfg.request_timeout_s,
-    )
+    return OpenAIChatModel.from_settings(cfg, cfg.model, seed=seed)
 
 
 def _predictions(cfg: EvaluateConfig, model_dir: Path | None, adapter: Path | None, seed: int) -> FaceModel:
     from faceaudit.models.predictions_file import PredictionsFileModel
 
     if not cfg.predictions_file:
-        raise ValueError("evaluate.backend 'predictions' needs evaluate.predictions_file (CSV or JSONL)")
+        raise InputError("evaluate.backend 'predictions' needs evaluate.predictions_file (CSV or JSONL)")
     return PredictionsFileModel(cfg.predictions_file, name=cfg.model)
 
 
@@ -88,5 +85,5 @@ def make_model(
     try:
         factory = BACKENDS[cfg.backend]
     except KeyError:
-        raise ValueError(f"unknown evaluate.backend {cfg.backend!r} (accepted: {', '.join(BACKENDS)})") from None
+        raise InputError(f"unknown evaluate.backend {cfg.backend!r} (accepted: {', '.join(BACKENDS)})") from None
     return factory(cfg, model_dir, adapter, seed)

@@ -22,6 +22,8 @@ from pathlib import Path
 import numpy as np
 
 from faceaudit.data.records import OPTION_LETTERS, McqItem
+from faceaudit.schema.run import ModelIdentity
+from faceaudit.store import sha256_json
 
 _INVALID_TEXT = "I'm sorry, I cannot tell from this image."
 # Rotating answer formats exercise the same parser a real model's output goes through.
@@ -68,6 +70,11 @@ class SimulatedFaceModel:
         self.seed = seed
         self.invalid_rate = invalid_rate
         self.overconfidence = overconfidence
+        # Its parameters are its weights: a changed accuracy is a different model.
+        parameters = {"accuracy": dict(sorted(accuracy.items())), "seed": seed,
+                      "invalid_rate": invalid_rate, "overconfidence": overconfidence}
+        self.identity = ModelIdentity(name=name, backend="simulated", source="simulated",
+                                      sha256=sha256_json(parameters))
 
     def prepare(self, batch: list[McqItem], image_root: str | Path) -> None:
         # The answers do not depend on pixels: nothing to decode.

@@ -15,6 +15,7 @@ from typing import Any
 import jinja2
 
 from faceaudit.gate.verdict import AUDIT_STAGES, fmt, not_tested
+from faceaudit.provenance import privacy_statement
 from faceaudit.report import charts
 from faceaudit.schema import AuditResult
 from faceaudit.schema.evaluation import HIGHER_IS_BETTER
@@ -138,9 +139,15 @@ def _evaluation_view(evaluation: dict[str, Any]) -> list[dict[str, Any]]:
 def _tested(result: AuditResult) -> list[tuple[str, str]]:
     rows: list[tuple[str, str]] = []
     ev = result.evaluation
-    model = ev.model if ev else result.provenance.base_model
+    model = model_title(result)
     if model:
         rows.append(("Model", model))
+    if ev is not None and ev.model_identity is not None:
+        identity = ev.model_identity
+        if identity.source:
+            rows.append(("Model source", identity.source))
+        if identity.sha256:
+            rows.append(("Model SHA-256", identity.sha256))
     if result.provenance.adapter_sha256:
         rows.append(("Adapter SHA-256 (first 16)", result.provenance.adapter_sha256[:16]))
     if result.dataset:
@@ -177,7 +184,7 @@ def _provenance(result: AuditResult) -> list[tuple[str, str]]:
         rows.append(("Policy SHA-256", g.policy_sha256))
         rows.append(("Verdict computed at", g.evaluated_at))
     for name, value in prov.model_dump().items():
-        if name == "data_sent_to" or value in (None, "", []):
+        if name in ("data_sent_to", "transfers") or value in (None, "", []):
             continue
         rows.append((name.replace("_", " ").replace("sha256", "SHA-256"), str(value)))
     rows.append(("Data sent to", ", ".join(prov.data_sent_to) if prov.data_sent_to
@@ -185,6 +192,24 @@ def _provenance(result: AuditResult) -> list[tuple[str, str]]:
     for lib, version in sorted(run.library_versions.items()):
         rows.append((f"library {lib}", version))
     return rows
+
+
+def model_title(result: AuditResult) -> str | None:
+    """The audited model as a person reads it: its name, then the hash (or revision) that pins it."""
+    evaluation = result.evaluation
+    if evaluation is None:
+        return result.provenance.base_model
+    identity = evaluation.model_identity
+    if identity is None:
+        return evaluation.model
+    pins = []
+    if identity.sha256:
+        pins.append(f"sha256 {identity.sha256[:12]}")
+    if identity.revision:
+        pins.append(f"revision {identity.revision[:12]}")
+    if not pins:
+        pins.append(f"served by {identity.source}" if identity.source else "weights not hashed")
+    return f"{identity.name} ({', '.join(pins)})"
 
 
 def build_context(result: AuditResult, *, show_faces: bool = False) -> dict[str, Any]:
@@ -219,6 +244,8 @@ def build_context(result: AuditResult, *, show_faces: bool = False) -> dict[str,
         "present": present,
         "stages": AUDIT_STAGES,
         "show_faces": show_faces,
+        "model_title": model_title(result),
+        "privacy": privacy_statement(result.provenance),
         "intersection_depth": max((len(g.attributes) for t in result.evaluation.tasks for g in t.groups),
                                   default=0) if result.evaluation else 0,
         "gate_certify_power": gate.certify_power if gate else None,

@@ -12,8 +12,9 @@ import json
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, ValidationError
 
+from faceaudit.errors import InputError, format_validation_errors
 from faceaudit.schema.common import Estimate, ResultModel, Warning_
 from faceaudit.schema.corpus import CorpusSection
 from faceaudit.schema.corpus_scan import CorpusScanSection
@@ -54,14 +55,17 @@ class AuditResult(ResultModel):
         try:
             raw = json.loads(text)  # the stdlib parser accepts NaN; pydantic then validates
         except json.JSONDecodeError as error:
-            raise ValueError(f"{path}: not valid JSON (line {error.lineno}: {error.msg})") from None
+            raise InputError(f"{path}: not valid JSON (line {error.lineno}: {error.msg})") from None
         version = raw.get("schema_version") if isinstance(raw, dict) else None
         if version != SCHEMA_VERSION:
-            raise ValueError(
+            raise InputError(
                 f"{path}: schema_version {version!r} is not supported (this faceaudit reads "
                 f"{SCHEMA_VERSION!r})"
             )
-        return cls.model_validate(raw)
+        try:
+            return cls.model_validate(raw)
+        except ValidationError as error:
+            raise InputError(format_validation_errors(error.errors(), f"audit result {path}")) from None
 
 
 __all__ = [

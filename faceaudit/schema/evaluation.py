@@ -12,6 +12,7 @@ from typing import Literal
 from pydantic import Field
 
 from faceaudit.schema.common import Estimate, ResultModel
+from faceaudit.schema.run import DataTransfer, ModelIdentity
 
 MetricName = Literal["accuracy", "macro_f1", "invalid_rate", "ece", "off_by_one"]
 HIGHER_IS_BETTER: dict[str, bool] = {
@@ -124,6 +125,10 @@ class EvaluationSection(ResultModel):
     """Stratified evaluation of one model."""
 
     model: str
+    model_identity: ModelIdentity | None = None
+    data_sent: list[DataTransfer] = Field(
+        default_factory=list, description="What this run sent off the machine (empty: nothing)."
+    )
     mode: str = Field(description="'scoring' (option-letter probabilities) or 'generation' (parsed text)")
     n_items: int = Field(ge=0)
     n_images: int = Field(ge=0)

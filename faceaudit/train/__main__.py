@@ -16,6 +16,7 @@ import sys
 from pathlib import Path
 
 from faceaudit.data.records import McqItem
+from faceaudit.errors import EXIT_USAGE, InputError
 
 
 def _read_items(path: Path | None) -> list[McqItem] | None:
@@ -28,12 +29,14 @@ def _read_items(path: Path | None) -> list[McqItem] | None:
                 try:
                     items.append(McqItem.model_validate_json(line))
                 except ValueError as error:
-                    raise SystemExit(f"{path}: line {number}: not a multiple-choice item: {error}") from None
+                    raise InputError(f"{path}: line {number}: not a multiple-choice item: {error}") from None
     return items
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m faceaudit.train", description=__doc__.splitlines()[0])
+    from faceaudit.cli_common import Parser  # exits 3 on bad arguments, never argparse's 2
+
+    parser = Parser(prog="python -m faceaudit.train", description=__doc__.splitlines()[0])
     parser.add_argument("--recipe", default="tiny", help="recipe name (tiny, facellm-1b, facellm-8b, facellm-38b) or YAML path")
     parser.add_argument("--base-model", help="hub id or checkpoint directory (default: the recipe's)")
     parser.add_argument("--corpus", type=Path, help="corpus JSONL (faceaudit) or JSON (ShareGPT)")
@@ -52,12 +55,24 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        return _train(args)
+    except BaseException as error:  # noqa: BLE001 - the same exit-code table as `faceaudit`
+        if isinstance(error, (SystemExit, KeyboardInterrupt)):
+            raise
+        from faceaudit.cli import exit_code_of
+
+        print(f"error: {type(error).__name__}: {error}", file=sys.stderr)
+        return exit_code_of(error)
+
+
+def _train(args: argparse.Namespace) -> int:
     import yaml
 
     from faceaudit.train.recipe import RecipeError, load_recipe, parse_recipe
     from faceaudit.train.trainer import prepare_base_model, train_lora
 
-    args = _parser().parse_args(argv)
     try:
         recipe = load_recipe(args.recipe)
         if args.set:
@@ -74,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
             recipe = parse_recipe(data, f"{args.recipe} with --set overrides")
     except RecipeError as error:
         print(f"error: {error}", file=sys.stderr)
-        return 2
+        return EXIT_USAGE  # not 2: that is the code for INSUFFICIENT EVIDENCE
     base = args.base_model or prepare_base_model(recipe, args.out / "base-model")
     section = train_lora(
         base_model=base, corpus=args.corpus, image_root=args.image_root, recipe=recipe, out_dir=args.out,

@@ -23,8 +23,4 @@ class TrainConfig(BaseModel):
         description="Recipe fields to change, validated like the recipe itself, e.g. "
         "{max_steps: 20, lora: {r: 8}}. trust_remote_code can only be enabled here or in the recipe.",
     )
-    corpus: str | None = Field(
-        default=None,
-        description="Train on this existing corpus (faceaudit JSONL or ShareGPT JSON) instead of the generated one.",
-    )
     resume: bool = Field(default=True, description="Continue from the last checkpoint of an interrupted run.")

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from faceaudit.data.records import McqItem
+from faceaudit.errors import InputError
 from faceaudit.models.chat import (
     SHAREGPT_IMAGE_TAG,
     encode_conversation,
@@ -35,7 +36,7 @@ from faceaudit.models.chat import (
 )
 
 
-class CorpusFormatError(ValueError):
+class CorpusFormatError(InputError):
     """A corpus file that cannot be read; the message names the file, row and field."""
 
 

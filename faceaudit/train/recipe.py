@@ -15,6 +15,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from faceaudit.errors import InputError, format_validation_errors
 from faceaudit.store import sha256_json
 
 RECIPES_DIR = Path(__file__).resolve().parent / "recipes"
@@ -22,7 +23,7 @@ RECIPES_DIR = Path(__file__).resolve().parent / "recipes"
 TINY_BASE = "tiny"
 
 
-class RecipeError(ValueError):
+class RecipeError(InputError):
     """A recipe that cannot be used; the message names the file, the field and what is accepted."""
 
 
@@ -107,25 +108,13 @@ def available_recipes() -> list[str]:
     return sorted(p.stem for p in RECIPES_DIR.glob("*.yaml"))
 
 
-def _describe(error: dict[str, Any]) -> str:
-    location = ".".join(str(part) for part in error["loc"]) or "(top level)"
-    message = "unknown field" if error["type"] == "extra_forbidden" else error["msg"]
-    ctx = error.get("ctx") or {}
-    if "expected" in ctx and str(ctx["expected"]) not in message:
-        message = f"{message} (accepted: {ctx['expected']})"
-    if error["type"] not in ("missing",) and not isinstance(error.get("input"), dict):
-        return f"{location}: {message}; got {error.get('input')!r}"
-    return f"{location}: {message}"
-
-
 def parse_recipe(data: Any, source: str) -> Recipe:
     if not isinstance(data, dict):
         raise RecipeError(f"{source}: a recipe must be a mapping of fields, got {type(data).__name__}")
     try:
         return Recipe.model_validate(data)
     except ValidationError as error:
-        lines = [_describe(e) for e in error.errors()]
-        raise RecipeError(f"invalid recipe in {source}:\n  " + "\n  ".join(lines)) from None
+        raise RecipeError(format_validation_errors(error.errors(), f"recipe in {source}")) from None
 
 
 def load_recipe(name_or_path: str | Path) -> Recipe:

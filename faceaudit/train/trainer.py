@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from faceaudit.data.records import McqItem
+from faceaudit.errors import StaleResultsError
 from faceaudit.models.chat import IGNORE_INDEX
 from faceaudit.models.loading import load_model, save_processor
 from faceaudit.schema.training import LossPoint, TrainingSection
@@ -43,6 +44,7 @@ CHECKPOINTS = "checkpoints"
 ADAPTER = "adapter"
 MERGED = "merged"
 LOG = "training_log.jsonl"
+INPUTS = "inputs.json"  # in the checkpoint directory: what the checkpoints were trained from
 SECTION = "training.json"
 
 
@@ -81,6 +83,26 @@ def _base_identity(base_model: str, model: Any) -> tuple[str | None, str | None]
         weights = sha256_tree(path, "*.safetensors")
         return None, sha256_json({"json": digest, "safetensors": weights})
     return getattr(model.config, "_commit_hash", None), None
+
+
+def _check_resumable(checkpoint_dir: Path, last: Path | None, inputs: dict[str, Any]) -> None:
+    """Refuse to continue a checkpoint trained from other inputs; record this run's inputs.
+
+    A resumed run would otherwise finish someone else's training and report it as its own:
+    the base weights, the recipe, the seed and the training examples must all be the same.
+    """
+    record = checkpoint_dir / INPUTS
+    if last is not None:
+        previous = json.loads(record.read_text(encoding="utf-8")) if record.is_file() else {}
+        changed = sorted(key for key, value in inputs.items() if previous.get(key) != value)
+        if changed:
+            raise StaleResultsError(
+                f"{last} was trained from other inputs than this run's ({', '.join(changed)} changed"
+                + (", or it predates this check" if not previous else "")
+                + "); use a new --run-id, or set train.resume=false to start over"
+            )
+    checkpoint_dir.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(record, inputs)
 
 
 def _precision_flags(recipe: Recipe) -> tuple[dict[str, bool], str]:
@@ -303,6 +325,11 @@ def train_lora(
         # With tqdm off the Trainer prints every log dict to stdout instead; quiet means quiet.
         trainer.remove_callback(PrinterCallback)
     last = _last_checkpoint(checkpoint_dir) if resume else None
+    _check_resumable(checkpoint_dir, last, {
+        "base_model": base_model, "base_revision": revision, "base_model_sha256": base_sha,
+        "recipe_sha256": recipe.sha256(), "seed": seed,
+        "examples_sha256": sha256_json([[list(e.image_paths), e.question, e.answer, e.source] for e in examples]),
+    })
     resumed_from = int(last.name.rsplit("-", 1)[-1]) if last is not None else None
     output = trainer.train(resume_from_checkpoint=str(last) if last is not None else None)
 

@@ -151,3 +151,39 @@ def test_run_store_creates_unique_run_dirs_and_stage_markers(tmp_path: Path) -> 
     first.mark_stage_done("corpus", "abc")
     assert first.stage_done("corpus", "abc")
     assert not first.stage_done("corpus", "other")
+
+
+def test_concurrent_runs_without_a_run_id_never_share_a_directory(tmp_path: Path) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        stores = list(pool.map(lambda _: RunStore.create(tmp_path), range(16)))
+    assert len({store.dir for store in stores}) == 16
+
+
+def test_a_locked_run_directory_is_refused_and_freed_after_use(tmp_path: Path) -> None:
+    from faceaudit.store import RunDirectoryBusy
+
+    store = RunStore.create(tmp_path, "r")
+    with (
+        store.lock(),
+        pytest.raises(RunDirectoryBusy, match=f"in use by pid {os.getpid()}"),
+        RunStore.create(tmp_path, "r").lock(),
+    ):
+        pass
+    with RunStore.create(tmp_path, "r").lock():  # released: usable again
+        pass
+
+
+def test_paths_cannot_leave_the_run_directory(tmp_path: Path) -> None:
+    from faceaudit.errors import InputError
+
+    store = RunStore.create(tmp_path, "r")
+    assert store.path("corpus", "corpus.jsonl") == tmp_path / "r" / "corpus" / "corpus.jsonl"
+    (tmp_path / "r" / "link").symlink_to(tmp_path)
+    for escaping in ("../x.jsonl", str(tmp_path / "abs.jsonl"), "link/out.jsonl"):
+        with pytest.raises(InputError, match="outside the run directory|not absolute"):
+            store.path(escaping)
+    for bad_id in ("..", "a/b", "/abs", "", ".x"):
+        with pytest.raises(InputError, match="must be one directory name"):
+            RunStore.create(tmp_path, bad_id)

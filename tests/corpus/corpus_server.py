@@ -163,7 +163,8 @@ def make_face_set(root: Path, n: int | None = None) -> list[FaceRecord]:
     for i, (image_id, age, gender, race) in enumerate(rows):
         path = root / f"{image_id}.jpg"
         path.parent.mkdir(parents=True, exist_ok=True)
-        Image.new("RGB", (16, 16), (i * 37 % 256, i * 91 % 256, 128)).save(path, quality=90)
+        # Every face carries camera EXIF, as phone photos do: none of it may leave the machine.
+        Image.new("RGB", (16, 16), (i * 37 % 256, i * 91 % 256, 128)).save(path, quality=90, exif=camera_exif())
         records.append(FaceRecord(id=image_id, image_path=f"{image_id}.jpg",
                                   attributes={"age": age, "gender": gender, "race": race}, split="val"))
     return records
@@ -175,7 +176,32 @@ def face_set(tmp_path: Path) -> tuple[Path, list[FaceRecord]]:
     return root, make_face_set(root)
 
 
+EXIF_MAKE = "FaceauditTestCam"
+
+
+def camera_exif() -> Image.Exif:
+    exif = Image.Exif()
+    exif[0x010F] = EXIF_MAKE  # Make
+    exif[0x0132] = "2024:06:01 12:00:00"  # DateTime
+    return exif
+
+
 def decode_data_url(url: str) -> bytes:
     header, data = url.split(",", 1)
-    assert header == "data:image/jpeg;base64"
+    assert header == "data:image/png;base64"
     return base64.b64decode(data)
+
+
+def assert_clean_copy_of(sent: bytes, original: Path) -> None:
+    """``sent`` shows the pixels of ``original`` and carries none of its metadata."""
+    import io
+
+    with Image.open(io.BytesIO(sent)) as image:
+        assert image.format == "PNG"
+        assert not image.getexif(), f"metadata left the machine: {dict(image.getexif())}"
+        assert set(image.info) <= {"dpi"}, image.info  # no exif, icc_profile, text chunks
+        pixels = image.convert("RGB").tobytes()
+    with Image.open(original) as source:
+        assert source.getexif().get(0x010F) == EXIF_MAKE  # the original did carry it
+        assert pixels == source.convert("RGB").tobytes()
+    assert EXIF_MAKE.encode() not in sent

@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
-from corpus_server import Reply, decode_data_url
+from corpus_server import EXIF_MAKE, Reply, assert_clean_copy_of, decode_data_url
 
 from faceaudit.corpus.backends import CorpusBackendError
 from faceaudit.corpus.config import CorpusConfig
@@ -28,6 +28,14 @@ def _cfg(url: str, **overrides: object) -> CorpusConfig:
                   concurrency=4, timeout_s=2.0, max_retries=3, backoff_s=0.01, max_backoff_s=0.05)
     values.update(overrides)
     return CorpusConfig(**values)
+
+
+def _shows(sent: bytes, original: Path) -> bool:
+    try:
+        assert_clean_copy_of(sent, original)
+    except AssertionError:
+        return False
+    return True
 
 
 def _no_key_under(directory: Path) -> None:
@@ -65,7 +73,18 @@ def test_corpus_openai_full_run_sends_labels_stores_questions_and_keeps_key_out(
                            "and 3-9 years old.")
     assert first.payload["messages"][0]["content"] == prompts.system_prompt
     image = decode_data_url(first.payload["messages"][1]["content"][1]["image_url"]["url"])
-    assert image == (root / "val/1.jpg").read_bytes()
+    assert_clean_copy_of(image, root / "val/1.jpg")
+    arrived = {decode_data_url(s.payload["messages"][1]["content"][1]["image_url"]["url"]) for s in server.seen}
+    assert len(arrived) == 6  # one metadata-free re-encoding per face
+    for record in records:
+        assert any(_shows(sent, root / record.image_path) for sent in arrived)
+    for sent in arrived:
+        assert EXIF_MAKE.encode() not in sent and b"Exif" not in sent
+    # The record of what left the machine: host, model, counts.
+    [sent] = section.data_sent
+    assert (sent.stage, sent.host, sent.model) == ("corpus", section.endpoint_host, "test-vlm")
+    assert (sent.n_requests, sent.n_images, sent.n_distinct_images, sent.n_texts) == (48, 48, 6, 96)
+    assert "metadata removed" in sent.image_preparation
     assert {s.authorization for s in server.seen} == {f"Bearer {API_KEY}"}
 
     # What was stored: the question without labels.

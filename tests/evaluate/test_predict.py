@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from faceaudit.data.records import McqItem
+from faceaudit.errors import StaleResultsError
 from faceaudit.evaluate.predict import PREDICTION_COLUMNS, predict, softmax
 from faceaudit.models.simulated import SimulatedFaceModel
 from faceaudit.store import read_jsonl
@@ -80,7 +81,7 @@ def test_a_file_from_another_model_or_mode_is_not_resumed(tmp_path: Path) -> Non
     items = make_items(10)
     out = tmp_path / "p.jsonl"
     predict(items, tmp_path, SimulatedFaceModel({"default": 0.9}), mode="scoring", out_jsonl=out, progress=False)
-    with pytest.raises(ValueError, match="holds predictions of"):
+    with pytest.raises(StaleResultsError, match="must not reuse, because mode: 'scoring' then, 'generation' now"):
         predict(items, tmp_path, SimulatedFaceModel({"default": 0.9}), mode="generation", out_jsonl=out, progress=False)
     foreign = tmp_path / "foreign.jsonl"
     foreign.write_text('{"item_id": "q0000"}\n', encoding="utf-8")
@@ -189,3 +190,25 @@ def test_preparation_runs_ahead_in_a_background_thread(tmp_path: Path, prefetch:
         assert all(name.startswith("faceaudit-prepare") for name in model.prepare_threads)
     else:
         assert model.prepare_threads == ["MainThread"] * 6
+
+
+def test_a_resume_refuses_answers_of_changed_weights_or_changed_items(tmp_path: Path) -> None:
+    """The issue's case: a model changed from 95% to 20% must not be credited with 95%."""
+    items = make_items(20)
+    out = tmp_path / "p.jsonl"
+    first = predict(items, tmp_path, SimulatedFaceModel({"default": 0.95}), mode="scoring", out_jsonl=out,
+                    progress=False)
+    assert first["correct"].mean() > 0.8
+    # Same name, other weights: refused, and the message says the hash changed.
+    with pytest.raises(StaleResultsError, match="model_sha256: '[0-9a-f]{64}' then, '[0-9a-f]{64}' now"):
+        predict(items, tmp_path, SimulatedFaceModel({"default": 0.2}), mode="scoring", out_jsonl=out, progress=False)
+    # Same model, an item whose question changed: refused, naming the item.
+    edited = [items[0].model_copy(update={"question": "Another question?"}), *items[1:]]
+    with pytest.raises(StaleResultsError, match=r"1 item\(s\) changed since they were answered, e.g. \['q0000'\]"):
+        predict(edited, tmp_path, SimulatedFaceModel({"default": 0.95}), mode="scoring", out_jsonl=out,
+                progress=False)
+    # Same model, more items: the stored answers are reused and the new items answered.
+    more = make_items(25)
+    again = predict(more, tmp_path, SimulatedFaceModel({"default": 0.95}), mode="scoring", out_jsonl=out,
+                    progress=False)
+    assert len(again) == 25 and list(again["predicted"][:20]) == list(first["predicted"])

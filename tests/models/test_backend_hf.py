@@ -19,6 +19,7 @@ from faceaudit.evaluate.parse import parse_answer
 from faceaudit.evaluate.predict import predict
 from faceaudit.models import make_model
 from faceaudit.models.hf import HFFaceModel
+from faceaudit.models.identity import checkpoint_sha256
 from faceaudit.train.tiny import build_tiny_internvl
 
 QUESTIONS = [
@@ -72,6 +73,10 @@ def test_scoring_gives_a_distribution_over_each_items_options(tiny_dir: Path, fa
     root, items = faces
     model = make_model(EvaluateConfig(backend="hf"), model_dir=tiny_dir)
     assert model.name == f"hf:{tiny_dir}"
+    # The evaluated model is pinned by the content of its weights, not by its path.
+    assert model.identity.sha256 == checkpoint_sha256(tiny_dir) and model.identity.revision is None
+    # A directory named "model" says little: its parent is named too.
+    assert model.identity.name == f"{tiny_dir.parent.name}/model" and model.identity.backend == "hf"
     frame = predict(items, root, model, mode="scoring", out_jsonl=tmp_path / "s.jsonl", batch_size=5, progress=False)
     for item, probs, predicted in zip(items, frame["option_probs"], frame["predicted"], strict=True):
         assert len(probs) == len(item.options) and sum(probs) == pytest.approx(1.0)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import io
 import json
 import math
 import re
@@ -16,9 +17,11 @@ import pytest
 from PIL import Image
 
 from faceaudit.data.records import McqItem
+from faceaudit.errors import InputError
 from faceaudit.evaluate.config import EvaluateConfig
 from faceaudit.evaluate.predict import predict
 from faceaudit.models import ScoringUnavailable, make_model
+from faceaudit.models.endpoint_config import EndpointSettings
 from faceaudit.models.openai_compat import EndpointError, OpenAIChatModel, letter_logprobs
 
 
@@ -116,11 +119,11 @@ def _items(root: Path, n: int = 6) -> list[McqItem]:
 
 
 def _model(server: _Server, **kwargs) -> OpenAIChatModel:
+    kwargs = {"backoff_s": 0.01, **kwargs}
     cfg = EvaluateConfig(backend="openai", base_url=server.url, model="facellm-8b", api_key_env="FA_TEST_KEY",
                          **kwargs)
     model = make_model(cfg)
     assert isinstance(model, OpenAIChatModel)
-    model.backoff_s = 0.01
     return model
 
 
@@ -138,7 +141,8 @@ def test_scoring_reads_letters_from_top_logprobs(server: _Server, tmp_path: Path
     assert image_part["type"] == "image_url"
     prefix, encoded = image_part["image_url"]["url"].split(",", 1)
     assert prefix == "data:image/png;base64"
-    assert base64.b64decode(encoded) == (tmp_path / "0.png").read_bytes()
+    with Image.open(io.BytesIO(base64.b64decode(encoded))) as sent, Image.open(tmp_path / "0.png") as original:
+        assert sent.tobytes() == original.convert("RGB").tobytes()
     assert request["messages"][0]["content"][1]["text"] == items[0].prompt()
 
 
@@ -188,11 +192,26 @@ def test_letters_missing_from_the_top_list_share_the_uncovered_mass() -> None:
     assert [math.exp(x) for x in letter_logprobs(top, 4)] == pytest.approx([0.5, 0.3, 0.05, 0.05])
 
 
-def test_configuration_errors_and_key_privacy(monkeypatch) -> None:
-    with pytest.raises(ValueError, match="needs evaluate.base_url"):
+def test_configuration_errors_and_key_privacy(monkeypatch, caplog) -> None:
+    with pytest.raises(InputError, match="needs evaluate.base_url"):
         make_model(EvaluateConfig(backend="openai", model="m"))
-    with pytest.raises(ValueError, match="must start with http"):
-        OpenAIChatModel("localhost:8000", "m")
+    with pytest.raises(ValueError, match="must be an http"):
+        EvaluateConfig(backend="openai", model="m", base_url="localhost:8000")
+    for leaky in ("https://user:sk-pw-1@api.example.com/v1", "https://api.example.com/v1?api-key=sk-q-2"):
+        with pytest.raises(ValueError, match="must not carry credentials") as caught:
+            EvaluateConfig(backend="openai", model="m", base_url=leaky)
+        assert "sk-" not in str(caught.value)
     monkeypatch.setenv("OPENAI_API_KEY", "sk-secret-999")
-    model = OpenAIChatModel("http://127.0.0.1:9/v1", "m")
+    model = OpenAIChatModel.from_settings(EndpointSettings(base_url="http://127.0.0.1:9/v1"), "m")
     assert "sk-secret" not in repr(model) and "sk-secret" not in model.name
+    # A remote host without a key is refused before anything is sent; plain http to one warns.
+    monkeypatch.delenv("OPENAI_API_KEY")
+    with pytest.raises(InputError, match="needs an API key: set the environment variable OPENAI_API_KEY"):
+        OpenAIChatModel.from_settings(EndpointSettings(base_url="https://api.example.invalid/v1"), "m")
+    with caplog.at_level("WARNING", logger="faceaudit.transport"):
+        plain = OpenAIChatModel.from_settings(EndpointSettings(base_url="http://10.1.2.3:8000/v1", api_key_env=None), "m")
+    assert "plain http:// to another machine" in caplog.text
+    # ... and audit.json says so beside what was sent.
+    plain.client.transfers.record(plain.client.host, "m", [], 1)
+    [sent] = plain.data_sent()
+    assert sent.encrypted is False and "to 10.1.2.3:8000 over unencrypted http" in sent.sentence()

@@ -64,3 +64,9 @@ def test_killed_run_resumes_from_its_last_checkpoint(tmp_path, tmp_path_factory)
     # The loss curve covers every step once, the pre-kill steps from the first run included.
     assert [point["step"] for point in section["loss_curve"]] == list(range(1, MAX_STEPS + 1))
     assert (out / "adapter" / "adapter_model.safetensors").is_file()
+
+    # A rerun into the same output with other inputs must not finish (or reuse) that training.
+    changed = subprocess.run([*command, "--seed", "1", "--set", "learning_rate=0.5"], env=env,
+                             capture_output=True, text=True, timeout=300)
+    assert changed.returncode == 3, changed.stderr[-2000:]
+    assert "was trained from other inputs than this run's (recipe_sha256, seed changed)" in changed.stderr

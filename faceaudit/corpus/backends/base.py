@@ -8,9 +8,11 @@ from pathlib import Path
 from typing import Protocol
 
 from faceaudit.corpus.labels import LabelView
+from faceaudit.errors import StageError
+from faceaudit.schema.run import DataTransfer
 
 
-class CorpusBackendError(RuntimeError):
+class CorpusBackendError(StageError):
     """The backend cannot work at all (bad key, unknown model, missing checkpoint): stop the run."""
 
 
@@ -25,6 +27,7 @@ class GenerationRequest:
     system_prompt: str
     user_prompt: str
     labels: LabelView
+    input_sha256: str = ""  # everything that determines the answer; a resume checks it
 
 
 @dataclass(frozen=True)
@@ -51,7 +54,14 @@ ResultSink = Callable[[GenerationRequest, GenerationResult], None]
 class CorpusBackend(Protocol):
     name: str
     model: str
+    model_sha256: str | None  # content hash of a local model; None for an endpoint
     endpoint_host: str | None  # where images are sent; None = nothing leaves the machine
+    #: What decides an answer besides the prompt and the image (sampling settings, seed).
+    generation_params: dict[str, object]
+
+    def data_sent(self) -> list[DataTransfer]:
+        """The transport's record of what this backend sent off the machine."""
+        ...
 
     def generate(self, requests: Iterable[GenerationRequest], sink: ResultSink) -> None:
         """Answer every request, calling ``sink`` as each result is ready (any order)."""

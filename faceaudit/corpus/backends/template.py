@@ -16,6 +16,7 @@ from collections.abc import Iterable
 
 from faceaudit.corpus.backends.base import GenerationRequest, GenerationResult, ResultSink
 from faceaudit.corpus.labels import LabelView
+from faceaudit.schema.run import DataTransfer
 
 _M64 = (1 << 64) - 1
 _TRUE = {"yes", "true", "1", "y", "present", "worn", "on", "with"}
@@ -362,10 +363,12 @@ class TemplateBackend:
 
     name = "template"
     endpoint_host: str | None = None
+    model_sha256: str | None = None  # versioned by name: its phrasing is code, "template-v1"
 
     def __init__(self, *, seed: int = 0, model: str = "template-v1") -> None:
         self.seed = seed
         self.model = model
+        self.generation_params: dict[str, object] = {"seed": seed}
         self._cache_labels: LabelView | None = None
         self._cache_ctx: dict[str, str] = {}
 
@@ -394,3 +397,6 @@ class TemplateBackend:
 
     def close(self) -> None:
         return None
+
+    def data_sent(self) -> list[DataTransfer]:
+        return []
