@@ -17,6 +17,7 @@ from faceaudit.corpus.config import CorpusConfig
 from faceaudit.data.config import DatasetConfig
 from faceaudit.evaluate.config import EvaluateConfig
 from faceaudit.gate.config import GateConfig, ReportConfig
+from faceaudit.perturb.config import PerturbConfig
 from faceaudit.train.config import TrainConfig
 
 
@@ -35,6 +36,7 @@ class AuditConfig(BaseModel):
     corpus: CorpusConfig = Field(default_factory=CorpusConfig)
     train: TrainConfig = Field(default_factory=TrainConfig)
     evaluate: EvaluateConfig = Field(default_factory=EvaluateConfig)
+    perturb: PerturbConfig = Field(default_factory=PerturbConfig)
     gate: GateConfig = Field(default_factory=GateConfig)
     report: ReportConfig = Field(default_factory=ReportConfig)
 

@@ -86,6 +86,11 @@ class HFFaceModel:
             examples.append(encode_prompt(self.processor, load_images(paths), item.prompt()))
         return pad_batch(examples, self.pad_token_id, padding_side="left")
 
+    def prepare_images(self, batch: list[McqItem], images: list[list[Any]], condition: object = None) -> dict[str, Any]:
+        """Like :meth:`prepare` for images already in memory (perturbed copies), one list per item."""
+        examples = [encode_prompt(self.processor, item_images, item.prompt()) for item, item_images in zip(batch, images, strict=True)]
+        return pad_batch(examples, self.pad_token_id, padding_side="left")
+
     def _inputs(self, prepared: dict[str, Any]) -> dict[str, Any]:
         device = self.device
         dtype = next(self.model.parameters()).dtype
