@@ -113,7 +113,7 @@ class StageContext:
     adapter_dir: Path | None = None
 
 
-STAGES = ("dataset", "corpus", "train", "evaluate", "gate", "report")
+STAGES = ("dataset", "corpus", "train", "evaluate", "perturb", "gate", "report")
 
 
 def run_audit(
@@ -166,6 +166,7 @@ def run_audit(
         ("corpus", lambda: config.corpus.enabled, _stage_corpus),
         ("train", lambda: config.train.enabled, _stage_train),
         ("evaluate", lambda: config.evaluate.enabled, _stage_evaluate),
+        ("perturb", lambda: config.perturb.enabled, _stage_perturb),
     ]
     for name, enabled, stage in stages:
         if not wanted(name, enabled()):
@@ -378,6 +379,15 @@ def _stage_evaluate(ctx: StageContext) -> None:
         progress=ctx.progress,
     )
     ctx.result.evaluation = section
+
+
+def _stage_perturb(ctx: StageContext) -> None:
+    from faceaudit.perturb.run import robustness_stage
+
+    if ctx.result.evaluation is None:
+        warn(ctx.result, "perturb", "robustness not tested: the evaluation stage did not run in this run")
+        return
+    ctx.result.robustness = robustness_stage(ctx)
 
 
 def _stage_gate(ctx: StageContext) -> Path:
