@@ -78,11 +78,8 @@ def proportion(x: np.ndarray, m: np.ndarray, confidence: float, method: str) -> 
     if math.isnan(r):
         return Estimate(value=NAN, lower=NAN, upper=NAN, n=n, method=method, confidence=confidence)
     total = float(m.sum())
-    if se > 0 and 0 < r < 1:
-        n_eff = min(total, r * (1 - r) / (se * se))
-    else:
-        # No spread to estimate a design effect from: count each image once (conservative).
-        n_eff = float(n)
+    # With no spread to estimate a design effect from, each image counts once (conservative).
+    n_eff = min(total, r * (1 - r) / (se * se)) if se > 0 and 0 < r < 1 else float(n)
     lower, upper = wilson_interval(r * n_eff, n_eff, confidence)
     return Estimate(
         value=r, lower=float(lower), upper=float(upper), n=n, method=method, confidence=confidence

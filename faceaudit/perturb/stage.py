@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import multiprocessing
 import sys
 import time
 from collections import deque
@@ -23,7 +24,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import multiprocessing
 import numpy as np
 import pandas as pd
 from PIL import Image

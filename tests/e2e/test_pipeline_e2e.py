@@ -28,7 +28,8 @@ FAST = [
 
 # What legitimately differs between two runs of the same config and seed.
 VOLATILE = {"started_at", "finished_at", "timings_s", "run_id", "wall_time_s", "pairs_per_second",
-            "computed_at", "evaluated_at", "root", "corpus_path", "output_dir", "command"}
+            "computed_at", "evaluated_at", "root", "corpus_path", "output_dir", "command",
+            "throughput"}
 
 
 def _strip(value: object) -> object:
@@ -49,7 +50,7 @@ def test_simulated_run_writes_every_artefact(tmp_path: Path) -> None:
     run_dir = tmp_path / "a"
     assert outcome.run_dir == run_dir
     result = AuditResult.load(run_dir / "audit.json")
-    assert result.run.stages_run == ["dataset", "corpus", "evaluate", "gate"]
+    assert result.run.stages_run == ["dataset", "corpus", "evaluate", "perturb", "gate"]
     assert result.dataset is not None and result.dataset.n_records == 300
     assert len(result.dataset.fingerprint) == 64
     assert result.provenance.dataset_fingerprint == result.dataset.fingerprint

@@ -17,7 +17,13 @@ from faceaudit.data.records import McqItem
 from faceaudit.models.base import Condition
 from faceaudit.models.simulated import SimulatedFaceModel
 from faceaudit.perturb import get_perturbation
-from faceaudit.perturb.analysis import PairedTable, analyse, difference_vs_rest, paired_difference, proportion
+from faceaudit.perturb.analysis import (
+    PairedTable,
+    analyse,
+    difference_vs_rest,
+    paired_difference,
+    proportion,
+)
 
 TONES = ("light", "medium", "dark")
 SEVERITIES = [1, 2, 3, 4, 5]

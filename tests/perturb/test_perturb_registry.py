@@ -8,7 +8,12 @@ import pytest
 
 from faceaudit.data.synthetic import SyntheticConfig, draw_face, plan_faces
 from faceaudit.data.synthetic_draw import landmarks
-from faceaudit.perturb import get_perturbation, register_perturbation, registered, unregister_perturbation
+from faceaudit.perturb import (
+    get_perturbation,
+    register_perturbation,
+    registered,
+    unregister_perturbation,
+)
 from faceaudit.perturb.geometry import FAIRFACE_025, FaceGeometry, synthetic_geometries
 from faceaudit.perturb.registry import STATISTICS, image_seed
 
