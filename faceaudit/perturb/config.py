@@ -24,7 +24,15 @@ class PerturbConfig(BaseModel):
         default=300,
         ge=2,
         description="Perturb at most this many evaluation images (a seeded sample; None: all). "
-        "Cost is images x tasks x perturbations x severities answers.",
+        "Cost: images x questions_per_image x perturbations x severities answers.",
+    )
+    questions_per_image: int | None = Field(
+        default=1,
+        ge=1,
+        description="Questions asked about each perturbed image (None: all its tasks). Tasks "
+        "rotate over images (seeded), so every task is covered; for a fixed number of answers, "
+        "more images with fewer questions each give narrower intervals (questions about one "
+        "image are correlated).",
     )
     tasks: list[str] | None = Field(
         default=None, description="Ask only these tasks under perturbation (None: every task)."
@@ -41,7 +49,9 @@ class PerturbConfig(BaseModel):
         "expensive pure-Python perturbations (workers start by fork and import albumentations).",
     )
     prefetch: int = Field(default=4, ge=1, description="Perturbed batches prepared ahead of the model.")
-    batch_size: int | None = Field(default=None, ge=1, description="Items per model batch (default: evaluate.batch_size).")
+    batch_size: int | None = Field(
+        default=None, ge=1, description="Questions per model batch (None: evaluate.batch_size)."
+    )
     min_group_n: int = Field(default=30, ge=1, description="Groups with fewer images are flagged small.")
     confidence: float = Field(default=0.95, gt=0.5, lt=1.0)
 

@@ -54,15 +54,24 @@ def select_perturbations(cfg: PerturbConfig) -> list[Perturbation]:
     return chosen
 
 
+def _shuffled(image_ids: list[str], seed: int) -> list[str]:
+    """A seeded order that does not depend on the order images were listed in."""
+    return sorted(image_ids, key=lambda i: hashlib.sha256(f"{seed}\x00{i}".encode()).digest())
+
+
 def _sample_images(image_ids: list[str], limit: int | None, seed: int) -> list[str]:
-    """A seeded sample that does not depend on the order images were listed in."""
     if limit is None or len(image_ids) <= limit:
         return sorted(image_ids)
+    return sorted(_shuffled(image_ids, seed)[:limit])
 
-    def key(image_id: str) -> bytes:
-        return hashlib.sha256(f"{seed}\x00{image_id}".encode()).digest()
 
-    return sorted(sorted(image_ids, key=key)[:limit])
+def _rotate(items: list[McqItem], k: int, rank: int) -> list[McqItem]:
+    """``k`` of an image's questions in task order, starting at the image's ``rank``: over
+    images taken in a seeded order, every task is asked equally often."""
+    if len(items) <= k:
+        return items
+    ordered = sorted(items, key=lambda item: item.task)
+    return [ordered[(rank * k + j) % len(ordered)] for j in range(k)]
 
 
 @dataclass(frozen=True)
@@ -199,6 +208,14 @@ def run_robustness(
     if len(by_image) < 2:
         raise ValueError("the robustness stage needs at least two single-image evaluation images")
     chosen = _sample_images(list(by_image), cfg.max_images, seed)
+    if cfg.questions_per_image is not None:
+        rank = {image_id: r for r, image_id in enumerate(_shuffled(chosen, seed))}
+        by_image = {i: _rotate(by_image[i], cfg.questions_per_image, rank[i]) for i in chosen}
+        notes.append(
+            f"{cfg.questions_per_image} question(s) per perturbed image, tasks rotating over images "
+            "in a seeded order so each is asked equally often (perturb.questions_per_image); clean "
+            "accuracies in this section are of the same questions."
+        )
     if len(chosen) < len(by_image):
         notes.append(
             f"A seeded sample of {len(chosen)} of the {len(by_image)} evaluation images was perturbed "

@@ -29,6 +29,7 @@ PLANTED = [
     "evaluate.simulated_perturbation_drop={default: 0.0, family=lighting: 0.03, 'family=lighting&skin_tone_group=dark': 0.06}",
     "perturb.perturbations=[underexposure, eye_band]",
     "perturb.max_images=null",
+    "perturb.questions_per_image=null",  # every task: exercises the image-clustered path
 ]
 
 
@@ -95,3 +96,22 @@ def test_report_shows_heat_map_curves_and_a_synthetic_contact_sheet(planted_run:
     # 2 families x 3 attributes, each in alt text and caption.
     assert html.count("accuracy against severity for each") == 2 * 3 * 2
     assert "drawn on a synthetic face, not an audited image" in html
+
+
+def test_one_question_per_image_covers_every_task_equally() -> None:
+    from collections import Counter
+
+    from faceaudit.data.records import McqItem
+    from faceaudit.perturb.stage import _rotate, _shuffled
+
+    tasks = ("age", "gender", "helmet", "skin_tone_group")
+    images = [f"img{i}" for i in range(40)]
+    asked = Counter()
+    for rank, image_id in enumerate(_shuffled(images, seed=0)):
+        items = [McqItem(item_id=f"{image_id}-{t}", image_ids=[image_id], image_paths=["x.png"], task=t,
+                         question="?", options=["a", "b"], answer="A") for t in reversed(tasks)]
+        chosen = _rotate(items, 1, rank)
+        assert len(chosen) == 1
+        asked[chosen[0].task] += 1
+    assert asked == {t: 10 for t in tasks}
+    assert _shuffled(images, seed=0) == _shuffled(list(reversed(images)), seed=0) != _shuffled(images, seed=1)
