@@ -127,3 +127,16 @@ def test_user_registered_perturbation_runs_and_is_validated() -> None:
         get_perturbation("nope")
     with pytest.raises(ValueError, match="severity must be 1..5"):
         get_perturbation("blur").apply(np.zeros((8, 8, 3), np.uint8), 6, seed=0, image_id="i")
+
+
+def test_geometry_follows_the_data_set() -> None:
+    from faceaudit.perturb.geometry import CENTRED
+    from faceaudit.perturb.stage import geometry_resolver
+
+    fairface, note = geometry_resolver("auto", "fairface")
+    assert fairface("any.jpg") == FAIRFACE_025 and "FairFace" in note
+    other, note = geometry_resolver("auto", "manifest")
+    assert other("x") == CENTRED and "declares no face geometry" in note
+    config = SyntheticConfig(n=10, image_size=64, seed=0)
+    synthetic, note = geometry_resolver("auto", "synthetic", config)
+    assert synthetic("syn-00003") == FaceGeometry(**landmarks(plan_faces(config)[3]))
