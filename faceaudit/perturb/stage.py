@@ -207,7 +207,13 @@ def run_robustness(
         by_image.setdefault(item.image_ids[0], []).append(item)
     if len(by_image) < 2:
         raise ValueError("the robustness stage needs at least two single-image evaluation images")
+    n_available = len(by_image)
     chosen = _sample_images(list(by_image), cfg.max_images, seed)
+    if len(chosen) < n_available:
+        notes.append(
+            f"A seeded sample of {len(chosen)} of the {n_available} evaluation images was perturbed "
+            "(perturb.max_images); clean accuracies in this section are of the same sample."
+        )
     if cfg.questions_per_image is not None:
         rank = {image_id: r for r, image_id in enumerate(_shuffled(chosen, seed))}
         by_image = {i: _rotate(by_image[i], cfg.questions_per_image, rank[i]) for i in chosen}
@@ -215,11 +221,6 @@ def run_robustness(
             f"{cfg.questions_per_image} question(s) per perturbed image, tasks rotating over images "
             "in a seeded order so each is asked equally often (perturb.questions_per_image); clean "
             "accuracies in this section are of the same questions."
-        )
-    if len(chosen) < len(by_image):
-        notes.append(
-            f"A seeded sample of {len(chosen)} of the {len(by_image)} evaluation images was perturbed "
-            "(perturb.max_images); clean accuracies in this section are of the same sample."
         )
     index = {image_id: i for i, image_id in enumerate(chosen)}
     n = len(chosen)
@@ -310,7 +311,7 @@ def run_robustness(
         confidence=cfg.confidence,
         n_images=n,
         n_items=int(items_n.sum()),
-        n_images_available=len(by_image),
+        n_images_available=n_available,
         sensitive_attributes=list(sensitive_attributes),
         families=sorted({p.family for p in perturbations}, key=[p.family for p in perturbations].index),
         severities=list(cfg.severities),

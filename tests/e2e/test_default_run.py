@@ -71,6 +71,7 @@ def test_robustness_covers_lighting_and_occlusion_on_the_trained_model(default_r
     assert robustness is not None and robustness.model == result.evaluation.model
     assert robustness.families == ["lighting", "occlusion"] and robustness.severities == [1, 2, 3, 4, 5]
     assert len(robustness.conditions) == 10 * 5
+    assert robustness.n_images == robustness.n_items == 300 and robustness.n_images_available == 900
     assert robustness.geometry.startswith("synthetic renderer landmarks")
     assert {c.id for c in result.gate.checks} >= {"robustness-extra-drop-10-points"}
 
