@@ -362,5 +362,7 @@ def method_notes(geometry_note: str) -> list[str]:
         "auc = area under accuracy against severity 0..5 (0 = clean), trapezoids, scaled to 0..1 and "
         "averaged over the family's perturbations: 1 is perfect accuracy that never degrades.",
         f"Occluders, shadows and side light were placed from {geometry_note}.",
+        "Lighting perturbations change how light or dark skin looks: on a skin-tone task a group's "
+        "drop under exposure changes partly measures the task itself, not only robustness.",
         "Relative corruption error against a baseline model (ImageNet-C's mCE) is not computed yet.",
     ]
