@@ -13,7 +13,7 @@ TORCH_SPEC ?= torch==2.13.0
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.faceaudit-installed
 
-.PHONY: install run test lint bench clean
+.PHONY: install run test lint bench selftest clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -34,6 +34,9 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	for script in benchmarks/bench_*.py; do $(BIN)/python $$script || exit 1; done
+
+selftest: $(STAMP)
+	$(BIN)/faceaudit selftest --seeds 200 --write docs/selftest.md
 
 clean:
 	rm -rf $(VENV) runs test-artifacts .pytest_cache

@@ -179,9 +179,11 @@ def _cmd_generate(args: argparse.Namespace) -> int:
     corpus_path = outcome.run_dir / config.corpus.output
     print(f"corpus:  {corpus_path} ({corpus.n_accepted} accepted, {corpus.n_rejected} rejected)")
     if args.sharegpt:
-        from faceaudit.corpus import export_sharegpt
+        from faceaudit.corpus import export_sharegpt, llamafactory_instructions
 
         print(f"sharegpt: {export_sharegpt(corpus_path, args.sharegpt)}")
+        # Exported paths are relative to the dataset root: that is LLaMA-Factory's media_dir.
+        print(llamafactory_instructions(args.sharegpt, outcome.result.dataset.root))
     print(f"audit:   {outcome.audit_path}")
     return EXIT_OK
 

@@ -270,7 +270,7 @@ def _stage_facexbench(ctx: StageContext) -> None:
     path = Path(str(ctx.config.dataset.path))
     items = load_facexbench(path)
     if ctx.config.dataset.limit:
-        items = items[: ctx.config.dataset.limit]
+        items = items.head(ctx.config.dataset.limit)
     for stage in ("corpus", "train"):
         if getattr(ctx.config, stage).enabled:
             warn(ctx.result, "dataset", f"FaceXBench has no face labels to learn from: {stage} skipped")
@@ -280,8 +280,20 @@ def _stage_facexbench(ctx: StageContext) -> None:
     ctx.result.provenance.dataset_fingerprint = section.fingerprint
     ctx.result.provenance.dataset_manifest_sha256 = section.manifest_sha256
     ctx.eval_items = items
-    ctx.image_root = path if path.is_dir() else path.parent
-    ctx.sensitive_attributes = section.sensitive_attributes
+    ctx.image_root = items.root
+    # A question carries a group only where its answer is the label (single-image
+    # bias_fairness questions): stratify by the groups every question has, and say
+    # which ones are reported only as per-group accuracy.
+    common = [a for a in section.sensitive_attributes if all(a in item.groups for item in items)]
+    partial = sorted(set(section.sensitive_attributes) - set(common))
+    if partial:
+        warn(
+            ctx.result,
+            "dataset",
+            f"group label(s) {partial} are carried by only some questions: reported as accuracy "
+            "per group (evaluation.benchmark), not tested for disparity",
+        )
+    ctx.sensitive_attributes = common
 
 
 def _training_records(ctx: StageContext) -> list[Any]:
@@ -300,8 +312,10 @@ def _stage_corpus(ctx: StageContext) -> None:
         if not source.is_file():
             raise FileNotFoundError(f"corpus.source {source} does not exist")
         if source.suffix.lower() == ".json":
-            written = import_sharegpt(source, out)
-            log.info("imported %d pairs from %s", written, source)
+            imported = import_sharegpt(source, out)
+            log.info("imported %s", imported.summary())
+            for note in imported.notes():
+                warn(ctx.result, "corpus", f"import of {source.name}: {note}")
         else:
             atomic_write_bytes(out, source.read_bytes())
         section = describe_corpus(out)

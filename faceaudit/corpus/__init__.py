@@ -6,7 +6,8 @@ config without pulling in the generator)::
     generate_corpus(records, image_root, cfg, out_path, *, seed=0, progress=True) -> CorpusSection
     describe_corpus(corpus_jsonl) -> CorpusSection   (a corpus made elsewhere)
     export_sharegpt(corpus_jsonl, out_json, *, image_root_prefix="") -> Path
-    import_sharegpt(path, out_jsonl, *, strip_prefix="") -> int
+    import_sharegpt(path, out_jsonl, *, strip_prefix="") -> ImportReport
+    llamafactory_dataset_info(file_name) -> dict; llamafactory_instructions(exported, media_dir) -> str
     load_prompt_set(path | None) -> PromptSet   (PromptSet.sha256)
 """
 
@@ -21,6 +22,8 @@ _EXPORTS = {
     "export_sharegpt": "faceaudit.corpus.sharegpt",
     "import_sharegpt": "faceaudit.corpus.sharegpt",
     "llamafactory_dataset_info": "faceaudit.corpus.sharegpt",
+    "llamafactory_instructions": "faceaudit.corpus.sharegpt",
+    "ImportReport": "faceaudit.corpus.sharegpt",
     "load_prompt_set": "faceaudit.corpus.prompts",
     "PromptSet": "faceaudit.corpus.prompts",
     "ASPECT_IDS": "faceaudit.corpus.prompts",

@@ -259,7 +259,12 @@ def describe_corpus(path: str | Path) -> CorpusSection:
         counts[0 if accepted else 1] += 1
         if not accepted:
             reasons[reject_code(record.get("reject_reason")) or "unknown"] += 1
-    content = [[r["key"], r["question"], r["answer"], r["status"]] for r in records]
+    # An imported conversation (sharegpt.CONVERSATION) holds its turns instead of one pair.
+    content = [
+        [r["key"], r["system"], r["messages"], r["status"]] if "messages" in r
+        else [r["key"], r["question"], r["answer"], r["status"]]
+        for r in records
+    ]
     return CorpusSection(
         backend=single("backend"),
         model=single("model"),
@@ -268,7 +273,7 @@ def describe_corpus(path: str | Path) -> CorpusSection:
         corpus_sha256=sha256_json(content),
         corpus_path=str(path),
         aspects=sorted(per_aspect),
-        n_images=len({r["image_id"] for r in records}),
+        n_images=len({i for r in records for i in r.get("image_ids", [r["image_id"]])}),
         n_requested=len(records),
         n_accepted=sum(c[0] for c in per_aspect.values()),
         n_rejected=sum(c[1] for c in per_aspect.values()),

@@ -1,29 +1,39 @@
 """FaceXBench benchmark files (REFERENCE.md section 4) read into multiple-choice items.
 
+The repository as cloned (``Kartik-3004/facexbench``) holds ``benchmark/<stem>.json``
+and the images beside them in ``benchmark/images/<stem>/question_N[_k].png``; the
+``image_paths`` of a question are relative to ``benchmark/``. :func:`load_facexbench`
+takes the clone's root, its ``benchmark/`` folder or one JSON file.
+
 A benchmark file has top-level ``category``, ``sub-category``, ``dataset``,
-``question_type`` (``MCQ``), ``num_images``, ``prepend_text``, ``postpend_text``
-and ``questions``: an object keyed ``"1"``, ``"2"`` ... whose values hold
-``image_paths`` (relative to the FaceXBench root: the folder holding
-``benchmark/`` and ``images/``), ``question_text``,
-``options`` (four strings), ``correct_answer_option`` (a letter) and
-``answer`` (that option's text).
+``question_type`` (``MCQ``), ``num_images`` (``single``, ``multiple`` or ``zero``),
+``prepend_text``, ``postpend_text``, for tools questions a ``context`` (the API
+documentation the questions are about) and ``questions``: an object keyed ``"1"``,
+``"2"`` ... whose values hold ``image_paths``, ``question_text``, ``options`` (strings,
+or numbers as in the crowd-counting files), ``correct_answer_option`` (a letter) and
+``answer`` (that option's text or number).
 
 A question that does not hold together (the letter names an option whose text
 is not ``answer``, options missing, an image path leaving the benchmark folder)
 is skipped and reported on :attr:`McqItemList.issues`; we never guess which of
-two disagreeing fields is right.
+two disagreeing fields is right. Every question read, loaded or skipped, is listed
+in :attr:`McqItemList.questions`: FaceXBench's own scoring divides by all of them.
 
 ``groups``: in a single-image ``bias_fairness`` question the answer *is* the
 image's demographic label (the race question's answer is the person's race), so
-the item's ``groups`` holds ``{sub-category: answer}``. Other questions carry no
-group labels.
+the item's ``groups`` holds ``{"<dataset>_<sub-category>": answer}``, e.g.
+``{"fairface_race": "White"}``: FairFace and UTKFace label age and race with
+different vocabularies, so their groups are never pooled. Other questions carry
+no group labels.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 from collections import Counter
+from collections.abc import Iterable
 from pathlib import Path, PurePosixPath
 
 from faceaudit.data.dataset import DataIssue, DatasetError, resolve_in_root, summarize_issues
@@ -32,27 +42,61 @@ from faceaudit.schema.run import DataIssueSummary, DatasetSection
 from faceaudit.store import sha256_file
 
 
+@dataclasses.dataclass(frozen=True)
+class BenchmarkQuestion:
+    """One question of a benchmark file as FaceXBench's scoring counts it, loaded or not.
+
+    ``category``, ``sub_category`` and ``num_images`` are the file's values as written
+    (``unknown`` where the file has none), the keys of FaceXBench's breakdowns.
+    """
+
+    item_id: str
+    category: str
+    sub_category: str
+    num_images: str
+    loaded: bool
+
+
 class McqItemList(list[McqItem]):
     """The items read, what was skipped and why (``issues``), and where they came from.
 
-    ``root`` is the folder the items' ``image_paths`` are relative to.
+    ``root`` is the folder the items' ``image_paths`` are relative to (the folder of the
+    benchmark JSON files). ``questions`` lists every question of the files read,
+    including the skipped ones.
     """
 
     def __init__(
         self,
-        items=(),
+        items: Iterable[McqItem] = (),
         *,
         root: Path,
         issues: list[DataIssue] | None = None,
         files: list[str] | None = None,
+        questions: list[BenchmarkQuestion] | None = None,
     ) -> None:
         super().__init__(items)
         self.root = root
         self.issues: list[DataIssue] = list(issues or [])
         self.files: list[str] = list(files or [])
+        self.questions: list[BenchmarkQuestion] = list(questions or [])
+
+    def head(self, n: int) -> McqItemList:
+        """The first ``n`` questions (loaded or not, in file order) and the items among them."""
+        if n < 1:
+            raise DatasetError(f"limit must be at least 1, got {n}")
+        questions = self.questions[:n]
+        kept = {q.item_id for q in questions}
+        return McqItemList(
+            (item for item in self if item.item_id in kept),
+            root=self.root,
+            issues=self.issues,
+            files=self.files,
+            questions=questions,
+        )
 
 
 def benchmark_files(path: Path) -> list[Path]:
+    """The benchmark JSON files at ``path``: a file, a folder of them, or a clone's root."""
     if path.is_file():
         return [path]
     if not path.is_dir():
@@ -67,17 +111,16 @@ def benchmark_files(path: Path) -> list[Path]:
 
 
 def load_facexbench(path: str | Path, *, check_images: bool = False) -> McqItemList:
-    """Read one benchmark JSON file or every one in a folder (or its ``benchmark/`` subfolder).
+    """Read one benchmark JSON file, a folder of them, or a FaceXBench clone's root.
 
-    ``check_images`` also requires every referenced image to exist (FaceXBench's
-    images are downloaded separately from its JSON files).
+    ``check_images`` also requires every referenced image to exist.
     """
     path = Path(path)
     files = benchmark_files(path)
-    # FaceXBench keeps its JSON files in benchmark/ and its images in images/ beside
-    # that folder, with image_paths like "images/<file stem>/question_1.png"; so the
-    # root is the folder the user named (or the JSON file's own folder).
-    root = path if path.is_dir() else path.parent
+    # The clone keeps benchmark/<stem>.json with its images in benchmark/images/<stem>/,
+    # and image_paths ("images/<stem>/question_1.png") are relative to benchmark/: the
+    # folder the JSON files are in, whichever folder the user named.
+    root = files[0].parent
     result = McqItemList(root=root, files=[str(f) for f in files])
     for file in files:
         _read_file(file, result, root=root, check_images=check_images)
@@ -117,9 +160,14 @@ def _read_file(file: Path, out: McqItemList, *, root: Path, check_images: bool) 
         return
     category = str(data.get("category") or "facexbench")
     task = str(data.get("sub-category") or data.get("sub_category") or category)
+    dataset = data.get("dataset")
+    num_images = data.get("num_images")
     header = {
         "category": category,
         "task": task,
+        "dataset": str(dataset) if dataset else None,
+        "num_images": str(num_images) if num_images else None,
+        "context": str(data.get("context") or ""),
         "prepend_text": str(data.get("prepend_text") or ""),
         "postpend_text": data.get("postpend_text"),
     }
@@ -127,6 +175,15 @@ def _read_file(file: Path, out: McqItemList, *, root: Path, check_images: bool) 
         item = _item(file, str(key), question, header, out, root=root, check_images=check_images)
         if item is not None:
             out.append(item)
+        out.questions.append(
+            BenchmarkQuestion(
+                item_id=f"{file.stem}:{key}",
+                category=str(data.get("category", "unknown")),
+                sub_category=str(data.get("sub-category", "unknown")),
+                num_images=str(data.get("num_images", "unknown")),
+                loaded=item is not None,
+            )
+        )
 
 
 def _item(
@@ -181,19 +238,17 @@ def _item(
     if not isinstance(text, str) or not text.strip():
         skip("bad_question", "question_text", "question_text is missing or empty")
         return None
-    options = question.get("options")
-    if (
-        not isinstance(options, list)
-        or not 2 <= len(options) <= len(OPTION_LETTERS)
-        or not all(isinstance(o, str) and o.strip() for o in options)
-    ):
+    raw_options = question.get("options")
+    options = _option_texts(raw_options)
+    if options is None or not 2 <= len(options) <= len(OPTION_LETTERS):
         skip(
             "bad_question",
             "options",
-            f"options must be 2 to {len(OPTION_LETTERS)} non-empty strings",
+            f"options must be 2 to {len(OPTION_LETTERS)} non-empty strings or numbers, "
+            f"got {raw_options!r}",
         )
         return None
-    if len({o.strip() for o in options}) != len(options):
+    if len(set(options)) != len(options):
         skip(
             "bad_question",
             "options",
@@ -209,21 +264,21 @@ def _item(
             f"correct_answer_option {question.get('correct_answer_option')!r} is not one of {', '.join(valid)}",
         )
         return None
-    answer = question.get("answer")
+    answer = _option_texts([question.get("answer")])
     chosen = options[valid.index(letter)]
-    if isinstance(answer, str) and answer.strip() != chosen.strip():
-        matching = [valid[i] for i, o in enumerate(options) if o.strip() == answer.strip()]
+    if answer is not None and answer[0] != chosen:
+        matching = [valid[i] for i, o in enumerate(options) if o == answer[0]]
         skip(
             "answer_mismatch",
             "correct_answer_option",
-            f"correct_answer_option {letter} is {chosen!r} but answer is {answer!r}",
+            f"correct_answer_option {letter} is {chosen!r} but answer is {question.get('answer')!r}",
             suggestion=matching[0] if matching else None,
         )
         return None
     image_ids = [str(PurePosixPath(p).with_suffix("")) for p in relative_paths]
     groups = {}
     if header["category"] == "bias_fairness" and len(relative_paths) == 1:
-        groups = {header["task"]: chosen.strip()}
+        groups = {group_attribute(header["dataset"], header["task"]): chosen}
     extra = (
         {"postpend_text": header["postpend_text"]}
         if isinstance(header["postpend_text"], str)
@@ -236,20 +291,46 @@ def _item(
         task=header["task"],
         category=header["category"],
         question=text.strip(),
-        options=[o.strip() for o in options],
+        options=options,
         answer=letter,
         groups=groups,
         prepend_text=header["prepend_text"],
+        context=header["context"],
+        dataset=header["dataset"],
+        num_images=header["num_images"],
         **extra,
     )
+
+
+def group_attribute(dataset: str | None, task: str) -> str:
+    """The group column a ``bias_fairness`` question's answer labels: ``fairface_race``."""
+    return f"{dataset}_{task}" if dataset else task
+
+
+def _option_texts(values: object) -> list[str] | None:
+    """Options (or an answer) as the stripped text the model is shown; None if unusable.
+
+    FaceXBench writes counting options as JSON numbers (``[8, 4, 6, 5]``); they are shown
+    as Python prints them, as FaceXBench's ``evaluate.py`` does.
+    """
+    if not isinstance(values, list):
+        return None
+    texts = []
+    for value in values:
+        if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+            return None
+        text = str(value).strip()
+        if not text:
+            return None
+        texts.append(text)
+    return texts
 
 
 def facexbench_dataset_section(path: str | Path, items: McqItemList) -> DatasetSection:
     """The ``dataset`` section for a FaceXBench run: what was asked, of which groups.
 
     The fingerprint covers the benchmark JSON files and the bytes of every image
-    the items reference that exists locally (FaceXBench's images are downloaded
-    separately; a missing one is counted as an issue).
+    the items reference that exists locally (a missing one is counted as an issue).
     """
     digest = hashlib.sha256()
     manifest = hashlib.sha256()
@@ -276,6 +357,8 @@ def facexbench_dataset_section(path: str | Path, items: McqItemList) -> DatasetS
     counts: dict[str, dict[str, int]] = {
         "task": dict(Counter(item.task for item in items)),
         "category": dict(Counter(item.category for item in items)),
+        "dataset": dict(Counter(item.dataset or "unknown" for item in items)),
+        "num_images": dict(Counter(item.num_images or "unknown" for item in items)),
     }
     sensitive = sorted({attr for item in items for attr in item.groups})
     for attr in sensitive:

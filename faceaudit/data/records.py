@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 OPTION_LETTERS = ("A", "B", "C", "D")
+DEFAULT_POSTPEND_TEXT = (
+    "Please answer the question and provide only the correct option letter, e.g., A, B, C, D."
+)
 
 
 class FaceRecord(BaseModel):
@@ -31,6 +36,12 @@ class McqItem(BaseModel):
     every result on this item is reported under. ``task`` names what is asked
     (``gender``, ``age``, ``race`` ...); ``category`` is FaceXBench's grouping
     (``bias_fairness`` for the demographic tasks).
+
+    FaceXBench items also carry their file's ``dataset`` (``fairface``, ``utkface`` ...),
+    ``num_images`` (``single``, ``multiple``, ``zero``) and ``context`` (the API
+    documentation tools questions depend on). ``prompt_style`` chooses the prompt layout:
+    ``faceaudit`` (task description, question, options, instruction) or ``facexbench``,
+    the layout of FaceXBench's own ``evaluate.py`` (see :meth:`prompt`).
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -45,9 +56,11 @@ class McqItem(BaseModel):
     answer: str
     groups: dict[str, str] = Field(default_factory=dict)
     prepend_text: str = ""
-    postpend_text: str = (
-        "Please answer the question and provide only the correct option letter, e.g., A, B, C, D."
-    )
+    postpend_text: str = DEFAULT_POSTPEND_TEXT
+    context: str = ""
+    dataset: str | None = None
+    num_images: str | None = None
+    prompt_style: Literal["faceaudit", "facexbench"] = "faceaudit"
 
     @field_validator("answer")
     @classmethod
@@ -65,9 +78,17 @@ class McqItem(BaseModel):
         return self.options[self.answer_index]
 
     def prompt(self) -> str:
-        """The benchmark-harness prompt: task text, question, lettered options, instruction."""
-        lines = [self.prepend_text] if self.prepend_text else []
-        lines.append(self.question)
-        lines.extend(f"({OPTION_LETTERS[i]}) {opt}" for i, opt in enumerate(self.options))
-        lines.append(self.postpend_text)
-        return "\n".join(lines)
+        """The text the model is asked, in the layout ``prompt_style`` names.
+
+        ``faceaudit``: context, task description, question, lettered options, instruction.
+        ``facexbench``: what FaceXBench's ``evaluate.py`` sends by default (zero-shot, no
+        task description): context, question, instruction, then the lettered options, every
+        line ending in a newline.
+        """
+        options = [f"({OPTION_LETTERS[i]}) {opt}" for i, opt in enumerate(self.options)]
+        context = [self.context] if self.context else []
+        if self.prompt_style == "facexbench":
+            postpend = [self.postpend_text] if self.postpend_text else []
+            return "".join(line + "\n" for line in [*context, self.question, *postpend, *options])
+        lines = [*context, self.prepend_text] if self.prepend_text else context
+        return "\n".join([*lines, self.question, *options, self.postpend_text])

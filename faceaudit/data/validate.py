@@ -78,7 +78,7 @@ class ValidationReport(BaseModel):
             lines.extend(f"  {issue.format()}" for issue in self.issues[:max_issues])
             if len(self.issues) > max_issues:
                 lines.append(f"  ... and {len(self.issues) - max_issues} more")
-        else:
+        elif self.error is None:
             lines.append("issues: none")
         lines.append("OK" if self.ok else "NOT OK")
         return "\n".join(lines)

@@ -4,7 +4,13 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+#: Generation length when none is configured: a letter for faceaudit's own items; on
+#: FaceXBench, room for the reasoning models write before the letter (VLMEvalKit's
+#: InternVL wrapper allows 4,096 new tokens).
+DEFAULT_MAX_NEW_TOKENS = 16
+FACEXBENCH_MAX_NEW_TOKENS = 4096
 
 
 class EvaluateConfig(BaseModel):
@@ -36,11 +42,16 @@ class EvaluateConfig(BaseModel):
     mode: Literal["scoring", "generation"] = Field(
         default="scoring",
         description="scoring: compare option-letter log-probabilities in one forward pass "
-        "(keeps the option distribution); generation: generate text and parse the letter "
-        "(the FaceXBench / VLMEvalKit way).",
+        "(keeps the option distribution); generation: generate text and read the letter with "
+        "faceaudit's strict parser (on FaceXBench also with FaceXBench's own extractor).",
     )
     batch_size: int = Field(default=8, ge=1)
-    max_new_tokens: int = Field(default=16, ge=1, description="generation mode only.")
+    max_new_tokens: int | None = Field(
+        default=None,
+        ge=1,
+        description=f"generation mode only; default {DEFAULT_MAX_NEW_TOKENS}, or "
+        f"{FACEXBENCH_MAX_NEW_TOKENS} on FaceXBench questions.",
+    )
     prefetch_batches: int = Field(
         default=2, ge=0, description="Batches decoded and preprocessed ahead in a background thread (0: inline)."
     )
@@ -90,9 +101,34 @@ class EvaluateConfig(BaseModel):
     intersections: bool = Field(
         default=True, description="Also stratify by intersections of the sensitive attributes."
     )
-    facexbench_report: bool = Field(
-        default=True, description="Also report accuracy per task and category the FaceXBench way."
+    reference_group: Literal["largest", "best"] | dict[str, str] = Field(
+        default="largest",
+        description="Reference group of error ratios (Aequitas style): 'largest' (the most items), "
+        "'best' (the most accurate of the groups with at least min_group_n items), or a label per "
+        "attribute, e.g. {race: White, gender: Female}; attribute sets it does not name use 'largest'.",
     )
+    facexbench_report: bool = Field(
+        default=True,
+        description="Also report accuracy per task and category the FaceXBench way; on FaceXBench "
+        "data in generation mode, FaceXBench's own scoring of the same answers beside faceaudit's.",
+    )
+    facexbench_protocol: Literal["faceaudit", "official"] = Field(
+        default="faceaudit",
+        description="FaceXBench data only. faceaudit: faceaudit's prompt (task description first). "
+        "official: FaceXBench's evaluate.py prompt (zero-shot, no task description), generation "
+        "mode; both report FaceXBench's scoring and faceaudit's stricter parsing side by side.",
+    )
+
+    @model_validator(mode="after")
+    def _official_protocol_generates(self) -> EvaluateConfig:
+        if self.facexbench_protocol == "official" and self.mode == "scoring":
+            if "mode" in self.model_fields_set:
+                raise ValueError(
+                    "facexbench_protocol 'official' reads generated answers: set mode to "
+                    "'generation' (or leave it unset)"
+                )
+            self.mode = "generation"
+        return self
 
     @field_validator("simulated_accuracy")
     @classmethod

@@ -16,13 +16,14 @@ from __future__ import annotations
 import itertools
 import warnings
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, Union
 
 import numpy as np
 import pandas as pd
 from fairlearn.metrics import MetricFrame
 
 from faceaudit.evaluate import metrics_totals as mt
+from faceaudit.evaluate.outcomes import encode_outcomes
 from faceaudit.evaluate.metrics_input import INVALID_LABEL, EncodedTask, check_columns, encode_task
 from faceaudit.schema.common import Estimate
 from faceaudit.schema.evaluation import (
@@ -33,24 +34,27 @@ from faceaudit.schema.evaluation import (
     GroupMetrics,
     TaskMetrics,
 )
+from scipy.special import ndtr
+
 from faceaudit.stats.bootstrap import (
-    bias_corrected_interval,
     bootstrap_cell_totals,
     compress_clusters,
-    exceedance_pvalue,
     null_group_totals,
     percentile_interval,
 )
-from faceaudit.stats.power import minimum_detectable_difference
-from faceaudit.stats.proportions import newcombe_interval, wilson_interval
+from faceaudit.stats.pairwise import max_gap_interval_normal, max_gap_interval_proportions
+from faceaudit.stats.proportions import mover_ratio_interval, newcombe_interval, wilson_interval
 from faceaudit.stats.significance import (
     CORRECTION_NAMES,
     adjust_pvalues,
+    fisher_doubled_pvalue,
     homogeneity_pvalue,
-    two_proportion_pvalue,
 )
 
 N_BINS = 10
+# Reference group of each attribute set for error ratios: the largest group, the best one, or a
+# label named per attribute ({"race": "White"}).
+Reference = Union[Literal["largest", "best"], dict[str, str]]
 PROPORTIONS = ("accuracy", "invalid_rate", "off_by_one")
 METHOD_NOTES = [
     "Proportions (accuracy, invalid_rate, off_by_one, per-class recall): Wilson score interval; "
@@ -60,25 +64,27 @@ METHOD_NOTES = [
     "(cell, gold, predicted) patterns, which gives the raw rows' numbers.",
     "macro_f1 and ece: percentile interval of a bootstrap that resamples images within each "
     "full intersection of the sensitive attributes (stratified cluster bootstrap).",
-    "difference (max - min) and ratio (min / max) over groups with at least min_group_n items: "
-    "point estimate with a bias-corrected (BC) bootstrap interval, because the bootstrap "
-    "distribution of a max-min is shifted upward for small groups. Their p-value tests that all "
-    "groups are equal: Pearson chi-square of homogeneity on effective counts (proportions), or, "
-    "for macro_f1 and ece, a pooled-resampling test: each group draws its own number of images "
-    "from all images pooled (n_boot draws) and p = (1 + #draws whose max - min >= the observed) / "
-    "(1 + n_boot). The pooled draws keep each group's size, so the upward bias of ECE (and the "
-    "shift of macro-F1) in small groups is part of the null; the smallest such p-value is "
-    "1 / (1 + n_boot).",
-    "group_vs_rest: proportions use Newcombe's hybrid score interval and a two-proportion z test "
-    "(Fisher exact when an expected count is below 5), on effective counts when clustered; "
-    "macro_f1 and ece use a bootstrap percentile interval and the pooled-resampling test of "
-    "|group - rest|.",
+    "group_vs_rest (every group, small ones included): proportions use Newcombe's hybrid score "
+    "interval and Fisher's exact test (p = twice the smaller one-sided tail, so the gate can take "
+    "the one-sided p of the harmful side; the pooled z test is anti-conservative in that tail at "
+    "small n), on effective counts when clustered; macro_f1 and ece use a bootstrap percentile interval and a "
+    "normal test against the pooled-resampling null (each group redraws its own number of images "
+    "from all images pooled), whose mean carries the small-group bias of ECE and macro-F1.",
+    "difference (max - min over groups with at least min_group_n items): bounded through the pairs, "
+    "never through a resampled extreme (biased upward for small groups). Upper end: the largest "
+    "pairwise upper bound of |gap| (Newcombe for proportions; normal with a bootstrap standard "
+    "error otherwise), valid without correction because the true largest gap is one pair's gap. "
+    "Lower end: the largest pairwise lower bound at confidence 1 - alpha / pairs (Bonferroni), so "
+    "a true gap of 0 is covered at least at the nominal rate. Its p-value tests that all groups are "
+    "equal: Pearson chi-square of homogeneity on effective counts (proportions), or Bonferroni over "
+    "the group_vs_rest tests (macro_f1, ece).",
+    "error_ratio (accuracy only): each group's error rate over the reference group's, as Aequitas "
+    "judges disparity ratios against a reference (fair within 0.8 to 1.25); MOVER-R interval with "
+    "Wilson limits (Donner & Zou 2012) and Fisher's exact test of equal error rates (doubled tail).",
     "Multiplicity: one correction covers every significance claim of this section: every task x "
-    "metric (accuracy, macro_f1, invalid_rate, ece, off_by_one) x attribute set (each sensitive "
-    "attribute and each intersection) x test (one all-groups-equal hypothesis shared by the "
-    "difference and ratio rows, plus one group_vs_rest hypothesis per eligible group when there are "
-    "three or more). Untestable comparisons (NaN p-value) are not counted. The family size is "
-    "n_comparisons.",
+    "metric x attribute set (each sensitive attribute and each intersection) x test. Untestable "
+    "comparisons (NaN p-value) are not counted. The family size is n_comparisons. The gate makes "
+    "its own FAIL decisions with its own family-wise correction over the targets it judges.",
     "ece: top-label expected calibration error over 10 equal-width bins of the largest option "
     "probability; within a resample, confidences are held at their pattern mean.",
 ]
@@ -192,9 +198,10 @@ def _design_effect(y: np.ndarray, cell: np.ndarray, image: np.ndarray, n_cells: 
     return np.where(np.isfinite(deff), np.maximum(deff, 1.0), 1.0)
 
 
-def _estimate(value: float, lower: float, upper: float, n: int, method: str, confidence: float) -> Estimate:
+def _estimate(value: float, lower: float, upper: float, n: int, method: str, confidence: float,
+              **test: float | None) -> Estimate:
     return Estimate(value=float(value), lower=float(lower), upper=float(upper), n=int(n),
-                    method=method, confidence=confidence)
+                    method=method, confidence=confidence, **test)
 
 
 @dataclass
@@ -239,6 +246,7 @@ def _task_metrics(
     confidence: float,
     min_group_n: int,
     correction: str,
+    reference: Reference,
     rng: np.random.Generator,
 ) -> _TaskResult:
     k = len(enc.labels)
@@ -292,7 +300,7 @@ def _task_metrics(
         boot_values = _metric_values(boot_c, boot_k, enc.ordinal)
         out: dict = {"n_items": n_items, "n_images": n_img, "confusion": conf_g, "points": points,
                      "boot": boot_values, "estimates": {}, "successes": {}, "deff": {}}
-        if membership.shape[0] > 2:
+        if membership.shape[0] >= 2:
             # The rest of each group (all items minus the group), for group-vs-rest comparisons.
             out["boot_rest"] = _metric_values(boot_conf_all[:, None] - boot_c, boot_cal_all[:, None] - boot_k,
                                               enc.ordinal)
@@ -327,15 +335,10 @@ def _task_metrics(
     groups: list[GroupMetrics] = []
     disparities: list[Disparity] = []
     family: list[tuple[int, ...]] = []
-    overall_acc = float(overall["points"]["accuracy"][0])
     for gs in group_sets:
         by_group = mf_by_set.get(gs.attributes)
         res = evaluate(gs.membership, None if by_group is None else np.array([by_group[lab] for lab in gs.labels]))
         n_items = res["n_items"]
-        rest_n = overall["n_items"][0] - n_items
-        deff_acc = res["deff"]["accuracy"]
-        baseline = overall_acc if 0 < overall_acc < 1 else 0.5
-        mde = minimum_detectable_difference(n_items / deff_acc, rest_n / deff_acc, baseline)
         names = [_group_name(gs.attributes, lab) for lab in gs.labels]
         recall = mt.recall(res["confusion"])
         recall_n = res["confusion"].sum(axis=2)
@@ -350,11 +353,10 @@ def _task_metrics(
                 confusion=ConfusionMatrix(labels=enc.labels, predicted_labels=[*enc.labels, INVALID_LABEL],
                                           counts=res["confusion"][g].astype(int).tolist()),
                 small_group=bool(n_items[g] < min_group_n),
-                minimum_detectable_difference=float(mde[g]),
             ))
         eligible = np.flatnonzero(n_items >= min_group_n)
         null: dict[str, np.ndarray] = {}
-        if eligible.size >= 2:
+        if len(gs.labels) >= 2:
             # Draws under "group carries no information", for the tests of macro-F1 and ECE.
             null_conf = null_group_totals(conf_patterns, gs.membership @ conf_patterns.clusters_per_cell,
                                           n_boot, rng).reshape(n_boot, -1, k, k + 1)
@@ -365,95 +367,174 @@ def _task_metrics(
                 group_null = _null_metrics(null_conf, null_cal, name)
                 rest_null = (_null_metrics(null_conf.sum(axis=1, keepdims=True) - null_conf,
                                            null_cal.sum(axis=1, keepdims=True) - null_cal, name)
-                             if gs.membership.shape[0] > 2 else None)
+                             if gs.membership.shape[0] >= 2 else None)
                 null[name], null[name + ":rest"] = group_null, rest_null
         for name in metric_names:
             disparities_for, fam = _disparities(
                 name, gs, names, eligible, res["points"][name], res, overall, confidence, clustered, null,
-                start=len(disparities), correction=correction,
+                start=len(disparities), correction=correction, reference=reference, min_group_n=min_group_n,
             )
             disparities.extend(disparities_for)
             family.extend(fam)
 
     raw = np.array([disparities[f[0]].p_value for f in family], float)
+    correct = (enc.pred == enc.gold)
+    outcome_frame = pd.DataFrame({"item_id": enc.frame["item_id"].to_numpy(), "correct": correct})
+    for attribute in attributes:
+        outcome_frame[attribute] = enc.frame[attribute].to_numpy()
     task = TaskMetrics(
         task=enc.task, n_items=len(enc.gold), n_images=enc.n_images, labels=enc.labels, ordinal=enc.ordinal,
         clustered=clustered, overall={n: overall["estimates"][n][0] for n in metric_names},
         groups=groups, disparities=disparities, n_comparisons=int(np.sum(~np.isnan(raw))),
+        outcomes=encode_outcomes(outcome_frame, attributes),
     )
     return _TaskResult(task, family)
+
+
+def _reference_index(
+    attributes: tuple[str, ...], names_labels: list[tuple[str, ...]], n: np.ndarray, values: np.ndarray,
+    reference: Reference, min_group_n: int,
+) -> int | None:
+    """The reference group of an attribute set: the largest (default), the best among groups of
+    at least ``min_group_n`` items, or the group named per attribute (Aequitas' choices)."""
+    if isinstance(reference, dict):
+        wanted = tuple(reference.get(a) for a in attributes)
+        if any(w is None for w in wanted):
+            reference = "largest"  # no name for this attribute set: fall back, said in method notes
+        else:
+            for g, labels in enumerate(names_labels):
+                if tuple(labels) == wanted:
+                    return g
+            return None
+    if reference == "best":
+        ok = np.flatnonzero((n >= min_group_n) & ~np.isnan(values))
+        return int(ok[np.argmax(values[ok])]) if ok.size else None
+    return int(np.argmax(n))  # first of the largest: groups are in label order
 
 
 def _disparities(
     name: str, gs: _GroupSet, names: list[str], eligible: np.ndarray, values: np.ndarray, res: dict,
     overall: dict, confidence: float, clustered: bool, null: dict[str, np.ndarray], *, start: int,
-    correction: str,
+    correction: str, reference: Reference, min_group_n: int,
 ) -> tuple[list[Disparity], list[tuple[int, ...]]]:
+    """Disparity rows of one metric over one attribute set, and their hypotheses (indices of
+    rows that test the same hypothesis share one family entry)."""
     higher = HIGHER_IS_BETTER[name]
-    values_e = values[eligible]
-    defined = eligible[~np.isnan(values_e)]
+    n_units = res["n_images" if clustered else "n_items"]
+    attrs = list(gs.attributes)
+    common = {"metric": name, "attributes": attrs, "order": len(attrs), "intersection": len(attrs) > 1,
+              "correction": correction,
+              "p_adjusted": float("nan"), "significant": False}
     out: list[Disparity] = []
     family: list[tuple[int, ...]] = []
-    if defined.size < 2:
-        return out, family
-    boot = res["boot"][name]  # (n_boot, n_groups)
-    attrs = list(gs.attributes)
-    common = {"metric": name, "attributes": attrs, "correction": correction,
-              "p_adjusted": float("nan"), "significant": False}
-    v = values[defined]
-    worst = defined[np.argmin(v) if higher else np.argmax(v)]
-    best = defined[np.argmax(v) if higher else np.argmin(v)]
-    n_unit = int(res["n_images" if clustered else "n_items"][defined].sum())
-    if name in PROPORTIONS:
-        succ, n, deff = res["successes"][name][defined], res["n_items"][defined], res["deff"][name][defined]
-        p_all, test = homogeneity_pvalue(succ / deff, n / deff), "chi-square-homogeneity"
-    else:
-        with np.errstate(invalid="ignore"), warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)  # an all-NaN draw is a NaN statistic
-            null_spread = np.nanmax(null[name][:, defined], axis=1) - np.nanmin(null[name][:, defined], axis=1)
-        p_all = float(exceedance_pvalue(null_spread, np.float64(v.max() - v.min())))
-        test = "pooled-resampling-spread"
-    with np.errstate(invalid="ignore", divide="ignore"):
-        b = boot[:, defined]
-        b_max, b_min = np.nanmax(b, axis=1), np.nanmin(b, axis=1)
-        spread = np.array([v.max() - v.min()])
-        ratio = np.array([v.min() / v.max() if v.max() > 0 else np.nan])
-        lo_d, hi_d = bias_corrected_interval((b_max - b_min)[:, None], spread, confidence)
-        lo_r, hi_r = bias_corrected_interval(np.where(b_max > 0, b_min / b_max, np.nan)[:, None], ratio, confidence)
-    for kind, val, lo, hi in (("difference", spread, lo_d, hi_d), ("ratio", ratio, lo_r, hi_r)):
+    k = len(names)
+
+    # Each group against the rest of the items: every group, small ones included (the gate
+    # judges a small group on its favourable end instead of dropping it).
+    diff, lo, hi, p, test_g, method = _group_vs_rest(name, values, res, overall, confidence, clustered, null)
+    vs_rest: list[int] = []
+    group_p = dict(enumerate(p))
+    for g in range(k):
+        vs_rest.append(start + len(out))
         out.append(Disparity(
-            kind=kind, worst_group=names[worst], best_group=names[best],
-            estimate=_estimate(val[0], lo[0], hi[0], n_unit, "bootstrap-bc-cluster", confidence),
-            test=test, p_value=p_all, **common))
-    family.append((start, start + 1))
-    if defined.size < 3:
-        return out, family  # with two groups, group-vs-rest repeats the difference
-    for g in defined:
-        index = start + len(out)
+            kind="group_vs_rest", group=names[g],
+            worst_group=names[g] if not np.isnan(diff[g]) and (diff[g] < 0) == higher else None,
+            estimate=_estimate(diff[g], lo[g], hi[g], int(res["n_items"][g]), method, confidence,
+                               null_value=0.0, p_value=float(p[g])),
+            test=test_g, p_value=float(p[g]), small_group=bool(res["n_items"][g] < min_group_n), **common))
+
+    # Largest gap between groups large enough to compare (max - min), bounded through the pairs.
+    defined = eligible[~np.isnan(values[eligible])]
+    diff_index = None
+    if defined.size >= 2:
+        v = values[defined]
+        worst = defined[np.argmin(v) if higher else np.argmax(v)]
+        best = defined[np.argmax(v) if higher else np.argmin(v)]
         if name in PROPORTIONS:
-            succ_all = overall["estimates"][name][0].value * overall["n_items"][0]
-            n_g, s_g = res["n_items"][g], res["successes"][name][g]
-            n_r, s_r = overall["n_items"][0] - n_g, succ_all - s_g
-            if n_r <= 0:
-                continue
-            d_g = res["deff"][name][g]
-            lo, hi = newcombe_interval(s_g / d_g, n_g / d_g, s_r / d_g, n_r / d_g, confidence)
-            p, test_g = two_proportion_pvalue(s_g / d_g, n_g / d_g, s_r / d_g, n_r / d_g)
-            diff = s_g / n_g - s_r / n_r
-            method = "newcombe-design-effect" if clustered else "newcombe"
+            deff = res["deff"][name][defined]
+            x, m = res["successes"][name][defined] / deff, res["n_items"][defined] / deff
+            spread, lo, hi = max_gap_interval_proportions(x, m, confidence)
+            p_all, test, method = homogeneity_pvalue(x, m), "chi-square-homogeneity", "newcombe-pairwise-max"
         else:
-            diff_boot = boot[:, g] - res["boot_rest"][name][:, g]
-            diff = values[g] - res["rest_point"][name][g]
-            lo, hi = percentile_interval(diff_boot, confidence)
-            null_diff = np.abs(null[name][:, g] - null[name + ":rest"][:, g])
-            p = float(exceedance_pvalue(null_diff, np.float64(abs(diff))))
-            test_g, method = "pooled-resampling-abs-difference", "bootstrap-percentile-cluster"
+            spread, lo, hi = max_gap_interval_normal(v, res["boot"][name][:, defined], confidence)
+            ps = np.array([group_p[int(g)] for g in defined], float)
+            p_all = float(min(1.0, np.nanmin(ps) * ps.size)) if np.isfinite(ps).any() else float("nan")
+            test, method = "bonferroni-group-vs-rest-z", "bootstrap-se-pairwise-max"
+        if k == 2:
+            # With two groups "all groups equal" is the group-vs-rest hypothesis: one test, one p.
+            p_all, test = float(group_p[0]), out[0].test
+        diff_index = start + len(out)
         out.append(Disparity(
-            kind="group_vs_rest", group=names[g], worst_group=names[g] if (diff < 0) == higher else None,
-            estimate=_estimate(diff, lo, hi, int(res["n_items"][g]), method, confidence),
-            test=test_g, p_value=float(p), **common))
-        family.append((index,))
+            kind="difference", worst_group=names[worst], best_group=names[best],
+            estimate=_estimate(spread, lo, hi, int(n_units[defined].min()), method, confidence,
+                               null_value=0.0, p_value=p_all),
+            test=test, p_value=float(p_all), **common))
+
+    # With two groups, "group vs rest" twice and "all groups equal" are one hypothesis.
+    if k == 2:
+        family.append(tuple(vs_rest) + ((diff_index,) if diff_index is not None else ()))
+    else:
+        family.extend((i,) for i in vs_rest)
+        if diff_index is not None:
+            family.append((diff_index,))
+
+    # Error rate of each group over the reference group's (Aequitas' disparity ratio, accuracy only).
+    if name == "accuracy" and k >= 2:
+        labels = [tuple(lab) for lab in gs.labels]
+        ref = _reference_index(gs.attributes, labels, res["n_items"], values, reference, min_group_n)
+        if ref is not None:
+            deff = res["deff"][name]
+            errors = (res["n_items"] - res["successes"][name]) / deff
+            n_eff = res["n_items"] / deff
+            lo, hi = mover_ratio_interval(errors, n_eff, errors[ref], n_eff[ref], confidence)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                ratio = (errors / n_eff) / (errors[ref] / n_eff[ref])
+            p = np.atleast_1d(fisher_doubled_pvalue(errors, n_eff, errors[ref], n_eff[ref]))
+            for g in range(k):
+                if g == ref:
+                    continue
+                family.append((start + len(out),))
+                out.append(Disparity(
+                    kind="error_ratio", group=names[g], reference_group=names[ref],
+                    worst_group=names[g] if ratio[g] > 1 else None,
+                    estimate=_estimate(ratio[g], lo[g], hi[g], int(min(res["n_items"][g], res["n_items"][ref])),
+                                       "mover-wilson-ratio", confidence, null_value=1.0, p_value=float(p[g])),
+                    test="fisher-exact-doubled", p_value=float(p[g]),
+                    small_group=bool(res["n_items"][g] < min_group_n), **common))
     return out, family
+
+
+def _group_vs_rest(
+    name: str, values: np.ndarray, res: dict, overall: dict, confidence: float, clustered: bool,
+    null: dict[str, np.ndarray],
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, str, str]:
+    """(group - rest, lower, upper, two-sided p) for every group, the test and the interval method."""
+    k = len(values)
+    nan = np.full(k, np.nan)
+    if name in PROPORTIONS:
+        succ_all = overall["estimates"][name][0].value * overall["n_items"][0]
+        n_g, s_g = res["n_items"], res["successes"][name]
+        n_r, s_r = overall["n_items"][0] - n_g, succ_all - s_g
+        d_g = res["deff"][name]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            lo, hi = newcombe_interval(s_g / d_g, n_g / d_g, s_r / d_g, n_r / d_g, confidence)
+            diff = np.where(n_r > 0, s_g / n_g - s_r / np.where(n_r > 0, n_r, 1), np.nan)
+        p = fisher_doubled_pvalue(s_g / d_g, n_g / d_g, s_r / d_g, n_r / d_g)
+        method = "newcombe-design-effect" if clustered else "newcombe"
+        return diff, lo, hi, np.atleast_1d(p), "fisher-exact-doubled", method
+    if name + ":rest" not in null:
+        return nan, nan, nan, nan, "none", "bootstrap-percentile-cluster"
+    diff = values - res["rest_point"][name]
+    lo, hi = percentile_interval(res["boot"][name] - res["boot_rest"][name], confidence)
+    # Asymptotic test against the pooled-resampling null: its mean carries the small-group bias
+    # of ECE and macro-F1, its spread the sampling error; a normal tail can be as small as the
+    # family needs, where a resampling p-value stops at 1 / (1 + n_boot).
+    with np.errstate(invalid="ignore", divide="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        null_diff = null[name] - null[name + ":rest"]
+        centre, spread = np.nanmean(null_diff, axis=0), np.nanstd(null_diff, axis=0, ddof=1)
+        p = np.where(np.isfinite(diff) & (spread > 0), 2 * ndtr(-np.abs(diff - centre) / spread), np.nan)
+    return diff, lo, hi, p, "pooled-resampling-normal", "bootstrap-percentile-cluster"
 
 
 def _correct_all(results: list[_TaskResult], correction: str, alpha: float) -> list[TaskMetrics]:
@@ -480,6 +561,7 @@ def stratified_metrics(
     confidence: float = 0.95,
     min_group_n: int = 30,
     correction: Literal["holm", "fdr_bh"] = "holm",
+    reference: Reference = "largest",
     seed: int = 0,
     progress: bool = False,
 ) -> list[TaskMetrics]:
@@ -515,7 +597,7 @@ def stratified_metrics(
         enc = encode_task(frame.reset_index(drop=True) if len(tasks) > 1 else frame, task, ordinal.get(task))
         results.append(_task_metrics(
             enc, list(sensitive_attributes), attribute_sets, n_boot=n_boot, confidence=confidence,
-            min_group_n=min_group_n, correction=correction, rng=rng,
+            min_group_n=min_group_n, correction=correction, reference=reference, rng=rng,
         ))
     return _correct_all(results, correction, 1 - confidence)
 
@@ -532,6 +614,7 @@ def build_evaluation_section(
     confidence: float = 0.95,
     min_group_n: int = 30,
     correction: Literal["holm", "fdr_bh"] = "holm",
+    reference: Reference = "largest",
     seed: int = 0,
     predictions_sha256: str | None = None,
     benchmark: dict[str, Estimate] | None = None,
@@ -541,7 +624,7 @@ def build_evaluation_section(
     tasks = stratified_metrics(
         predictions, sensitive_attributes, intersections=intersections, ordinal=ordinal,
         n_boot=n_boot, confidence=confidence, min_group_n=min_group_n, correction=correction,
-        seed=seed, progress=progress,
+        reference=reference, seed=seed, progress=progress,
     )
     n_comparisons = sum(t.n_comparisons for t in tasks)
     return EvaluationSection(
@@ -549,11 +632,12 @@ def build_evaluation_section(
         correction_scope=(
             f"{CORRECTION_NAMES[correction]} over all {n_comparisons} disparity hypotheses of this "
             "section: every task x metric x attribute set (marginal and intersectional) x test "
-            "(all-groups-equal, shared by difference and ratio; group_vs_rest per eligible group)"
+            "(group_vs_rest per group; all-groups-equal per attribute set, which with two groups is "
+            "the same hypothesis as their group_vs_rest rows; error_ratio per non-reference group)"
         ),
         model=model, mode=mode, n_items=len(predictions),
         n_images=int(predictions["image_id"].nunique()), predictions_sha256=predictions_sha256,
         sensitive_attributes=list(sensitive_attributes), n_boot=n_boot, confidence=confidence,
         correction=correction, correction_name=CORRECTION_NAMES[correction], min_group_n=min_group_n,
-        seed=seed, tasks=tasks, benchmark=benchmark, method_notes=list(METHOD_NOTES),
+        reference_group=reference if isinstance(reference, str) else dict(reference), seed=seed, tasks=tasks, benchmark=benchmark, method_notes=list(METHOD_NOTES),
     )

@@ -6,6 +6,13 @@ unless the config names another file), and turns the prediction table into the
 ``evaluation`` section of ``audit.json``. When scoring mode is asked of a backend that cannot
 give option probabilities (an endpoint without logprobs, a predictions file of letters), the
 stage falls back to generation mode and says so in the section's method notes.
+
+FaceXBench items (a :class:`faceaudit.data.facexbench.McqItemList`, whose ``questions``
+list every question of the benchmark files) are also scored FaceXBench's own way
+(:mod:`faceaudit.evaluate.facexbench`) and, with ``facexbench_protocol: official``, asked
+with FaceXBench's prompt. Their demographic groups come from the questions themselves, so
+the stratified analysis covers the attributes every question carries; per-group accuracy
+of the questions that carry a label is in ``benchmark`` (``group:...``).
 """
 
 from __future__ import annotations
@@ -18,12 +25,22 @@ from pathlib import Path
 import pandas as pd
 
 from faceaudit.data.records import McqItem
-from faceaudit.evaluate.config import EvaluateConfig
-from faceaudit.evaluate.facexbench import facexbench_accuracy
+from faceaudit.evaluate.config import (
+    DEFAULT_MAX_NEW_TOKENS,
+    FACEXBENCH_MAX_NEW_TOKENS,
+    EvaluateConfig,
+)
+from faceaudit.evaluate.facexbench import (
+    facexbench_accuracy,
+    official_accuracy,
+    protocol_difference_note,
+)
 from faceaudit.evaluate.metrics import build_evaluation_section
 from faceaudit.evaluate.predict import Mode, predict
 from faceaudit.models import FaceModel, ScoringUnavailable, make_model
+from faceaudit.schema.common import Estimate
 from faceaudit.schema.evaluation import EvaluationSection
+from faceaudit.stats.significance import CORRECTION_NAMES
 from faceaudit.store import sha256_json
 
 log = logging.getLogger("faceaudit.evaluate")
@@ -52,8 +69,12 @@ def predict_items(
     *,
     sensitive_attributes: Sequence[str] | None,
     progress: bool = True,
+    max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS,
 ) -> tuple[pd.DataFrame, Mode, list[str]]:
-    """The prediction table, the mode that produced it, and notes on any fallback."""
+    """The prediction table, the mode that produced it, and notes on any fallback.
+
+    ``max_new_tokens`` applies when ``cfg.max_new_tokens`` is not set.
+    """
     mode: Mode = cfg.mode
     notes: list[str] = []
 
@@ -65,7 +86,7 @@ def predict_items(
             mode=chosen,
             out_jsonl=predictions_path(cfg, out_dir, chosen),
             batch_size=cfg.batch_size,
-            max_new_tokens=cfg.max_new_tokens,
+            max_new_tokens=cfg.max_new_tokens or max_new_tokens,
             prefetch=cfg.prefetch_batches,
             sensitive_attributes=sensitive_attributes,
             progress=progress,
@@ -106,18 +127,46 @@ def run_evaluation(
     """
     if not items:
         raise ValueError("no items to evaluate")
+    # FaceXBench: every question of the files, loaded or not (its scoring's denominator).
+    questions = getattr(items, "questions", None)
+    if cfg.facexbench_protocol == "official":
+        if questions is None:
+            raise ValueError("facexbench_protocol 'official' needs FaceXBench data (dataset kind facexbench)")
+        items = [item.model_copy(update={"prompt_style": "facexbench"}) for item in items]
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     model = make_model(cfg, model_dir=model_dir, adapter=adapter, seed=seed)
     try:
         frame, mode, notes = predict_items(
-            items, image_root, model, cfg, out_dir, sensitive_attributes=sensitive_attributes, progress=progress
+            items, image_root, model, cfg, out_dir,
+            # FaceXBench questions carry a group only where the answer is one: record every
+            # group column (empty where a question has none); the others must be complete.
+            sensitive_attributes=None if questions is not None else sensitive_attributes,
+            progress=progress,
+            max_new_tokens=FACEXBENCH_MAX_NEW_TOKENS if questions is not None else DEFAULT_MAX_NEW_TOKENS,
         )
     finally:
         close = getattr(model, "close", None)
         if close is not None:
             close()
-    benchmark = facexbench_accuracy(frame, confidence=cfg.confidence) if cfg.facexbench_report else None
+    benchmark: dict[str, Estimate] | None = None
+    if cfg.facexbench_report:
+        benchmark = facexbench_accuracy(
+            frame, confidence=cfg.confidence, items=items if questions is not None else None
+        )
+        if questions is not None and mode == "generation":
+            official, per_question = official_accuracy(frame, questions, confidence=cfg.confidence)
+            benchmark.update(official)
+            notes.append(protocol_difference_note(frame, per_question, questions, items[0].prompt_style))
+        elif questions is not None:
+            notes.append(
+                "FaceXBench's own scoring reads generated text; in scoring mode only faceaudit's "
+                "accuracy is reported (run generation mode for the official numbers)."
+            )
+    if not sensitive_attributes:
+        if questions is None:
+            raise ValueError("sensitive_attributes is empty: name at least one group column")
+        return _benchmark_only_section(frame, model.name, mode, cfg, seed, benchmark, notes)
     section = build_evaluation_section(
         frame,
         model=model.name,
@@ -127,6 +176,7 @@ def run_evaluation(
         intersections=cfg.intersections,
         n_boot=cfg.n_boot,
         confidence=cfg.confidence,
+        reference=cfg.reference_group,
         min_group_n=cfg.min_group_n,
         correction=cfg.correction,
         seed=seed,
@@ -136,3 +186,28 @@ def run_evaluation(
     )
     section.method_notes.extend(notes)
     return section
+
+
+def _benchmark_only_section(
+    frame: pd.DataFrame,
+    model: str,
+    mode: Mode,
+    cfg: EvaluateConfig,
+    seed: int,
+    benchmark: dict[str, Estimate] | None,
+    notes: list[str],
+) -> EvaluationSection:
+    """FaceXBench questions with no group label common to all: benchmark accuracy only."""
+    note = (
+        "No demographic label is carried by every question, so there is no stratified "
+        "analysis and no disparity test; accuracy per labelled group, over the questions "
+        "that carry the label, is in benchmark (group:...)."
+    )
+    return EvaluationSection(
+        model=model, mode=mode, n_items=len(frame), n_images=int(frame["image_id"].nunique()),
+        predictions_sha256=predictions_digest(frame), sensitive_attributes=[],
+        n_boot=cfg.n_boot, confidence=cfg.confidence, correction=cfg.correction,
+        correction_name=CORRECTION_NAMES[cfg.correction], n_comparisons=0,
+        correction_scope="no disparity hypotheses were tested", min_group_n=cfg.min_group_n,
+        seed=seed, tasks=[], benchmark=benchmark, method_notes=[note, *notes],
+    )

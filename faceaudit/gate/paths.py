@@ -5,7 +5,7 @@ covers "every group's accuracy" or "every disparity of kind difference":
 
     evaluation.tasks.*.groups.*.accuracy         ``*`` = every key of a mapping / item of a list
     evaluation.disparities[kind=difference]      ``[field=value]`` = the items whose field equals value
-    evaluation.disparities.*[kind=ratio].estimate  (same as above, written out)
+    evaluation.disparities.*[kind=error_ratio].estimate  (same as above, written out)
 
 A hand-rolled grammar rather than JSONPath: the gate needs a readable label for
 every match (``tasks=race, groups=Black``) to pair candidate and baseline values and

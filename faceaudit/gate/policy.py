@@ -51,7 +51,22 @@ class Check(BaseModel):
         default="insufficient",
         description="Verdict when the path matches nothing (its stage did not run)",
     )
-    rationale: str | None = None
+    fail_when: Literal["beyond_limit", "significant_harm"] = Field(
+        default="beyond_limit",
+        description="beyond_limit: FAIL when even the favourable end of the interval misses the "
+        "limit (for exact values and single estimates). significant_harm: for comparisons "
+        "(estimates with null_value and p_value): FAIL when the harm is statistically significant "
+        "after a family-wise (Holm) correction over every target the gate could FAIL on, and the "
+        "interval cannot show it within the limit.",
+    )
+    insufficient_blocks: bool = Field(
+        default=True,
+        description="Whether this check's INSUFFICIENT_EVIDENCE counts against the release "
+        "(with the gate's insufficient_blocks). False: only a FAIL of this check blocks.",
+    )
+    rationale: str | None = Field(
+        default=None, description="Where the threshold comes from; printed beside the check."
+    )
 
     @field_validator("path")
     @classmethod
@@ -72,6 +87,13 @@ class Check(BaseModel):
             raise ValueError("aggregate 'count' cannot be compared against a baseline")
         if self.aggregate == "count" and self.side != "value":
             raise ValueError("aggregate 'count' is exact: use side 'value'")
+        if self.fail_when == "significant_harm":
+            harm_end = "lower" if self.operator == "at_least" else "upper"
+            if self.side != harm_end or self.aggregate != "each":
+                raise ValueError(
+                    f"fail_when 'significant_harm' judges each comparison on its harmful end: with "
+                    f"operator {self.operator!r} use side {harm_end!r} and aggregate 'each'"
+                )
         from faceaudit.schema import AuditResult
 
         ends = terminal_type(self.path, AuditResult)
@@ -97,6 +119,17 @@ class Policy(BaseModel):
     version: str = Field(min_length=1, description="The policy's own version, e.g. 2025.1")
     description: str = ""
     checks: list[Check] = Field(min_length=1)
+    alpha: float = Field(
+        default=0.05, gt=0, lt=0.5,
+        description="Family-wise error rate of FAIL decisions on significant harm: the chance that "
+        "a fair model FAILs any blocking check of this policy is at most alpha.",
+    )
+    certify_power: float = Field(
+        default=0.9, gt=0.5, lt=1,
+        description="A comparison is 'certifiable' when its sample would PASS a fair model with at "
+        "least this probability; smaller ones are judged on clear harm only and named.",
+    )
+    rationale: str | None = Field(default=None, description="Why this policy, and its sources.")
     # Filled by load_policy, not read from YAML: which bytes the verdict rests on.
     sha256: str = Field(default="", exclude=True)
     source: str = Field(default="", exclude=True)

@@ -10,12 +10,17 @@ silent pass. Too-small samples and undefined (NaN) values are insufficient too.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Any
+
+import numpy as np
+from scipy.special import ndtri
 
 from faceaudit.gate.paths import Match, parse_path, resolve
 from faceaudit.gate.policy import Check, Policy
 from faceaudit.schema import AuditResult
 from faceaudit.schema.gate import BaselineInfo, CheckResult, GateSection, TargetResult
+from faceaudit.stats.significance import adjust_pvalues, one_sided_pvalue
 from faceaudit.store import utc_now
 
 # Stages an audit can cover, in the order a reader cares about them. A name that is not
@@ -132,7 +137,8 @@ def _mover_delta(
 
 
 def _target(
-    check: Check, match: Match, baseline_matches: dict[str, Match] | None
+    check: Check, match: Match, baseline_matches: dict[str, Match] | None,
+    paired: dict[str, Any] | None = None, floor_n: int = 0,
 ) -> TargetResult:
     label = _describe_labels(match.labels, match.path)
     numbers = _numbers(match.value)
@@ -155,21 +161,30 @@ def _target(
                 reason=f"{label}: the baseline audit has no value at {match.path} to compare with",
             )
         baseline_value = other_numbers[0]
-        numbers = _mover_delta(numbers, other_numbers)
+        change = (paired or {}).get(match.path)
+        numbers = (change.value, change.lower, change.upper, change.n) if change is not None \
+            else _mover_delta(numbers, other_numbers)
     value, lower, upper, n = numbers
     common.update(value=value, lower=lower, upper=upper, n=n, baseline_value=baseline_value)
-    what = f"{label}: change from baseline" if baseline_matches is not None else label
+    what = label
+    if baseline_matches is not None:
+        change = (paired or {}).get(match.path)
+        what = (f"{label}: change from baseline on the same {change.n} items (paired, McNemar "
+                f"p={fmt(change.p_value)})" if change is not None else
+                f"{label}: change from baseline (independent intervals: the audits did not store "
+                "the same items' outcomes)")
     if any(math.isnan(x) for x in (value, lower, upper)):
         return TargetResult(
             **common,
             verdict="INSUFFICIENT_EVIDENCE",
             reason=f"{what} is undefined (NaN), usually because a group had no usable answers",
         )
-    if check.min_n and n is not None and n < check.min_n:
+    min_n = max(check.min_n, floor_n)
+    if min_n and n is not None and n < min_n:
         return TargetResult(
             **common,
             verdict="INSUFFICIENT_EVIDENCE",
-            reason=f"{what} rests on n={n}, below the minimum sample size {check.min_n}",
+            reason=f"{what} rests on n={n}, below the minimum sample size {min_n}",
         )
     verdict, clause = _judge(check, value, lower, upper)
     return TargetResult(
@@ -219,6 +234,9 @@ def _missing(check: Check, result: AuditResult, *, no_baseline: bool) -> CheckRe
 
 def _check_fields(check: Check) -> dict[str, Any]:
     return {
+        "fail_when": check.fail_when,
+        "insufficient_blocks": check.insufficient_blocks,
+        "rationale": check.rationale,
         "id": check.id,
         "description": check.description,
         "severity": check.severity,
@@ -231,9 +249,87 @@ def _check_fields(check: Check) -> dict[str, Any]:
     }
 
 
-def evaluate_check(
-    check: Check, result: AuditResult, data: dict[str, Any], baseline_data: dict[str, Any] | None
-) -> CheckResult:
+def _parents(data: dict[str, Any], path: str) -> dict[str, Any]:
+    """Concrete path of each match -> the object holding it (a disparity for '...disparities[..].estimate')."""
+    segments = parse_path(path)
+    last = segments[-1]
+    if len(segments) < 2 or last.expands:
+        return {}
+    return {f"{m.path}.{last.name}": m.value for m in resolve(data, segments[:-1])}
+
+
+def _scope(match: Match, parent: Any) -> str:
+    """What a target is one of: its task and attribute set (all but the innermost wildcard)."""
+    outer = list(match.labels.values())[:-1]
+    if isinstance(parent, dict) and isinstance(parent.get("attributes"), list):
+        outer.append(" x ".join(map(str, parent["attributes"])))
+    return ", ".join(outer) or "all"
+
+
+@dataclass
+class _Judged:
+    """A target with what the gate-wide decision needs beside it."""
+
+    target: TargetResult
+    scope: str = ""
+    se: float | None = None  # standard error on the harmful side (significant_harm only)
+
+
+def _harm_target(check: Check, match: Match, parent: Any, certify_power: float, floor_n: int = 0) -> _Judged:
+    """A comparison judged for harm: PASS when its harmful end is within the limit; otherwise
+    provisionally INSUFFICIENT, with the one-sided p-value the gate's Holm family decides on."""
+    group = parent.get("group") if isinstance(parent, dict) else None
+    label = _describe_labels(match.labels, match.path)
+    what = f"{label}" if group is None or group in label else f"{label} ({group})"
+    common: dict[str, Any] = {"path": match.path, "labels": match.labels, "group": group}
+    numbers = _numbers(match.value)
+    node = match.value if isinstance(match.value, dict) else {}
+    scope = _scope(match, parent)
+    if numbers is None:
+        return _Judged(TargetResult(**common, verdict="INSUFFICIENT_EVIDENCE",
+                                    reason=f"{what}: the value at {match.path} is not an estimate"), scope)
+    value, lower, upper, n = numbers
+    common.update(value=value, lower=lower, upper=upper, n=n)
+    null = node.get("null_value")
+    if null is None:
+        return _Judged(TargetResult(**common, verdict="INSUFFICIENT_EVIDENCE", reason=(
+            f"{what} is not a comparison (it has no null value and p-value), so significant harm "
+            "cannot be judged; use fail_when: beyond_limit for it")), scope)
+    if any(math.isnan(x) for x in (value, lower, upper)):
+        return _Judged(TargetResult(**common, verdict="INSUFFICIENT_EVIDENCE", reason=(
+            f"{what} is undefined (NaN): there is no other group with data to compare with, or no "
+            "usable answers")), scope)
+    harm_below = check.operator == "at_least"
+    harm_end = lower if harm_below else upper
+    z_c = float(ndtri(0.5 + float(node.get("confidence", 0.95)) / 2))
+    se = abs(harm_end - value) / z_c
+    margin = abs(check.limit - float(null))
+    se_needed = margin / (z_c + float(ndtri(certify_power)))
+    min_n = max(check.min_n, floor_n)
+    small = min_n and n is not None and n < min_n
+    certifiable = bool(not small and se_needed > 0 and se <= se_needed)
+    items = math.ceil(n * (se / se_needed) ** 2) if n and se_needed > 0 and se > 0 else None
+    p_harm = one_sided_pvalue(node.get("p_value", float("nan")), value, float(null), harm_below)
+    meets = harm_end >= check.limit if harm_below else harm_end <= check.limit
+    word = "at least" if harm_below else "at most"
+    text = f"{what} = {_interval_text(value, lower, upper, n)}"
+    if meets:
+        verdict, clause = "PASS", f"its {check.side} end {fmt(harm_end)} is {word} {fmt(check.limit)}"
+    else:
+        verdict, clause = "INSUFFICIENT_EVIDENCE", (
+            f"its {check.side} end {fmt(harm_end)} is not {word} {fmt(check.limit)}")
+    target = TargetResult(**common, verdict=verdict, reason=f"{text}; {clause}",
+                          p_harm=None if math.isnan(p_harm) else p_harm, certifiable=certifiable,
+                          items_to_certify=items)
+    return _Judged(target, scope, se)
+
+
+def _targets(
+    check: Check, result: AuditResult, data: dict[str, Any], baseline_data: dict[str, Any] | None,
+    certify_power: float, baseline: AuditResult | None = None,
+) -> list[_Judged] | CheckResult:
+    """Every target of ``check`` before the gate-wide FAIL decision, or a finished result
+    when the check has nothing to judge one by one (missing, skipped, counted)."""
     if check.against_baseline and baseline_data is None:
         return _missing(check, result, no_baseline=True)
     if check.aggregate == "count":
@@ -242,33 +338,127 @@ def evaluate_check(
         count = len(resolve(data, check.path))
         verdict, clause = _judge(check, count, count, count)
         return CheckResult(
-            **_check_fields(check),
-            verdict=verdict,
-            reason=f"{count} item(s) match {check.path}; {clause}.",
-            value=count,
-            lower=count,
-            upper=count,
+            **_check_fields(check), verdict=verdict, reason=f"{count} item(s) match {check.path}; {clause}.",
+            value=count, lower=count, upper=count,
         )
     matches = resolve(data, check.path)
     if not matches:
         return _missing(check, result, no_baseline=False)
+    # The evaluation's own minimum group size is a floor for every check that judges it.
+    floor_n = result.evaluation.min_group_n if result.evaluation and _section_of(check) == "evaluation" else 0
+    if check.fail_when == "significant_harm":
+        parents = _parents(data, check.path)
+        return [_harm_target(check, m, parents.get(m.path), certify_power, floor_n) for m in matches]
     baseline_matches = (
         {m.path: m for m in resolve(baseline_data, check.path)} if check.against_baseline else None
     )
-    targets = [_target(check, m, baseline_matches) for m in matches]
+    paired = _paired_changes(result, baseline, matches) if check.against_baseline else None
+    return [_Judged(_target(check, m, baseline_matches, paired, floor_n)) for m in matches]
+
+
+def _paired_changes(result: AuditResult, baseline: AuditResult | None, matches: list[Match]) -> dict[str, Any]:
+    """Candidate-minus-baseline accuracy per group on the same items, where both audits stored
+    their per-item outcomes for the same items (``evaluation.tasks.*.groups.*`` paths only)."""
+    from faceaudit.evaluate.outcomes import paired_group_change
+
+    if baseline is None or result.evaluation is None or baseline.evaluation is None:
+        return {}
+    tasks = {t.task: t for t in result.evaluation.tasks}
+    base_tasks = {t.task: t for t in baseline.evaluation.tasks}
+    changes: dict[str, Any] = {}
+    for m in matches:
+        task, group = m.labels.get("tasks"), m.labels.get("groups")
+        if task not in tasks or task not in base_tasks or not m.path.endswith(".metrics.accuracy"):
+            continue
+        found = next((g for g in tasks[task].groups if g.name == group), None)
+        if found is None:
+            continue
+        change = paired_group_change(tasks[task], base_tasks[task], result.evaluation.sensitive_attributes,
+                                     found.attributes, found.labels, result.evaluation.confidence)
+        if change is not None:
+            changes[m.path] = change
+    return changes
+
+
+def _decide_family(judged: list[_Judged], alpha: float) -> int:
+    """Holm over every comparison that could FAIL; the rejected ones that did not PASS FAIL.
+
+    Holm (1979) keeps the family-wise error rate at ``alpha`` for any dependence between the
+    tests, so a fair model FAILs any of these comparisons with probability at most ``alpha``.
+    Returns the family size.
+    """
+    family = [j for j in judged if j.target.p_harm is not None]
+    if not family:
+        return 0
+    adjusted, reject = adjust_pvalues(np.array([j.target.p_harm for j in family]), "holm", alpha=alpha)
+    m = len(family)
+    # Holm's first step is Bonferroni: a harm of (z_{1-alpha/m} + z_{0.8}) standard errors is
+    # rejected with 80% probability (the selftest checks this against simulation).
+    factor = float(ndtri(1 - alpha / m) + ndtri(0.8))
+    for j, p_adj, rejected in zip(family, adjusted, reject, strict=True):
+        t = j.target
+        t.p_adjusted = float(p_adj)
+        if j.se is not None:
+            t.detectable_harm = factor * j.se
+        if rejected and t.verdict != "PASS":
+            t.verdict = "FAIL"
+            t.reason += (f"; the harm is significant (one-sided p={fmt(t.p_harm)}, Holm-adjusted "
+                         f"{fmt(float(p_adj))} over {m} comparisons, family-wise error {fmt(alpha)})")
+    for j in judged:
+        t = j.target
+        if t.verdict == "INSUFFICIENT_EVIDENCE" and t.p_harm is not None:
+            t.reason += (" and the harm is not significant after the correction" if t.certifiable
+                         else "; the group is too small to certify at this limit and shows no clear harm")
+    return m
+
+
+def _finish(check: Check, judged: list[_Judged]) -> CheckResult:
+    """A check's verdict from its decided targets."""
+    targets = [j.target for j in judged]
     counts: dict[str, int] = {}
     for t in targets:
         counts[t.verdict] = counts.get(t.verdict, 0) + 1
-    verdict = min(counts, key=lambda v: _ORDER[v])
-    worst = _worst(check, targets, verdict)
     total = len(targets)
-    if verdict == "PASS":
-        lead = "The only value passes" if total == 1 else f"All {total} values pass; the closest"
-        reason = f"{lead}: {worst.reason}."
-    elif verdict == "FAIL":
+    uncertified = [t for t in targets if t.verdict == "INSUFFICIENT_EVIDENCE" and t.certifiable is False]
+    undecided = [t for t in targets if t.verdict == "INSUFFICIENT_EVIDENCE" and t.certifiable is not False]
+    # A scope (task x attribute set) none of whose targets could be judged is itself undecided.
+    by_scope: dict[str, list[TargetResult]] = {}
+    for j in judged:
+        by_scope.setdefault(j.scope, []).append(j.target)
+    unjudged_scopes = [
+        scope for scope, members in by_scope.items()
+        if members and not any(t.certifiable or t.verdict == "FAIL" for t in members)
+        and any(t.certifiable is False for t in members)
+    ]
+    if counts.get("FAIL"):
+        verdict = "FAIL"
+        worst = _worst(check, targets, "FAIL")
         reason = f"{counts['FAIL']} of {total} value(s) fail; worst: {worst.reason}."
+    elif undecided or unjudged_scopes:
+        verdict = "INSUFFICIENT_EVIDENCE"
+        if undecided:
+            worst = _worst(check, targets, "INSUFFICIENT_EVIDENCE") if not uncertified else \
+                _worst(check, undecided, "INSUFFICIENT_EVIDENCE")
+            reason = f"{len(undecided)} of {total} value(s) cannot be judged; e.g. {worst.reason}."
+        else:
+            worst = by_scope[unjudged_scopes[0]][0]
+            reason = ""
+        if unjudged_scopes:
+            reason += (f" No group of {', '.join(unjudged_scopes[:3])}"
+                       f"{' and others' if len(unjudged_scopes) > 3 else ''} is large enough to "
+                       "certify, so that comparison was not judged.")
+        reason = reason.strip()
     else:
-        reason = f"{counts[verdict]} of {total} value(s) cannot be judged; e.g. {worst.reason}."
+        verdict = "PASS"
+        judged = [t for t in targets if t.verdict == "PASS"]
+        worst = _worst(check, judged, "PASS")
+        lead = "The only value passes" if len(judged) == 1 else f"All {len(judged)} judged values pass; the closest"
+        reason = f"{lead}: {worst.reason}."
+    if uncertified and verdict != "FAIL":
+        names = [t.group or _describe_labels(t.labels, t.path) for t in uncertified]
+        shown = ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
+        reason += (f" {len(uncertified)} group(s) too small to certify and without clear harm, "
+                   f"judged on harm only: {shown}.")
     return CheckResult(
         **_check_fields(check),
         verdict=verdict,
@@ -280,6 +470,7 @@ def evaluate_check(
         worst_path=worst.path,
         targets=sorted(targets, key=lambda t: _ORDER[t.verdict]),
         counts=counts,
+        uncertified=[t.group or t.path for t in uncertified],
     )
 
 
@@ -295,9 +486,10 @@ def _overall(
 ) -> tuple[str, str, bool]:
     blocking = [c for c in checks if c.severity == "blocking"]
     failed = [c for c in blocking if c.verdict == "FAIL"]
-    unclear = [c for c in blocking if c.verdict == "INSUFFICIENT_EVIDENCE"]
-    judged = [c for c in blocking if c.verdict != "SKIPPED"]
-    warnings = [c for c in checks if c.severity == "warning" and c.verdict != "PASS"]
+    unclear = [c for c in blocking if c.verdict == "INSUFFICIENT_EVIDENCE" and c.insufficient_blocks]
+    judged = [c for c in blocking if c.verdict == "PASS"]
+    warnings = [c for c in checks if (c.severity == "warning" and c.verdict != "PASS")
+                or (c.verdict == "INSUFFICIENT_EVIDENCE" and not c.insufficient_blocks)]
     if failed:
         noun = "check" if len(failed) == 1 else "checks"
         return "FAIL", f"{len(failed)} blocking {noun} failed: {_list_ids(failed)}.", True
@@ -324,7 +516,12 @@ def _overall(
             insufficient_blocks,
         )
     extra = f"; {len(warnings)} warning(s) need a look" if warnings else ""
-    return "PASS", f"All {len(judged)} blocking checks passed with their whole intervals inside the limits{extra}.", False
+    uncertified = sorted({g for c in judged for g in c.uncertified})
+    caveat = (f" {len(uncertified)} group(s) were too small to certify and were judged on clear harm "
+              "only (named in the checks)." if uncertified else "")
+    noun = "check" if len(judged) == 1 else "checks"
+    return ("PASS", f"{len(judged)} blocking {noun} passed: every judged value's interval lies inside "
+            f"its limit{extra}.{caveat}", False)
 
 
 def evaluate_gate(
@@ -334,11 +531,39 @@ def evaluate_gate(
     baseline: AuditResult | None = None,
     insufficient_blocks: bool = True,
 ) -> GateSection:
-    """The release verdict for ``result`` under ``policy``; reads only stored values."""
+    """The release verdict for ``result`` under ``policy``; reads only stored values.
+
+    Decisions, with their error rates (DESIGN.md, "Statistics"):
+
+    * PASS of a target needs its interval's harmful end within the limit. A check passes
+      when every judged target does: an intersection-union test, so the chance of passing
+      a check whose true value violates the limit is at most the interval's one-sided error.
+    * FAIL of a ``significant_harm`` target needs its harm to be significant after Holm's
+      correction over every such target of every blocking check (one family), so a fair
+      model FAILs with probability at most ``policy.alpha``; warning checks are corrected
+      each on their own.
+    * Anything else is INSUFFICIENT_EVIDENCE. A target too small to PASS a fair model with
+      ``policy.certify_power`` is judged on clear harm only and named, not counted against
+      the check, unless no target of its task and attribute set could be judged at all.
+    """
     # mode="python" keeps NaN as float('nan') so undefined values stay visible to the checks.
     data = result.model_dump(mode="python", exclude={"gate"})
     baseline_data = baseline.model_dump(mode="python", exclude={"gate"}) if baseline else None
-    checks = [evaluate_check(c, result, data, baseline_data) for c in policy.checks]
+    prepared = [_targets(c, result, data, baseline_data, policy.certify_power, baseline) for c in policy.checks]
+    blocking_family = [
+        j for c, judged in zip(policy.checks, prepared, strict=True)
+        if isinstance(judged, list) and c.severity == "blocking" and c.fail_when == "significant_harm"
+        for j in judged
+    ]
+    family_size = _decide_family(blocking_family, policy.alpha)
+    checks: list[CheckResult] = []
+    for check, judged in zip(policy.checks, prepared, strict=True):
+        if isinstance(judged, CheckResult):
+            checks.append(judged)
+            continue
+        if check.severity != "blocking" and check.fail_when == "significant_harm":
+            _decide_family(judged, policy.alpha)
+        checks.append(_finish(check, judged))
     verdict, reason, blocks = _overall(result, checks, insufficient_blocks)
     baseline_info = None
     if baseline is not None:
@@ -358,6 +583,9 @@ def evaluate_gate(
         policy_source=policy.source,
         evaluated_at=utc_now(),
         baseline=baseline_info,
+        alpha=policy.alpha,
+        certify_power=policy.certify_power,
+        fail_family_size=family_size,
         checks=checks,
         not_tested=not_tested(result),
     )

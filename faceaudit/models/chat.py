@@ -58,7 +58,7 @@ def strip_image_tags(text: str) -> tuple[str, int]:
 
 
 def mcq_question_text(item: McqItem) -> str:
-    """The text of a multiple-choice item as every model sees it (FaceXBench harness prompt)."""
+    """The text of a multiple-choice item as every model sees it (layout: ``item.prompt_style``)."""
     return item.prompt()
 
 
@@ -142,6 +142,86 @@ def encode_prompt(
     labels = torch.full_like(result["input_ids"], IGNORE_INDEX)
     labels[0, prompt_len:] = answer_tensor[0]
     result["labels"] = labels
+    return result
+
+
+def encode_conversation(
+    processor: Any,
+    images: Sequence[Any],
+    exchanges: Sequence[tuple[str, str]],
+    *,
+    system: str | None = None,
+    max_length: int | None = None,
+) -> dict[str, Any]:
+    """Encode a multi-turn conversation for training: every answer is learned in its context.
+
+    ``exchanges`` are ``(question, answer)`` pairs in order; a question holds one ShareGPT
+    ``<image>`` tag per image it shows, and ``images`` are in tag order. ``system`` is the
+    system prompt. Returns what :func:`encode_prompt` returns with an answer: ``labels``
+    equal ``input_ids`` on every answer and the end-of-turn token after it, ``-100`` on
+    the system prompt, the questions and the images.
+
+    Each turn's prompt text is the chat template's rendering of the conversation so far
+    minus what earlier turns already rendered, so the tokens of an answer are exactly the
+    tokens a one-turn :func:`encode_prompt` would give it. ``max_length`` keeps whole
+    exchanges (the last one's answer may be cut); a first question longer than it is an error.
+    """
+    import torch
+
+    images = list(images)
+    tags = sum(question.count(SHAREGPT_IMAGE_TAG) for question, _ in exchanges)
+    if tags != len(images):
+        raise ValueError(f"{tags} {SHAREGPT_IMAGE_TAG} tag(s) in the questions for {len(images)} image(s)")
+    if not exchanges:
+        raise ValueError("a conversation needs at least one question and answer")
+    tokenizer = _tokenizer(processor)
+    end_of_turn = end_of_turn_text(processor)
+    messages: list[dict[str, Any]] = []
+    if system:
+        messages.append({"role": "system", "content": [{"type": "text", "text": system}]})
+    ids: list[Any] = []
+    labels: list[Any] = []
+    pixels: list[Any] = []
+    rendered = ""
+    used_images = 0
+    length = 0
+    for turn, (question, answer) in enumerate(exchanges):
+        text, n_images = strip_image_tags(question)
+        # InternVL's convention (build_messages): a turn's images come before its text.
+        content = [{"type": "image"} for _ in range(n_images)] + [{"type": "text", "text": text}]
+        messages.append({"role": "user", "content": content})
+        prompt = processor.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+        if not prompt.startswith(rendered):
+            raise ValueError("the chat template renders earlier turns differently once more follow; "
+                             "this conversation cannot be encoded turn by turn")
+        turn_images = images[used_images : used_images + n_images]
+        encoded = processor(images=turn_images or None, text=[prompt[len(rendered):]],
+                            return_tensors="pt", add_special_tokens=False)
+        prompt_ids = encoded["input_ids"][0]
+        if max_length is not None and length + len(prompt_ids) >= max_length:
+            if turn == 0:
+                raise ValueError(f"the first question is {len(prompt_ids)} tokens, longer than the cutoff "
+                                 f"{max_length}: raise the recipe's cutoff_len or shorten it")
+            break
+        answer_ids = tokenizer(answer + end_of_turn, add_special_tokens=False)["input_ids"]
+        if max_length is not None:
+            answer_ids = answer_ids[: max_length - length - len(prompt_ids)]
+        ids += [prompt_ids, torch.tensor(answer_ids, dtype=prompt_ids.dtype)]
+        labels += [torch.full_like(prompt_ids, IGNORE_INDEX), torch.tensor(answer_ids, dtype=prompt_ids.dtype)]
+        if turn_images:
+            pixels.append(encoded["pixel_values"])
+        used_images += n_images
+        length += len(prompt_ids) + len(answer_ids)
+        rendered = prompt + answer + end_of_turn
+        messages.append({"role": "assistant", "content": [{"type": "text", "text": answer}]})
+    input_ids = torch.cat(ids).unsqueeze(0)
+    result: dict[str, Any] = {
+        "input_ids": input_ids,
+        "attention_mask": torch.ones_like(input_ids),
+        "labels": torch.cat(labels).unsqueeze(0),
+    }
+    if pixels:
+        result["pixel_values"] = torch.cat(pixels)
     return result
 
 

@@ -196,8 +196,8 @@ def build_context(result: AuditResult, *, show_faces: bool = False) -> dict[str,
     gate = result.gate
     findings = []
     if gate is not None:
-        findings = [c for c in gate.checks if c.severity == "blocking"
-                    and c.verdict in ("FAIL", "INSUFFICIENT_EVIDENCE")]
+        findings = [c for c in gate.checks if c.severity == "blocking" and (
+            c.verdict == "FAIL" or (c.verdict == "INSUFFICIENT_EVIDENCE" and c.insufficient_blocks))]
     generic = [
         (name, data[name]) for name in type(result).model_fields
         if name not in _DEDICATED and data.get(name) is not None
@@ -223,6 +223,9 @@ def build_context(result: AuditResult, *, show_faces: bool = False) -> dict[str,
         "present": present,
         "stages": AUDIT_STAGES,
         "show_faces": show_faces,
+        "intersection_depth": max((len(g.attributes) for t in result.evaluation.tasks for g in t.groups),
+                                  default=0) if result.evaluation else 0,
+        "gate_certify_power": gate.certify_power if gate else None,
         "css": resources.files("faceaudit.report.templates").joinpath("report.css").read_text("utf-8"),
     }
 

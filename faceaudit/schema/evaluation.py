@@ -46,26 +46,30 @@ class GroupMetrics(ResultModel):
     metrics: dict[str, Estimate] = Field(description="metric name -> estimate (see MetricName)")
     recall: dict[str, Estimate] = Field(description="per-class recall, keyed by gold label")
     confusion: ConfusionMatrix
-    small_group: bool = Field(description="n_items below min_group_n: excluded from disparities")
-    minimum_detectable_difference: float = Field(
-        description="smallest accuracy drop versus the rest this group could detect "
-        "(two-sided alpha 0.05, power 0.8, unadjusted); NaN when undefined"
+    small_group: bool = Field(
+        description="n_items below min_group_n: left out of the max-min difference, still compared "
+        "with the rest and judged by the gate on its favourable end"
     )
 
 
 class Disparity(ResultModel):
     """A comparison between groups of one attribute (or intersection) on one metric.
 
-    ``kind``: ``difference`` = best minus worst group (>= 0); ``ratio`` = worst over best
-    (min/max of the metric values, in [0, 1]); ``group_vs_rest`` = ``group`` minus all other
-    items (signed). ``difference`` and ``ratio`` test the same hypothesis (all groups equal)
-    and share one p-value, counted once in the correction.
+    ``kind``: ``difference`` = best minus worst group among groups of at least ``min_group_n``
+    items (>= 0; its interval is bounded through the pairs of groups); ``group_vs_rest`` =
+    ``group`` minus all other items (signed), for every group; ``error_ratio`` = the group's
+    error rate over the reference group's (accuracy only, Aequitas' disparity ratio). The
+    estimate carries ``null_value`` and the unadjusted two-sided ``p_value`` the gate needs.
     """
 
     metric: str
     attributes: list[str]
-    kind: Literal["difference", "ratio", "group_vs_rest"]
-    group: str | None = Field(default=None, description="the compared group (group_vs_rest only)")
+    order: int = Field(default=1, ge=1, description="number of attributes: 1 marginal, 2+ intersection")
+    intersection: bool = Field(default=False, description="order >= 2 (for policy paths: [intersection=true])")
+    kind: Literal["difference", "group_vs_rest", "error_ratio"]
+    group: str | None = Field(default=None, description="the compared group (group_vs_rest, error_ratio)")
+    reference_group: str | None = Field(default=None, description="the reference group (error_ratio)")
+    small_group: bool = Field(default=False, description="the compared group has fewer than min_group_n items")
     worst_group: str | None = None
     best_group: str | None = None
     estimate: Estimate
@@ -77,6 +81,22 @@ class Disparity(ResultModel):
         "evaluation section (all tasks, metrics, attribute sets and tests)"
     )
     correction: str = Field(description="multiple-comparison correction applied (statsmodels name)")
+
+
+class ItemOutcomes(ResultModel):
+    """Every item's correctness in one task, compact, so that another audit of the same items
+    can be compared item by item (paired), from audit.json alone.
+
+    Items are in sorted ``item_id`` order; ``items_sha256`` identifies that list, so two audits
+    pair only when they asked exactly the same items.
+    """
+
+    items_sha256: str = Field(description="SHA-256 of the sorted item ids joined by newlines")
+    n: int = Field(ge=0)
+    correct: str = Field(description="base64 of numpy.packbits of the correct flags (big-endian bit order)")
+    cell: str = Field(description="base64 of each item's cell index, little-endian unsigned, cell_bytes each")
+    cell_bytes: Literal[1, 2, 4] = 1
+    cells: list[list[str]] = Field(description="labels of each cell, in the order of sensitive_attributes")
 
 
 class TaskMetrics(ResultModel):
@@ -94,6 +114,9 @@ class TaskMetrics(ResultModel):
     n_comparisons: int = Field(
         ge=0, description="hypotheses this task adds to the multiplicity family; the family spans "
         "every task of the section (EvaluationSection.n_comparisons)",
+    )
+    outcomes: ItemOutcomes | None = Field(
+        default=None, description="per-item correctness for paired comparison with a baseline audit"
     )
 
 
@@ -118,6 +141,10 @@ class EvaluationSection(ResultModel):
         default=None, description="which significance claims the correction covers, in words"
     )
     min_group_n: int = Field(ge=0)
+    reference_group: str | dict[str, str] = Field(
+        default="largest",
+        description="reference group of error ratios: 'largest', 'best', or a label per attribute",
+    )
     seed: int
     tasks: list[TaskMetrics]
     benchmark: dict[str, Estimate] | None = Field(

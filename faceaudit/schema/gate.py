@@ -39,6 +39,26 @@ class TargetResult(ResultModel):
     )
     verdict: CheckVerdict
     reason: str
+    group: str | None = Field(default=None, description="The group a comparison is about, when it has one")
+    p_harm: float | None = Field(
+        default=None, description="significant_harm checks: one-sided p-value of 'no harm' (unadjusted)"
+    )
+    p_adjusted: float | None = Field(
+        default=None, description="p_harm after the gate's Holm correction over its FAIL family"
+    )
+    certifiable: bool | None = Field(
+        default=None,
+        description="significant_harm checks: the sample is large enough to PASS a fair model with "
+        "the policy's certify_power; an uncertifiable comparison is judged on clear harm only",
+    )
+    detectable_harm: float | None = Field(
+        default=None,
+        description="Smallest true harm (distance from the null value, in the estimate's units) "
+        "that this target FAILs with 80% probability under the gate's correction",
+    )
+    items_to_certify: int | None = Field(
+        default=None, description="Items the compared group needs to PASS a fair model with certify_power"
+    )
 
 
 class CheckResult(ResultModel):
@@ -51,6 +71,9 @@ class CheckResult(ResultModel):
     side: Side = Field(description="Which end of the interval was compared with the limit")
     min_n: int = 0
     against_baseline: bool = False
+    fail_when: Literal["beyond_limit", "significant_harm"] = "beyond_limit"
+    insufficient_blocks: bool = True
+    rationale: str | None = None
     verdict: CheckVerdict
     reason: str = Field(description="One plain-language sentence")
     # The deciding target: the worst one among those with the check's verdict.
@@ -62,6 +85,11 @@ class CheckResult(ResultModel):
     targets: list[TargetResult] = Field(default_factory=list)
     counts: dict[str, int] = Field(
         default_factory=dict, description="verdict -> number of targets with it"
+    )
+    uncertified: list[str] = Field(
+        default_factory=list,
+        description="Targets too small to certify and without clear harm: judged INSUFFICIENT, "
+        "named, and not counted against the check",
     )
 
 
@@ -85,6 +113,13 @@ class GateSection(ResultModel):
     policy_source: str = Field(description="File the policy came from, or 'built-in default'")
     evaluated_at: str
     baseline: BaselineInfo | None = None
+    alpha: float = Field(default=0.05, description="Family-wise error rate of FAIL decisions")
+    certify_power: float = Field(
+        default=0.9, description="Probability with which a certifiable comparison PASSes a fair model"
+    )
+    fail_family_size: int = Field(
+        default=0, ge=0, description="Comparisons in the Holm family of the blocking significant-harm checks"
+    )
     checks: list[CheckResult] = Field(default_factory=list)
     not_tested: list[str] = Field(
         default_factory=list, description="Stages or sections absent from audit.json"

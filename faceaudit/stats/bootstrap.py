@@ -251,12 +251,19 @@ def bootstrap_cell_totals(
 def percentile_interval(
     replicates: np.ndarray, confidence: float = 0.95, axis: int = 0
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Percentile bootstrap interval; NaN replicates are ignored, all-NaN gives NaN."""
+    """Percentile bootstrap interval; NaN replicates are ignored, all-NaN gives NaN.
+
+    Linear interpolation as ``numpy.nanquantile``, on one sort of the whole array: nanquantile
+    falls back to a Python loop over columns as soon as one NaN is present.
+    """
+    reps = np.moveaxis(np.asarray(replicates, float), axis, 0)
+    n_valid = np.sum(~np.isnan(reps), axis=0)
+    ordered = np.sort(reps, axis=0)  # NaN sorts last
     alpha = (1.0 - confidence) / 2.0
-    with np.errstate(invalid="ignore"), _quiet_nan():
-        lower = np.nanquantile(replicates, alpha, axis=axis)
-        upper = np.nanquantile(replicates, 1.0 - alpha, axis=axis)
-    return lower, upper
+    lower = _take_quantile(ordered, n_valid, np.full(n_valid.shape, alpha))
+    upper = _take_quantile(ordered, n_valid, np.full(n_valid.shape, 1.0 - alpha))
+    empty = n_valid == 0
+    return np.where(empty, np.nan, lower), np.where(empty, np.nan, upper)
 
 
 def bias_corrected_interval(

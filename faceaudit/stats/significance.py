@@ -89,3 +89,53 @@ def adjust_pvalues(
         adjusted[finite] = adj
         reject[finite] = rej
     return adjusted, reject
+
+
+def mcnemar_pvalue(only_a: float, only_b: float) -> float:
+    """Two-sided exact (binomial) McNemar p-value from the two discordant counts.
+
+    Only discordant items carry information about a paired difference; with none the
+    two are indistinguishable and p is 1.
+    """
+    from scipy.stats import binomtest
+
+    b, c = int(round(only_a)), int(round(only_b))
+    if b + c == 0:
+        return 1.0
+    return float(binomtest(b, b + c, 0.5).pvalue)
+
+
+def one_sided_pvalue(p_two_sided: float, estimate: float, null: float, harm_below: bool) -> float:
+    """One-sided p-value for "harm" (estimate on the harmful side of ``null``) from a
+    symmetric two-sided test: half the two-sided p on the harmful side, one minus that
+    half on the other. NaN stays NaN."""
+    if p_two_sided is None or np.isnan(p_two_sided) or np.isnan(estimate):
+        return float("nan")
+    harmful = estimate < null if harm_below else estimate > null
+    half = p_two_sided / 2.0
+    return float(half if harmful else 1.0 - half)
+
+
+def fisher_doubled_pvalue(
+    successes_a: ArrayLike, n_a: ArrayLike, successes_b: ArrayLike, n_b: ArrayLike
+) -> np.ndarray | float:
+    """Two-sided p-value for ``p_a == p_b``: twice the smaller one-sided Fisher exact tail.
+
+    The gate halves it back into the one-sided p-value of the side the estimate lies on,
+    so it must be exactly twice a tail (the usual two-sided Fisher p is not). Fisher's
+    conditional test keeps its level at every sample size; the pooled z test does not in
+    the tail a harmed group lands in: over 7 groups of 30 at 0.8 it raised the family-wise
+    false-alarm rate of a Holm family to 8%, against 4% here (tests/stats). Vectorised;
+    fractional (effective) counts are rounded; NaN where a side is empty.
+    """
+    from scipy.stats import hypergeom
+
+    na, nb = np.rint(np.asarray(n_a, float)), np.rint(np.asarray(n_b, float))
+    xa = np.clip(np.rint(np.asarray(successes_a, float)), 0, na)
+    xb = np.clip(np.rint(np.asarray(successes_b, float)), 0, nb)
+    empty = (na <= 0) | (nb <= 0)
+    total, drawn, size = np.where(empty, 1, na + nb), np.where(empty, 0, xa + xb), np.where(empty, 1, na)
+    lower = hypergeom.cdf(xa, total, drawn, size)
+    upper = hypergeom.sf(xa - 1, total, drawn, size)
+    p = np.where(empty, np.nan, np.minimum(1.0, 2.0 * np.minimum(lower, upper)))
+    return float(p) if p.ndim == 0 else p

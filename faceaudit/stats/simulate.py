@@ -16,10 +16,11 @@ from faceaudit.data.records import OPTION_LETTERS
 
 def simulate_predictions(
     groups: dict[str, list[str]],
-    n_per_cell: int,
+    n_per_cell: int | dict[tuple[str, ...], int],
     *,
     accuracy: float = 0.8,
     gaps: dict[str, dict[str, float]] | None = None,
+    cell_gaps: dict[tuple[str, ...], float] | None = None,
     classes: list[str] | None = None,
     invalid_rate: float = 0.0,
     rows_per_image: int = 1,
@@ -29,9 +30,12 @@ def simulate_predictions(
 ) -> pd.DataFrame:
     """Simulate answered items for every cell of the attribute grid ``groups``.
 
-    Each cell (one label per attribute) gets ``n_per_cell`` rows; each image yields
+    Each cell (one label per attribute) gets ``n_per_cell`` rows (one number for every cell,
+    or a mapping from the cell's labels, in the order of ``groups``, to its count; cells left
+    out or given 0 have no rows); each image yields
     ``rows_per_image`` rows. A row is correct with probability ``accuracy`` plus the
-    ``gaps[attribute][label]`` of its labels (e.g. ``{"race": {"B": -0.15}}``), clipped to
+    ``gaps[attribute][label]`` of its labels (e.g. ``{"race": {"B": -0.15}}``) plus the
+    ``cell_gaps`` of its cell (one intersection only, e.g. ``{("B", "F"): -0.3}``), clipped to
     [0, 1]; with probability ``invalid_rate`` the answer is invalid (and wrong). Items have
     one option per class; option probabilities put the largest mass on the prediction.
     ``image_effect`` > 0 adds one normal shift (this standard deviation) per image to the
@@ -41,8 +45,17 @@ def simulate_predictions(
     classes = classes or ["cat", "dog", "fox", "owl"]
     if not 2 <= len(classes) <= len(OPTION_LETTERS):
         raise ValueError(f"classes must have 2 to {len(OPTION_LETTERS)} labels, got {len(classes)}")
-    if n_per_cell < 1 or rows_per_image < 1:
-        raise ValueError("n_per_cell and rows_per_image must be at least 1")
+    names = list(groups)
+    all_cells = list(itertools.product(*(groups[a] for a in names)))
+    if isinstance(n_per_cell, dict):
+        unknown_cells = set(n_per_cell) - set(all_cells)
+        if unknown_cells:
+            raise ValueError(f"n_per_cell names cells outside the grid: {sorted(unknown_cells)[:3]}")
+        sizes = np.array([int(n_per_cell.get(c, 0)) for c in all_cells])
+    else:
+        sizes = np.full(len(all_cells), int(n_per_cell))
+    if (sizes < 0).any() or sizes.sum() < 1 or rows_per_image < 1:
+        raise ValueError("n_per_cell must be >= 0 with at least one row, and rows_per_image >= 1")
     if image_effect < 0:
         raise ValueError(f"image_effect must be >= 0, got {image_effect!r}")
     gaps = gaps or {}
@@ -51,17 +64,23 @@ def simulate_predictions(
         if attribute not in groups or unknown:
             raise ValueError(f"gaps name unknown attribute/labels: {attribute!r} {sorted(unknown)}")
     rng = np.random.default_rng(seed)
-    names = list(groups)
-    cells = list(itertools.product(*(groups[a] for a in names)))
-    n = len(cells) * n_per_cell
-    cell_index = np.repeat(np.arange(len(cells)), n_per_cell)
+    keep = sizes > 0
+    cells = [c for c, k in zip(all_cells, keep, strict=True) if k]
+    sizes = sizes[keep]
+    n = int(sizes.sum())
+    cell_index = np.repeat(np.arange(len(cells)), sizes)
     p_correct = np.full(len(cells), accuracy, dtype=float)
     for c, labels in enumerate(cells):
         p_correct[c] += sum(gaps.get(a, {}).get(label, 0.0) for a, label in zip(names, labels, strict=True))
+        p_correct[c] += (cell_gaps or {}).get(tuple(labels), 0.0)
     p_correct = p_correct[cell_index]
 
-    images_per_cell = -(-n_per_cell // rows_per_image)
-    image = cell_index * images_per_cell + (np.arange(n) % n_per_cell) // rows_per_image
+    # Images are numbered within each cell; rows of one image are consecutive.
+    starts = np.concatenate([[0], np.cumsum(sizes)[:-1]])
+    within = np.arange(n) - starts[cell_index]
+    images_per_cell = -(-sizes // rows_per_image)
+    image_start = np.concatenate([[0], np.cumsum(images_per_cell)[:-1]])
+    image = image_start[cell_index] + within // rows_per_image
     if image_effect > 0:
         p_correct = p_correct + rng.normal(0.0, image_effect, int(image.max()) + 1)[image]
     p_correct = np.clip(p_correct, 0.0, 1.0)

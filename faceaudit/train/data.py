@@ -4,13 +4,16 @@ Two corpus formats are read:
 
 * faceaudit's corpus JSONL (one record per image x aspect, with ``image_path`` relative to
   the dataset root, ``question``, ``answer`` and ``status``); only ``accepted`` records train;
+  An imported conversation (``kind: "conversation"``: system prompt, several turns, several
+  images) is one example that learns every answer in its context;
 * ShareGPT JSON as read by LLaMA-Factory (FairFaceGPT's format, REFERENCE.md §3): a list of
   ``{"conversations": [{"from": "human", "value": "<image>..."}, {"from": "gpt", ...}],
-  "images": [...]}``. A conversation with several human/gpt pairs gives one example per pair,
-  each with all of the conversation's images.
+  "images": [...]}``. A single question and answer is one example; a conversation with a
+  system prompt or several exchanges is one conversational example, as above.
 
-Every example is encoded by :func:`faceaudit.models.chat.encode_prompt`, the same function
-evaluation uses, so the prompt a model is trained on is the prompt it is scored on.
+A single exchange is encoded by :func:`faceaudit.models.chat.encode_prompt`, the same function
+evaluation uses, so the prompt a model is trained on is the prompt it is scored on; a
+conversation by :func:`faceaudit.models.chat.encode_conversation`.
 """
 
 from __future__ import annotations
@@ -22,7 +25,14 @@ from pathlib import Path
 from typing import Any
 
 from faceaudit.data.records import McqItem
-from faceaudit.models.chat import encode_prompt, load_images, pad_batch, strip_image_tags
+from faceaudit.models.chat import (
+    SHAREGPT_IMAGE_TAG,
+    encode_conversation,
+    encode_prompt,
+    load_images,
+    pad_batch,
+    strip_image_tags,
+)
 
 
 class CorpusFormatError(ValueError):
@@ -31,11 +41,40 @@ class CorpusFormatError(ValueError):
 
 @dataclass(frozen=True)
 class SupervisedExample:
+    """One training example: a question and its answer, or a whole conversation.
+
+    A conversation (``conversation=True``) has its ``system`` prompt, the ``earlier``
+    exchanges and then ``question``/``answer``, the last one; its questions keep their
+    ``<image>`` tags, which place ``image_paths`` in the turns.
+    """
+
     image_paths: tuple[str, ...]
     question: str
     answer: str
     source: str  # "corpus" or "mcq"
     task: str | None = None
+    conversation: bool = False
+    earlier: tuple[tuple[str, str], ...] = ()
+    system: str | None = None
+
+    @property
+    def exchanges(self) -> list[tuple[str, str]]:
+        return [*self.earlier, (self.question, self.answer)]
+
+
+def _conversation_example(
+    exchanges: list[tuple[str, str]], images: list[str], system: str | None, where: str
+) -> SupervisedExample:
+    tags = sum(question.count(SHAREGPT_IMAGE_TAG) for question, _ in exchanges)
+    if tags != len(images):
+        raise CorpusFormatError(f"{where}: {tags} <image> tags but {len(images)} images")
+    if not exchanges:
+        raise CorpusFormatError(f"{where}: a conversation needs at least one question and answer")
+    (question, answer), earlier = exchanges[-1], tuple(exchanges[:-1])
+    return SupervisedExample(
+        image_paths=tuple(images), question=question, answer=answer, source="corpus",
+        task="conversation", conversation=True, earlier=earlier, system=system or None,
+    )
 
 
 def _require(record: dict[str, Any], field: str, where: str) -> str:
@@ -62,6 +101,19 @@ def read_corpus_jsonl(path: Path) -> list[SupervisedExample]:
             if status not in ("accepted", "rejected"):
                 raise CorpusFormatError(f"{where}: status must be 'accepted' or 'rejected', got {status!r}")
             if status != "accepted":
+                continue
+            if record.get("kind") == "conversation":
+                messages = record.get("messages")
+                if not isinstance(messages, list) or len(messages) % 2 or not all(
+                    isinstance(m, dict) and m.get("role") == role and isinstance(m.get("content"), str)
+                    for m, role in zip(messages, ["user", "assistant"] * len(messages), strict=False)
+                ):
+                    raise CorpusFormatError(f"{where}: 'messages' must alternate user and assistant turns with text")
+                images = record.get("image_paths")
+                if not isinstance(images, list) or not all(isinstance(i, str) and i for i in images):
+                    raise CorpusFormatError(f"{where}: field 'image_paths' must be a list of image paths")
+                exchanges = [(q["content"], a["content"]) for q, a in zip(messages[::2], messages[1::2], strict=True)]
+                examples.append(_conversation_example(exchanges, images, record.get("system"), where))
                 continue
             examples.append(
                 SupervisedExample(
@@ -90,10 +142,13 @@ def read_sharegpt(path: Path) -> list[SupervisedExample]:
         images = record.get("images", [])
         if not isinstance(images, list) or not all(isinstance(i, str) for i in images):
             raise CorpusFormatError(f"{where}: 'images' must be a list of paths")
-        turns = [t for t in record["conversations"] if t.get("from") != "system"]
+        turns = record["conversations"]
+        system = record.get("system") if isinstance(record.get("system"), str) else None
+        if turns and turns[0].get("from") == "system":
+            system, turns = _require(turns[0], "value", f"{where} turn 0"), turns[1:]
         if len(turns) % 2:
             raise CorpusFormatError(f"{where}: turns must alternate human/gpt, got {len(turns)} turns")
-        n_tags = 0
+        exchanges = []
         for turn_index in range(0, len(turns), 2):
             human, gpt = turns[turn_index], turns[turn_index + 1]
             if human.get("from") != "human" or gpt.get("from") != "gpt":
@@ -101,18 +156,16 @@ def read_sharegpt(path: Path) -> list[SupervisedExample]:
                     f"{where}: turn {turn_index} must be from 'human' then 'gpt', "
                     f"got {human.get('from')!r} then {gpt.get('from')!r}"
                 )
-            question, tags = strip_image_tags(_require(human, "value", f"{where} turn {turn_index}"))
-            n_tags += tags
-            examples.append(
-                SupervisedExample(
-                    image_paths=tuple(images),
-                    question=question,
-                    answer=_require(gpt, "value", f"{where} turn {turn_index + 1}"),
-                    source="corpus",
-                )
-            )
-        if n_tags != len(images):
-            raise CorpusFormatError(f"{where}: {n_tags} <image> tags but {len(images)} images")
+            exchanges.append((_require(human, "value", f"{where} turn {turn_index}"),
+                              _require(gpt, "value", f"{where} turn {turn_index + 1}")))
+        if len(exchanges) > 1 or system:
+            examples.append(_conversation_example(exchanges, images, system, where))
+            continue
+        for question, answer in exchanges:
+            text, tags = strip_image_tags(question)
+            if tags != len(images):
+                raise CorpusFormatError(f"{where}: {tags} <image> tags but {len(images)} images")
+            examples.append(SupervisedExample(image_paths=tuple(images), question=text, answer=answer, source="corpus"))
     return examples
 
 
@@ -155,6 +208,10 @@ class SupervisedDataset:
     def __getitem__(self, index: int) -> dict[str, Any]:
         example = self.examples[index]
         images = load_images(example.image_paths, root=self.image_root)
+        if example.conversation:
+            return encode_conversation(
+                self.processor, images, example.exchanges, system=example.system, max_length=self.cutoff_len
+            )
         return encode_prompt(
             self.processor, images, example.question, answer=example.answer, max_length=self.cutoff_len
         )

@@ -8,6 +8,7 @@ run of the embedded default is in test_default_run.py.
 from __future__ import annotations
 
 import json
+import os
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -15,6 +16,7 @@ import pytest
 
 from faceaudit.cli import EXIT_FAIL, EXIT_INSUFFICIENT, EXIT_OK, main
 from faceaudit.config import load_config
+from faceaudit.corpus.sharegpt import llamafactory_dataset_info
 from faceaudit.pipeline import run_audit
 from faceaudit.schema import AuditResult
 from faceaudit.store import read_jsonl
@@ -138,6 +140,15 @@ def test_generate_subcommand_exports_sharegpt_from_real_fairface(
     assert len(exported) == 10
     assert exported[0]["conversations"][0]["from"] == "human"
     assert "<image>" in exported[0]["conversations"][0]["value"]
+    # The printed dataset_info entry and media_dir make LLaMA-Factory find every image:
+    # it opens os.path.join(media_dir, path) (media_dir defaults to dataset_dir).
+    printed = capsys.readouterr().out
+    entry = json.loads(printed[printed.index("{"):printed.rindex("}") + 1])
+    assert entry == {"fairfacegpt": llamafactory_dataset_info("fairfacegpt.json")}
+    assert f"dataset_dir: {tmp_path.resolve()}" in printed
+    media_dir = printed.split("media_dir: ")[1].split()[0]
+    assert media_dir == str(shared_fairface.resolve())
+    assert all(os.path.isfile(os.path.join(media_dir, row["images"][0])) for row in exported)
 
 
 def test_unknown_aspect_is_a_usage_error(shared_fairface: Path, tmp_path: Path, capsys) -> None:

@@ -1,4 +1,4 @@
-"""FaceXBench accuracy on a hand-made benchmark in the published format (REFERENCE.md §4)."""
+"""FaceXBench accuracy: faceaudit's reading and FaceXBench's own, against hand counts."""
 
 from __future__ import annotations
 
@@ -7,11 +7,17 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from facexbench_support import FACEAUDIT, OFFICIAL, RAW_ANSWERS, write_clone, write_raw_answers
 
+from faceaudit.config import load_config
 from faceaudit.data.facexbench import load_facexbench
-from faceaudit.evaluate.facexbench import facexbench_accuracy
+from faceaudit.evaluate.config import EvaluateConfig
+from faceaudit.evaluate.facexbench import facexbench_accuracy, official_extract
+from faceaudit.evaluate.parse import parse_answer
 from faceaudit.evaluate.predict import predict
+from faceaudit.evaluate.stage import run_evaluation
 from faceaudit.models.predictions_file import PredictionsFileModel
+from faceaudit.pipeline import run_audit
 
 POSTPEND = "Please answer the question and provide only the correct option letter, e.g., A, B, C, D."
 RACES = ["White", "Black", "Latino/Hispanic", "Other"]
@@ -86,3 +92,74 @@ def test_an_invalid_row_never_counts_as_right() -> None:
     assert facexbench_accuracy(frame)["overall"].value == 0.5
     with pytest.raises(ValueError, match=r"lacks column\(s\) \['valid'\]"):
         facexbench_accuracy(frame.drop(columns=["valid"]))
+
+
+def _assert_counts(benchmark: dict, expected: dict) -> None:
+    for key, (right, n) in expected.items():
+        assert (benchmark[key].n, benchmark[key].value) == (n, pytest.approx(right / n)), key
+
+
+def test_each_raw_answer_is_read_as_facexbench_and_faceaudit_read_it(tmp_path: Path) -> None:
+    items = {i.item_id: i for i in load_facexbench(write_clone(tmp_path))}
+    for item_id, (raw, official, ours) in RAW_ANSWERS.items():
+        assert official_extract(raw, items[item_id].options) == official, raw
+        assert parse_answer(raw, items[item_id].options) == ours, raw
+
+
+def test_official_protocol_equals_the_hand_count_beside_faceaudits_reading(tmp_path: Path) -> None:
+    root = write_clone(tmp_path / "facexbench")
+    items = load_facexbench(root)
+    cfg = EvaluateConfig(
+        backend="predictions", predictions_file=str(write_raw_answers(tmp_path / "raw.jsonl")),
+        facexbench_protocol="official", n_boot=100,
+    )
+    assert cfg.mode == "generation"  # the official protocol reads generated text
+    section = run_evaluation(items, items.root, cfg, tmp_path / "eval", sensitive_attributes=[], progress=False)
+    assert section.mode == "generation" and section.n_items == 13
+    _assert_counts(section.benchmark, OFFICIAL)
+    _assert_counts(section.benchmark, FACEAUDIT)
+    assert {k for k in section.benchmark if k.startswith("official:")} == set(OFFICIAL)
+    # No label is on every question: no disparity test, and the section says so.
+    assert section.tasks == [] and section.sensitive_attributes == []
+    assert any("no stratified analysis" in note for note in section.method_notes)
+    note = next(n for n in section.method_notes if n.startswith("FaceXBench official scoring"))
+    assert "FaceXBench's prompt" in note and "8/14 = 57.14%" in note and "1 could not be loaded" in note
+    assert "10/13 = 76.92%" in note and "different letter on 5 of 13 answers" in note
+
+
+def test_official_protocol_needs_generation_and_facexbench_data(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="official' reads generated answers: set mode to 'generation'"):
+        EvaluateConfig(facexbench_protocol="official", mode="scoring")
+    items = list(load_facexbench(write_clone(tmp_path)))  # a plain list: not a benchmark's questions
+    cfg = EvaluateConfig(backend="simulated", facexbench_protocol="official")
+    with pytest.raises(ValueError, match="needs FaceXBench data"):
+        run_evaluation(items, tmp_path, cfg, tmp_path / "e", sensitive_attributes=[], progress=False)
+
+
+def test_faceaudit_evaluate_on_a_clone_root_runs_without_demographic_labels(tmp_path: Path) -> None:
+    root = write_clone(tmp_path / "facexbench")
+    config = load_config(overrides=[
+        "dataset.kind=facexbench", f"dataset.path={root}", "evaluate.backend=simulated",
+        "evaluate.mode=generation", "evaluate.n_boot=100", "report.enabled=false",
+        f"output_dir={tmp_path}", "run_id=fxb",
+    ])
+    result = run_audit(config, progress=False).result
+    assert result.dataset.root == str(root / "benchmark")
+    assert [i.kind for i in result.dataset.issues] == ["answer_mismatch"]  # every image was found
+    assert result.dataset.counts["num_images"] == {"single": 8, "multiple": 3, "zero": 2}
+    assert result.dataset.counts["dataset"]["utkface"] == 2
+    benchmark = result.evaluation.benchmark
+    assert benchmark["official:overall"].n == 14 and benchmark["overall"].n == 13
+    assert any("carried by only some questions" in w.message for w in result.warnings)
+
+
+def test_one_race_file_is_stratified_by_its_own_labels(tmp_path: Path) -> None:
+    root = write_clone(tmp_path / "facexbench")
+    config = load_config(overrides=[
+        "dataset.kind=facexbench", f"dataset.path={root / 'benchmark' / 'fairface_single_mcq_race_test.json'}",
+        "evaluate.backend=simulated", "evaluate.n_boot=100", "report.enabled=false", "gate.enabled=false",
+        f"output_dir={tmp_path}", "run_id=race",
+    ])
+    evaluation = run_audit(config, progress=False).result.evaluation
+    assert evaluation.sensitive_attributes == ["fairface_race"]
+    assert [t.task for t in evaluation.tasks] == ["race"]

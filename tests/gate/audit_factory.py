@@ -34,20 +34,26 @@ def group(name: str, accuracy: E, *, attribute: str = "race", invalid: E | None 
         "confusion": {"labels": ["a", "b"], "predicted_labels": ["a", "b", "<invalid>"],
                       "counts": [[1, 0, 0], [0, 1, 0]]},
         "small_group": small,
-        "minimum_detectable_difference": 0.08 if not small else 0.4,
     }
 
 
 def disparity(kind: str, est: E, *, metric: str = "accuracy", attribute: str = "race",
-              group_name: str | None = None, p: float = 0.5) -> dict[str, Any]:
+              group_name: str | None = None, p: float = 0.5, attributes: list[str] | None = None,
+              reference: str | None = None) -> dict[str, Any]:
+    """A disparity row; ``p`` is its unadjusted two-sided p-value, stored in the estimate too."""
+    attributes = attributes or [attribute]
+    null = 1.0 if kind == "error_ratio" else 0.0
     return {
         "metric": metric,
-        "attributes": [attribute],
+        "attributes": attributes,
+        "order": len(attributes),
+        "intersection": len(attributes) > 1,
         "kind": kind,
         "group": group_name,
+        "reference_group": reference,
         "worst_group": None,
         "best_group": None,
-        "estimate": estimate(*est, method="bootstrap-percentile"),
+        "estimate": {**estimate(*est, method="newcombe"), "null_value": null, "p_value": p},
         "test": "chi-square-homogeneity",
         "p_value": p,
         "p_adjusted": min(1.0, p * 2),
@@ -140,11 +146,11 @@ def audit(*, tasks: list[dict] | None = None, drop: tuple[str, ...] = (), **sect
 
 
 def fair_task(name: str = "gender", a: E = (0.90, 0.86, 0.93, 300), b: E = (0.88, 0.84, 0.91, 300),
-              diff: E = (0.02, -0.03, 0.07, 600), ratio: E = (0.978, 0.93, 1.0, 600),
+              diff: E = (0.02, -0.03, 0.07, 300), ratio: E = (1.1, 0.8, 1.2, 300),
               vs_rest: E = (-0.02, -0.07, 0.03, 300)) -> dict:
     return task(
         name,
         [group("A", a), group("B", b)],
-        [disparity("difference", diff), disparity("ratio", ratio),
+        [disparity("difference", diff), disparity("error_ratio", ratio, group_name="race=B", reference="race=A"),
          disparity("group_vs_rest", vs_rest, group_name="race=B")],
     )

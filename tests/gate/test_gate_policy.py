@@ -15,13 +15,28 @@ def test_default_policy_loads_and_every_threshold_is_justified():
     policy = load_policy(None)
     raw = resources.files("faceaudit.gate").joinpath("policy-default.yaml").read_bytes()
     assert policy.sha256 == sha256_bytes(raw)
-    assert policy.source == "built-in default" and policy.version == "2025.1"
-    text = raw.decode()
+    assert policy.source == "built-in default" and policy.version == "2026.1"
+    # Every threshold carries its rationale as data (rendered beside the check), not only a comment.
     for check in policy.checks:
-        above = text[: text.index(f"- id: {check.id}")].rstrip().splitlines()[-1]
-        assert above.strip().startswith("#"), f"{check.id} has no justifying comment"
-    assert {c.id for c in policy.checks if c.severity == "blocking"} >= {
-        "accuracy-ratio-four-fifths", "accuracy-gap-10-points"}
+        assert check.rationale and len(check.rationale) > 60, f"{check.id} has no rationale"
+    assert policy.rationale and "Aequitas" in policy.rationale
+    blocking = {c.id: c for c in policy.checks if c.severity == "blocking"}
+    assert set(blocking) == {"group-vs-rest-accuracy", "intersection-group-vs-rest-accuracy",
+                             "no-group-worse-than-baseline"}
+    assert blocking["group-vs-rest-accuracy"].fail_when == "significant_harm"
+    assert not blocking["intersection-group-vs-rest-accuracy"].insufficient_blocks
+
+
+def test_significant_harm_needs_the_harmful_end():
+    message = _bad("""  - id: h
+    description: d
+    path: evaluation.tasks.*.disparities[kind=group_vs_rest].estimate
+    operator: at_least
+    limit: -0.1
+    side: upper
+    fail_when: significant_harm
+""")
+    assert "with operator 'at_least' use side 'lower'" in message
 
 
 def _bad(checks: str) -> str:

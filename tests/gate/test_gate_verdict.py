@@ -168,7 +168,7 @@ def test_count_aggregate_over_filtered_items():
 """
     significant = f.task("t", [f.group("A", (0.9, 0.8, 0.95, 99))],
                          [f.disparity("difference", (0.2, 0.1, 0.3, 99), p=0.001),
-                          f.disparity("ratio", (0.8, 0.7, 0.9, 99), p=0.4)])
+                          f.disparity("error_ratio", (1.3, 0.9, 1.8, 99), p=0.4, group_name="race=A")])
     gate = evaluate_gate(f.audit(tasks=[significant]), policy(count))
     assert only(gate, "significant").value == 1 and only(gate, "significant").verdict == "FAIL"
 
@@ -197,8 +197,13 @@ def test_baseline_delta_uses_mover_interval():
     assert only(evaluate_gate(cand, policy(check)), "regress").verdict == "SKIPPED"
 
 
+def harmed_audit(vs_rest=(-0.25, -0.32, -0.18, 300), p=1e-9):
+    return f.audit(tasks=[f.task("gender", [f.group("A", (0.9, 0.86, 0.93, 300)), f.group("B", (0.65, 0.6, 0.7, 300))],
+                                 [f.disparity("group_vs_rest", vs_rest, group_name="race=B", p=p)])])
+
+
 def test_gate_section_round_trips_through_audit_json(tmp_path):
-    result = gap_audit((0.2, 0.14, 0.26, 600))
+    result = harmed_audit()
     gate = evaluate_gate(result, load_policy(None))
     stored = result.model_copy(update={"gate": gate})
     stored.save(tmp_path / "audit.json")
@@ -210,25 +215,36 @@ def test_gate_section_round_trips_through_audit_json(tmp_path):
 
 
 def test_junit_has_one_case_per_check_and_matches_exit_code(tmp_path):
-    gate = evaluate_gate(gap_audit((0.06, 0.00, 0.13, 600)), load_policy(None))
+    # 6 points worse, not significant, and its lower end misses -0.10: undecided, and the group
+    # (n=300) is large enough to be certified, so the check is INSUFFICIENT_EVIDENCE.
+    undecided = harmed_audit((-0.06, -0.12, 0.0, 300), p=0.2)
+    gate = evaluate_gate(undecided, load_policy(None))
     path = write_junit(gate, tmp_path / "junit.xml")
     suite = ET.parse(path).getroot().find("testsuite")
     cases = {c.get("name"): c for c in suite.findall("testcase")}
     assert list(cases) == [c.id for c in gate.checks]
-    assert cases["accuracy-gap-10-points"].find("failure").get("type") == "INSUFFICIENT_EVIDENCE"
+    assert cases["group-vs-rest-accuracy"].find("failure").get("type") == "INSUFFICIENT_EVIDENCE"
     assert cases["no-group-worse-than-baseline"].find("skipped") is not None
-    assert cases["accuracy-ratio-four-fifths"].find("failure") is None
-    assert suite.get("failures") == "1" and suite.get("skipped") == "1"
-    relaxed = evaluate_gate(gap_audit((0.06, 0.00, 0.13, 600)), load_policy(None), insufficient_blocks=False)
+    assert cases["intersection-group-vs-rest-accuracy"].find("skipped") is not None
+    assert suite.get("failures") == "1" and suite.get("skipped") == "2"
+    relaxed = evaluate_gate(undecided, load_policy(None), insufficient_blocks=False)
     suite = ET.fromstring(write_junit(relaxed, tmp_path / "j2.xml").read_bytes()).find("testsuite")
     assert suite.get("failures") == "0"
 
 
 def test_markdown_summary_lists_every_check_and_escapes_pipes():
-    gate = evaluate_gate(gap_audit((0.2, 0.14, 0.26, 600)), load_policy(None))
+    gate = evaluate_gate(harmed_audit(), load_policy(None))
     text = markdown_summary(gate)
     assert text.startswith("## faceaudit gate: FAIL\n")
     rows = [line for line in text.splitlines() if line.startswith("| `")]
     assert len(rows) == len(gate.checks)
-    assert rows[0].startswith("| `accuracy-gap-10-points` | blocking | **FAIL** | 0.2 [0.14, 0.26] | 600 |")
+    assert rows[0].startswith("| `group-vs-rest-accuracy` | blocking | **FAIL** | -0.25 [-0.32, -0.18] | 300 |")
     assert "- robustness:" in text
+
+
+def test_the_evaluations_minimum_group_size_is_a_floor_for_its_checks():
+    result = f.audit(tasks=[f.task("g", [f.group("A", (0.9, 0.85, 0.94, 80))], [])])
+    assert only(evaluate_gate(result, policy(FLOOR)), "floor").verdict == "PASS"  # min_n 50 <= 80
+    strict = result.model_copy(update={"evaluation": result.evaluation.model_copy(update={"min_group_n": 100})})
+    check = only(evaluate_gate(strict, policy(FLOOR)), "floor")
+    assert check.verdict == "INSUFFICIENT_EVIDENCE" and "below the minimum sample size 100" in check.reason

@@ -13,6 +13,7 @@ from faceaudit.data.records import McqItem
 from faceaudit.models.chat import (
     IGNORE_INDEX,
     build_messages,
+    encode_conversation,
     encode_prompt,
     option_letter_token_ids,
     pad_batch,
@@ -154,3 +155,26 @@ def test_saved_processor_loads_back_identically(tmp_path, processor):
 def test_adapter_directory_without_config_is_rejected(tmp_path, tiny_dir):
     with pytest.raises(FileNotFoundError, match="adapter_config.json missing"):
         load_model(tiny_dir, adapter=tmp_path)
+
+
+def test_a_conversation_learns_every_answer_in_context(processor):
+    red, blue = Image.new("RGB", (64, 64), (200, 0, 0)), Image.new("RGB", (64, 64), (0, 0, 200))
+    exchanges = [("<image>What colour is it?", "Red."), ("And this one?<image>", "Blue.")]
+    encoded = encode_conversation(processor, [red, blue], exchanges, system="Be brief.")
+    ids, labels = encoded["input_ids"][0], encoded["labels"][0]
+    assert encoded["pixel_values"].shape[0] == 2 and encoded["attention_mask"].shape == encoded["input_ids"].shape
+    tokenizer = processor.tokenizer
+    learned = tokenizer.decode(labels[labels != IGNORE_INDEX])
+    assert learned == "Red.<|im_end|>\nBlue.<|im_end|>\n"  # both answers, nothing else
+    text = tokenizer.decode(ids)
+    assert text.index("Be brief.") < text.index("What colour") < text.index("Red.") < text.index("And this one?")
+    assert text.count("<img>") == 2 and text.endswith("<|im_start|>assistant\nBlue.<|im_end|>\n")
+    # The first exchange is encoded exactly as encode_prompt would encode it on its own.
+    single = encode_prompt(processor, [red], "What colour is it?", answer="Red.")
+    alone = encode_conversation(processor, [red], [("<image>What colour is it?", "Red.")])
+    assert torch.equal(single["input_ids"], alone["input_ids"]) and torch.equal(single["labels"], alone["labels"])
+    first_turn = encode_conversation(processor, [red, blue], exchanges, max_length=len(alone["input_ids"][0]) + 5)
+    assert tokenizer.decode(first_turn["labels"][0][first_turn["labels"][0] != IGNORE_INDEX]) == "Red.<|im_end|>\n"
+    assert first_turn["pixel_values"].shape[0] == 1  # the cut exchange takes its image with it
+    with pytest.raises(ValueError, match="1 <image> tag\\(s\\) in the questions for 2 image"):
+        encode_conversation(processor, [red, blue], exchanges[:1])

@@ -27,7 +27,7 @@ def rich_audit():
              f.group("Black | Male", (0.72, 0.64, 0.79, 150), attribute="race x gender")]
     race = f.task("race", groups + inter,
                   [f.disparity("difference", (0.13, 0.06, 0.19, 900), p=0.0004),
-                   f.disparity("ratio", (0.857, 0.79, 0.93, 900), p=0.0004),
+                   f.disparity("error_ratio", (2.44, 1.5, 3.9, 300), group_name="race=Black", reference="race=White", p=0.0004),
                    f.disparity("group_vs_rest", (-0.07, -0.12, -0.02, 300), group_name="race=Black", p=0.01)],
                   overall=(0.84, 0.82, 0.86, 925))
     corpus = {

@@ -24,13 +24,21 @@ def test_audit_without_evaluation_or_gate_says_so(tmp_path):
 
 
 def test_gate_verdict_and_findings_on_page_one():
-    result = f.audit(tasks=[f.fair_task(diff=(0.2, 0.14, 0.26, 600))])
+    result = f.audit(tasks=[f.fair_task(vs_rest=(-0.25, -0.32, -0.18, 300))])
+    task = result.evaluation.tasks[0]
+    row = next(d for d in task.disparities if d.kind == "group_vs_rest")
+    row.estimate.p_value = row.p_value = 1e-9
     result = result.model_copy(update={"gate": evaluate_gate(result, load_policy(None))})
     html = render_html(result)
     page_one = html[html.index('class="page-one"'): html.index('id="gate"')]
     assert "✖</span>FAIL" in page_one and "blocks the release" in page_one
-    assert "Best-minus-worst group accuracy gap is at most 10 percentage points" in page_one
+    assert "No group of a single sensitive attribute is more than 10 points less accurate" in page_one
     assert result.gate.policy_sha256 in page_one
+    gate_section = html[html.index('id="gate"'):]
+    # the decision rule, the rationale and the power beside the check, from the gate's own fields
+    assert "Holm correction over 1 comparison(s)" in gate_section
+    assert "Why this limit: 10 points is half the gender gap" in gate_section
+    assert "Detectable harm" in gate_section and "Items to certify" in gate_section
 
 
 def test_text_is_escaped_and_nothing_external_is_referenced():

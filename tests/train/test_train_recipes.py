@@ -83,14 +83,20 @@ def test_sharegpt_corpus(tmp_path):
     path = tmp_path / "fairfacegpt.json"
     path.write_text(json.dumps(data))
     examples = read_corpus(path)
-    assert [(e.question, e.answer, e.image_paths) for e in examples] == [
-        ("Describe the face.", "A calm face.", ("val/1.jpg",)),
-        ("Compare.", "Same.", ("a.jpg", "b.jpg")),
-        ("Why?", "Shape.", ("a.jpg", "b.jpg")),
+    assert [(e.question, e.answer, e.image_paths, e.conversation) for e in examples] == [
+        ("Describe the face.", "A calm face.", ("val/1.jpg",), False),
+        ("Why?", "Shape.", ("a.jpg", "b.jpg"), True),
     ]
+    # A system prompt and several exchanges make one conversation, learned whole.
+    assert examples[1].system == "Be brief."
+    assert examples[1].exchanges == [("<image><image>Compare.", "Same."), ("Why?", "Shape.")]
     data[0]["images"] = []
     path.write_text(json.dumps(data))
     with pytest.raises(CorpusFormatError, match="conversation 0: 1 <image> tags but 0 images"):
+        read_corpus(path)
+    data[0]["images"], data[1]["images"] = ["val/1.jpg"], ["a.jpg"]
+    path.write_text(json.dumps(data))
+    with pytest.raises(CorpusFormatError, match="conversation 1: 2 <image> tags but 1 images"):
         read_corpus(path)
     other = tmp_path / "corpus.csv"
     other.write_text("image,question,answer\n")
@@ -114,3 +120,21 @@ def test_overrides_merge_and_are_validated():
         resolve_recipe("tiny", overrides={"lora": {"dropout": 1.5}})
     config = TrainConfig(recipe="tiny", overrides={"max_steps": 3})
     assert resolve_recipe(config.recipe, overrides=config.overrides).max_steps == 3
+
+
+def test_imported_conversations_train_as_conversations(tmp_path):
+    corpus = tmp_path / "corpus.jsonl"
+    conversation = {
+        "key": "conversation:0123", "kind": "conversation", "image_id": "a", "image_ids": ["a", "b"],
+        "aspect": "conversation", "system": "Be brief.", "image_paths": ["a.jpg", "b.jpg"],
+        "messages": [{"role": "user", "content": "<image>Who?"}, {"role": "assistant", "content": "A man."},
+                     {"role": "user", "content": "<image>And here?"}, {"role": "assistant", "content": "The same man."}],
+        "status": "accepted",
+    }
+    corpus.write_text(json.dumps(conversation) + "\n")
+    (example,) = read_corpus(corpus)
+    assert example.conversation and example.system == "Be brief." and example.image_paths == ("a.jpg", "b.jpg")
+    assert example.exchanges == [("<image>Who?", "A man."), ("<image>And here?", "The same man.")]
+    corpus.write_text(json.dumps({**conversation, "messages": conversation["messages"][:3]}) + "\n")
+    with pytest.raises(CorpusFormatError, match="line 1: 'messages' must alternate user and assistant"):
+        read_corpus(corpus)
