@@ -22,7 +22,7 @@ def test_default_policy_loads_and_every_threshold_is_justified():
     assert policy.rationale and "Aequitas" in policy.rationale
     blocking = {c.id: c for c in policy.checks if c.severity == "blocking"}
     assert set(blocking) == {"group-vs-rest-accuracy", "intersection-group-vs-rest-accuracy",
-                             "no-group-worse-than-baseline"}
+                             "no-group-worse-than-baseline", "robustness-extra-drop-10-points"}
     assert blocking["group-vs-rest-accuracy"].fail_when == "significant_harm"
     assert not blocking["intersection-group-vs-rest-accuracy"].insufficient_blocks
 
