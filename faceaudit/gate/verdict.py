@@ -43,6 +43,8 @@ def fmt(x: float | None) -> str:
         return "n/a"
     if math.isnan(x):
         return "NaN"
+    if math.isinf(x):
+        return "∞" if x > 0 else "-∞"
     if x == int(x) and abs(x) < 1e6:
         return str(int(x))
     if abs(x) >= 1000:
