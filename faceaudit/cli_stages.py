@@ -1,4 +1,4 @@
-"""The single-stage subcommands: generate, scan, train, evaluate, gate, report.
+"""The single-stage subcommands: generate, scan, train, evaluate, perturb, gate, report.
 
 ``generate``, ``train`` and ``evaluate`` are ``faceaudit run`` restricted to
 one stage, with their most used options as flags (each flag is the same as a
@@ -72,6 +72,21 @@ def add_stage_commands(commands: argparse._SubParsersAction) -> None:
     evaluate.add_argument("--predictions", type=Path, help="predictions backend: CSV/JSONL of answers")
     evaluate.add_argument("--base-url", help="openai: API root")
     evaluate.set_defaults(handler=_cmd_evaluate)
+
+    perturb = commands.add_parser(
+        "perturb",
+        help="robustness under lighting, occlusion and capture-quality perturbations, per group",
+        description="Add the robustness section to an existing run: its evaluation predictions "
+        "are the clean pass; the gate and report of the run are refreshed.",
+    )
+    perturb.add_argument("run_dir", type=Path, help="a run directory holding audit.json with an evaluation")
+    perturb.add_argument("--families", help="comma-separated families (default: lighting,occlusion)")
+    perturb.add_argument("--max-images", type=int, help="perturb at most this many images")
+    perturb.add_argument(
+        "--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+        help="override a config field of the run, e.g. --set perturb.severities=[1,3,5]",
+    )
+    perturb.set_defaults(handler=_cmd_perturb)
 
     gate = commands.add_parser(
         "gate",
@@ -297,6 +312,23 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
          "predictions": "predictions_file", "base_url": "base_url"},
     )
     _run_stages(args, _stage_config(args, values), {"evaluate"})
+    return EXIT_OK
+
+
+def _cmd_perturb(args: argparse.Namespace) -> int:
+    from faceaudit.config import ConfigError
+    from faceaudit.perturb.run import perturb_existing_run
+
+    overrides = list(args.overrides)
+    if args.families:
+        overrides.insert(0, f"perturb.families=[{args.families}]")
+    if args.max_images is not None:
+        overrides.insert(0, f"perturb.max_images={args.max_images}")
+    try:
+        audit = perturb_existing_run(args.run_dir, overrides, progress=_progress(args))
+    except (ConfigError, FileNotFoundError, ValueError) as error:
+        raise UsageError(str(error)) from None
+    print(f"audit:   {audit}")
     return EXIT_OK
 
 

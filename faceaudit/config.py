@@ -19,6 +19,7 @@ from faceaudit.errors import InputError, format_validation_errors
 from faceaudit.evaluate.config import EvaluateConfig
 from faceaudit.gate.config import GateConfig, ReportConfig
 from faceaudit.scan.config import ScanConfig
+from faceaudit.perturb.config import PerturbConfig
 from faceaudit.train.config import TrainConfig
 
 
@@ -38,6 +39,7 @@ class AuditConfig(BaseModel):
     scan: ScanConfig = Field(default_factory=ScanConfig)
     train: TrainConfig = Field(default_factory=TrainConfig)
     evaluate: EvaluateConfig = Field(default_factory=EvaluateConfig)
+    perturb: PerturbConfig = Field(default_factory=PerturbConfig)
     gate: GateConfig = Field(default_factory=GateConfig)
     report: ReportConfig = Field(default_factory=ReportConfig)
 

@@ -120,9 +120,10 @@ class StageContext:
     previous: AuditResult | None = None  # the stored audit a stage command merges into
 
 
-STAGES = ("dataset", "corpus", "scan", "train", "evaluate", "gate", "report")
+STAGES = ("dataset", "corpus", "scan", "train", "evaluate", "perturb", "gate", "report")
 #: The section each computing stage writes, in pipeline order (later ones depend on earlier ones).
-_SECTIONS = {"corpus": "corpus", "scan": "corpus_scan", "train": "training", "evaluate": "evaluation"}
+_SECTIONS = {"corpus": "corpus", "scan": "corpus_scan", "train": "training", "evaluate": "evaluation",
+             "perturb": "robustness"}
 #: The ``kind`` of the warning left when a verdict is dropped; a new verdict clears it.
 VERDICT_DROPPED = "verdict_dropped"
 
@@ -189,6 +190,7 @@ def _run_locked(
         ("scan", lambda: config.scan.enabled and ctx.corpus_path is not None, _stage_scan),
         ("train", lambda: config.train.enabled, _stage_train),
         ("evaluate", lambda: config.evaluate.enabled, _stage_evaluate),
+        ("perturb", lambda: config.perturb.enabled, _stage_perturb),
     ]
     for name, enabled, stage in stages:
         if not wanted(name, enabled()):
@@ -523,6 +525,15 @@ def _stage_evaluate(ctx: StageContext) -> None:
         progress=ctx.progress,
     )
     ctx.result.evaluation = section
+
+
+def _stage_perturb(ctx: StageContext) -> None:
+    from faceaudit.perturb.run import robustness_stage
+
+    if ctx.result.evaluation is None:
+        warn(ctx.result, "perturb", "robustness not tested: the evaluation stage did not run in this run")
+        return
+    ctx.result.robustness = robustness_stage(ctx)
 
 
 def _stage_gate(ctx: StageContext) -> Path:

@@ -137,6 +137,27 @@ class _Geometry:
         self.light_x = 1.0 if math.cos(spec.light_angle) >= 0 else -1.0
 
 
+def landmarks(spec: FaceSpec) -> dict[str, float]:
+    """The drawn face's landmarks in normalised image coordinates (0..1, y down).
+
+    What the perturbation stage places occluders by (``faceaudit.perturb.geometry``):
+    the upright face's eye line, nose tip, mouth, chin, forehead top and cheek
+    half-width, plus the roll the head is drawn with (counter-clockwise, about the chin).
+    """
+    g = _Geometry(spec)
+    return {
+        "cx": g.cx / 100.0,
+        "eye_y": g.eye_y / 100.0,
+        "eye_dx": g.eye_dx / 100.0,
+        "nose_y": g.nose_y / 100.0,
+        "mouth_y": g.mouth_y / 100.0,
+        "chin_y": g.chin / 100.0,
+        "top_y": (g.cy - g.b) / 100.0,
+        "half_width": g.a / 100.0,
+        "roll_deg": float(spec.tilt),
+    }
+
+
 def _background(spec: FaceSpec, canvas: int) -> Image.Image:
     corners = Image.new("RGB", (2, 2))
     corners.putdata(list(spec.background))

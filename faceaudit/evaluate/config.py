@@ -75,6 +75,11 @@ class EvaluateConfig(EndpointSettings):
         default_factory=lambda: {"default": 0.9},
         description="Accuracy per condition, e.g. {'default': 0.9, 'skin_tone=dark': 0.75}.",
     )
+    simulated_perturbation_drop: dict[str, float] = Field(
+        default_factory=dict,
+        description="Accuracy lost per perturbation severity level, per condition (robustness "
+        "stage), e.g. {'default': 0.02, 'family=lighting&skin_tone_group=dark': 0.04}.",
+    )
     simulated_invalid_rate: float = Field(default=0.0, ge=0.0, le=1.0)
     simulated_overconfidence: float = Field(
         default=0.0, ge=-1.0, le=1.0, description="Added to the reported confidence (0: calibrated)."

@@ -16,6 +16,7 @@ without ``prepare`` receives decoded PIL images (``load_batch_images``).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
@@ -26,8 +27,25 @@ from faceaudit.errors import StageError
 from faceaudit.schema.run import ModelIdentity
 
 
+@dataclass(frozen=True)
+class Condition:
+    """The perturbation an in-memory batch was made under (robustness stage).
+
+    Passed to a backend's optional ``prepare_images(batch, images, condition)``: a real model
+    ignores it (the pixels carry the perturbation); the simulated model answers from it.
+    """
+
+    perturbation: str
+    family: str
+    severity: int
+
+
 class ScoringUnavailable(StageError):
     """The backend cannot give option log-probabilities (use generation mode)."""
+
+
+class InMemoryImagesUnsupported(RuntimeError):
+    """The backend only answers about image files, so it cannot be given perturbed copies."""
 
 
 @runtime_checkable
@@ -77,3 +95,14 @@ def prepare_batch(model: FaceModel, batch: list[McqItem], image_root: str | Path
     if prepare is not None:
         return prepare(batch, image_root)
     return load_batch_images(batch, image_root)
+
+
+def prepare_images(model: FaceModel, batch: list[McqItem], images: list[list[Image.Image]], condition: Condition) -> Any:
+    """The backend's preparation of in-memory (perturbed) images, one list per item."""
+    prepare = getattr(model, "prepare_images", None)
+    if prepare is None:
+        raise InMemoryImagesUnsupported(
+            f"{model.name} cannot answer about in-memory images (no prepare_images); the robustness "
+            "stage supports the hf and simulated backends"
+        )
+    return prepare(batch, images, condition)

@@ -19,7 +19,7 @@ from typing import Any
 
 from faceaudit.data.records import OPTION_LETTERS, McqItem
 from faceaudit.models.base import resolve_image
-from faceaudit.models.chat import option_letter_token_ids
+from faceaudit.models.chat import encode_prompt, option_letter_token_ids
 from faceaudit.models.local import LocalVisionClient
 from faceaudit.schema.run import ModelIdentity
 
@@ -70,6 +70,13 @@ class HFFaceModel:
             self.client.encode([resolve_image(image_root, p, item.item_id) for p in item.image_paths],
                                item.prompt())
             for item in batch
+        ])
+
+    def prepare_images(self, batch: list[McqItem], images: list[list[Any]], condition: object = None) -> dict[str, Any]:
+        """Like :meth:`prepare` for images already in memory (perturbed copies), one list per item."""
+        return self.client.collate([
+            encode_prompt(self.client.processor, item_images, item.prompt())
+            for item, item_images in zip(batch, images, strict=True)
         ])
 
     def score_options(self, batch: list[McqItem], images: dict[str, Any]) -> list[list[float]]:

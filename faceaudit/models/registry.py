@@ -62,6 +62,7 @@ def _simulated(cfg: EvaluateConfig, model_dir: Path | None, adapter: Path | None
         invalid_rate=cfg.simulated_invalid_rate,
         overconfidence=cfg.simulated_overconfidence,
         name=cfg.model or "simulated",
+        perturbation_drop=cfg.simulated_perturbation_drop,
     )
 
 

@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from faceaudit.data.records import OPTION_LETTERS, McqItem
+from faceaudit.models.base import Condition
 from faceaudit.schema.run import ModelIdentity
 from faceaudit.store import sha256_json
 
@@ -54,6 +55,7 @@ class SimulatedFaceModel:
         invalid_rate: float = 0.0,
         overconfidence: float = 0.0,
         name: str = "simulated",
+        perturbation_drop: dict[str, float] | None = None,
     ) -> None:
         if "default" not in accuracy:
             raise ValueError("simulated accuracy needs a 'default' entry (the accuracy of every other group)")
@@ -72,15 +74,40 @@ class SimulatedFaceModel:
         self.overconfidence = overconfidence
         # Its parameters are its weights: a changed accuracy is a different model.
         parameters = {"accuracy": dict(sorted(accuracy.items())), "seed": seed,
-                      "invalid_rate": invalid_rate, "overconfidence": overconfidence}
+                      "invalid_rate": invalid_rate, "overconfidence": overconfidence,
+                      "perturbation_drop": dict(sorted((perturbation_drop or {}).items()))}
         self.identity = ModelIdentity(name=name, backend="simulated", source="simulated",
                                       sha256=sha256_json(parameters))
+        drops = dict(perturbation_drop or {})
+        self.default_drop = float(drops.pop("default", 0.0))
+        self.drop_rules = [(_parse_condition(k), float(v)) for k, v in drops.items()]
 
     def prepare(self, batch: list[McqItem], image_root: str | Path) -> None:
         # The answers do not depend on pixels: nothing to decode.
         return None
 
-    def accuracy_for(self, item: McqItem) -> float:
+    def prepare_images(self, batch: list[McqItem], images: object, condition: Condition) -> Condition:
+        # The simulated model does not look at pixels: what it "sees" is the condition.
+        return condition
+
+    def drop_for(self, item: McqItem, condition: Condition) -> float:
+        """Accuracy lost per severity level for ``item`` under ``condition``."""
+        facts = {
+            **item.groups,
+            "task": item.task,
+            "perturbation": condition.perturbation,
+            "family": condition.family,
+            "severity": str(condition.severity),
+        }
+        best: tuple[int, float] | None = None
+        for terms, value in self.drop_rules:
+            if all(facts.get(attribute) == wanted for attribute, wanted in terms):
+                candidate = (len(terms), value)
+                if best is None or candidate > best:
+                    best = candidate
+        return self.default_drop if best is None else best[1]
+
+    def accuracy_for(self, item: McqItem, condition: Condition | None = None) -> float:
         facts = {**item.groups, "task": item.task}
         best: tuple[int, float] | None = None
         for terms, value in self.rules:
@@ -88,15 +115,18 @@ class SimulatedFaceModel:
                 candidate = (len(terms), -value)
                 if best is None or candidate > best:
                     best = candidate
-        return self.default if best is None else -best[1]
+        clean = self.default if best is None else -best[1]
+        if condition is None:
+            return clean
+        return min(1.0, max(0.0, clean - self.drop_for(item, condition) * condition.severity))
 
-    def _draw(self, item: McqItem) -> tuple[int, float, bool, int]:
+    def _draw(self, item: McqItem, condition: Condition | None = None) -> tuple[int, float, bool, int]:
         """(chosen option index, confidence, answer is invalid, format index) for ``item``."""
         digest = hashlib.sha256(item.item_id.encode("utf-8")).digest()
         rng = np.random.default_rng([self.seed, int.from_bytes(digest[:8], "little")])
         correct_u, invalid_u, wrong_u, format_u = rng.random(4)
         k = len(item.options)
-        accuracy = self.accuracy_for(item)
+        accuracy = self.accuracy_for(item, condition)
         if correct_u < accuracy:
             chosen = item.answer_index
         else:
@@ -107,19 +137,21 @@ class SimulatedFaceModel:
         confidence = min(max(accuracy + self.overconfidence, 1.0 / k + 1e-3), 0.999)
         return chosen, confidence, invalid_u < self.invalid_rate, int(format_u * len(_FORMATS))
 
-    def option_probs(self, item: McqItem) -> list[float]:
-        chosen, confidence, _, _ = self._draw(item)
+    def option_probs(self, item: McqItem, condition: Condition | None = None) -> list[float]:
+        chosen, confidence, _, _ = self._draw(item, condition)
         k = len(item.options)
         rest = (1.0 - confidence) / (k - 1)
         return [confidence if i == chosen else rest for i in range(k)]
 
     def score_options(self, batch: list[McqItem], images: object) -> list[list[float]]:
-        return [[math.log(p) for p in self.option_probs(item)] for item in batch]
+        condition = images if isinstance(images, Condition) else None
+        return [[math.log(p) for p in self.option_probs(item, condition)] for item in batch]
 
     def generate(self, batch: list[McqItem], images: object, max_new_tokens: int) -> list[str]:
+        condition = images if isinstance(images, Condition) else None
         texts = []
         for item in batch:
-            chosen, _, invalid, form = self._draw(item)
+            chosen, _, invalid, form = self._draw(item, condition)
             letter = OPTION_LETTERS[chosen]
             texts.append(_INVALID_TEXT if invalid else _FORMATS[form].format(letter=letter))
         return texts

@@ -24,7 +24,7 @@ from faceaudit.store import atomic_write_text
 # Sections with a dedicated template block; any other non-empty section is drawn by the
 # generic renderer so that a new stage shows up in the report before it gets its own layout.
 _DEDICATED = {"schema_version", "run", "provenance", "gate", "dataset", "evaluation", "corpus_scan",
-              "warnings"}
+              "robustness", "warnings"}
 _TITLES = {
     "gate": "Release checks",
     "dataset": "Data",
@@ -136,6 +136,12 @@ def _evaluation_view(evaluation: dict[str, Any]) -> list[dict[str, Any]]:
     return tasks
 
 
+def _robustness_view(section: dict[str, Any]) -> dict[str, Any]:
+    from faceaudit.report.robustness import robustness_view
+
+    return robustness_view(section)
+
+
 def _tested(result: AuditResult) -> list[tuple[str, str]]:
     rows: list[tuple[str, str]] = []
     ev = result.evaluation
@@ -223,7 +229,7 @@ def build_context(result: AuditResult, *, show_faces: bool = False) -> dict[str,
         (name, data[name]) for name in type(result).model_fields
         if name not in _DEDICATED and data.get(name) is not None
     ]
-    present = [name for name in ("gate", "dataset", "evaluation", "corpus_scan")
+    present = [name for name in ("gate", "dataset", "evaluation", "corpus_scan", "robustness")
                if data.get(name) is not None]
     present += [name for name, _ in generic]
     dataset_charts = []
@@ -239,6 +245,7 @@ def build_context(result: AuditResult, *, show_faces: bool = False) -> dict[str,
         "not_tested": gate.not_tested if gate else not_tested(result),
         "provenance": _provenance(result),
         "evaluation": _evaluation_view(data["evaluation"]) if result.evaluation else None,
+        "robustness": _robustness_view(data["robustness"]) if result.robustness else None,
         "dataset_charts": dataset_charts,
         "generic": generic,
         "present": present,

@@ -20,6 +20,7 @@ from faceaudit.schema.corpus import CorpusSection
 from faceaudit.schema.corpus_scan import CorpusScanSection
 from faceaudit.schema.evaluation import EvaluationSection
 from faceaudit.schema.gate import GateSection
+from faceaudit.schema.robustness import RobustnessSection
 from faceaudit.schema.run import DatasetSection, ProvenanceSection, RunSection
 from faceaudit.schema.training import TrainingSection
 from faceaudit.store import atomic_write_text
@@ -36,6 +37,7 @@ class AuditResult(ResultModel):
     corpus_scan: CorpusScanSection | None = None
     training: TrainingSection | None = None
     evaluation: EvaluationSection | None = None
+    robustness: RobustnessSection | None = None
     gate: GateSection | None = None
     warnings: list[Warning_] = Field(default_factory=list)
 
@@ -79,6 +81,7 @@ __all__ = [
     "GateSection",
     "ProvenanceSection",
     "ResultModel",
+    "RobustnessSection",
     "RunSection",
     "TrainingSection",
     "Warning_",

@@ -19,6 +19,7 @@ SUBCOMMANDS = [
     ["generate"],
     ["train"],
     ["evaluate"],
+    ["perturb"],
     ["gate"],
     ["report"],
 ]

@@ -18,7 +18,7 @@ def test_golden_audit_validates_and_round_trips_exactly() -> None:
     text = (FIXTURES / "audit_golden.json").read_text()
     result = AuditResult.load(FIXTURES / "audit_golden.json")
     assert result.schema_version == SCHEMA_VERSION
-    for section in ("dataset", "corpus", "training", "evaluation", "gate"):
+    for section in ("dataset", "corpus", "training", "evaluation", "robustness", "gate"):
         assert getattr(result, section) is not None, f"the golden file must exercise {section}"
     assert result.to_json() + "\n" == text
 

@@ -49,7 +49,7 @@ def test_exit_code_matches_the_printed_verdict(default_run) -> None:
 def test_every_stage_ran_and_left_its_artefacts(default_run) -> None:
     _, run_dir = default_run
     result = AuditResult.load(run_dir / "audit.json")
-    assert result.run.stages_run == ["dataset", "corpus", "scan", "train", "evaluate", "gate"]
+    assert result.run.stages_run == ["dataset", "corpus", "scan", "train", "evaluate", "perturb", "gate"]
     assert result.corpus_scan.representation.n_pairs == result.corpus.n_accepted
     assert result.dataset.n_records == 3000 and result.dataset.kind == "synthetic"
     assert result.corpus.backend == "template" and result.corpus.n_accepted > 0
@@ -63,6 +63,18 @@ def test_every_stage_ran_and_left_its_artefacts(default_run) -> None:
     junit = ET.parse(run_dir / "junit.xml").getroot()
     assert "testcase" in ET.tostring(junit, encoding="unicode")
     assert (run_dir / "report.html").stat().st_size < 5_000_000
+
+
+def test_robustness_covers_lighting_and_occlusion_on_the_trained_model(default_run) -> None:
+    _, run_dir = default_run
+    result = AuditResult.load(run_dir / "audit.json")
+    robustness = result.robustness
+    assert robustness is not None and robustness.model == result.evaluation.model
+    assert robustness.families == ["lighting", "occlusion"] and robustness.severities == [1, 2, 3, 4, 5]
+    assert len(robustness.conditions) == 10 * 5
+    assert robustness.n_images == robustness.n_items == 300 and robustness.n_images_available == 900
+    assert robustness.geometry.startswith("synthetic renderer landmarks")
+    assert {c.id for c in result.gate.checks} >= {"robustness-extra-drop-10-points"}
 
 
 def test_tiny_model_learned_the_attributes_clearly_better_than_chance(default_run) -> None:

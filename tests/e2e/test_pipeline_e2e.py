@@ -30,7 +30,8 @@ FAST = [
 
 # What legitimately differs between two runs of the same config and seed.
 VOLATILE = {"started_at", "finished_at", "timings_s", "run_id", "wall_time_s", "pairs_per_second",
-            "computed_at", "evaluated_at", "root", "corpus_path", "output_dir", "command"}
+            "computed_at", "evaluated_at", "root", "corpus_path", "output_dir", "command",
+            "throughput"}
 
 
 def _strip(value: object) -> object:
@@ -51,7 +52,7 @@ def test_simulated_run_writes_every_artefact(tmp_path: Path) -> None:
     run_dir = tmp_path / "a"
     assert outcome.run_dir == run_dir
     result = AuditResult.load(run_dir / "audit.json")
-    assert result.run.stages_run == ["dataset", "corpus", "scan", "evaluate", "gate"]
+    assert result.run.stages_run == ["dataset", "corpus", "scan", "evaluate", "perturb", "gate"]
     assert result.corpus_scan is not None and result.corpus_scan.review.queue_html == "scan/review.html"
     assert (run_dir / "scan" / "review.html").is_file() and (run_dir / "scan" / "review_queue.csv").is_file()
     assert result.dataset is not None and result.dataset.n_records == 300

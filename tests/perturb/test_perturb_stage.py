@@ -1,0 +1,117 @@
+"""The robustness stage inside a run, on synthetic faces with the simulated backend.
+
+Planted truth: every group loses 3 points per severity level under lighting, dark skin 6,
+and nothing under occlusion.
+The stage must reuse the evaluation's clean predictions, cover every configured
+perturbation x severity, name the dark group, and give the same numbers when run again
+alone on the finished run (``faceaudit perturb``).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from faceaudit.cli import EXIT_OK, main
+from faceaudit.config import load_config
+from faceaudit.pipeline import run_audit
+from faceaudit.schema import AuditResult
+
+PLANTED = [
+    "dataset.synthetic.n=600",
+    "dataset.synthetic.image_size=48",
+    "train.enabled=false",
+    "evaluate.backend=simulated",
+    "evaluate.n_boot=200",
+    "evaluate.simulated_accuracy={default: 0.9}",
+    "evaluate.simulated_perturbation_drop={default: 0.0, family=lighting: 0.03, 'family=lighting&skin_tone_group=dark': 0.06}",
+    "perturb.perturbations=[underexposure, eye_band]",
+    "perturb.max_images=null",
+    "perturb.questions_per_image=null",  # every task: exercises the image-clustered path
+]
+
+
+@pytest.fixture(scope="module")
+def planted_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("runs")
+    config = load_config(overrides=[*PLANTED, f"output_dir={root}", "run_id=planted"])
+    run_audit(config, progress=False)
+    return root / "planted"
+
+
+def test_every_condition_is_reported_and_the_planted_group_is_named(planted_run: Path) -> None:
+    result = AuditResult.load(planted_run / "audit.json")
+    assert result.run.stages_run[:4] == ["dataset", "corpus", "evaluate", "perturb"]
+    robustness = result.robustness
+    assert robustness is not None and result.evaluation is not None
+    assert robustness.n_images == result.evaluation.n_images > 150
+    assert [c.name for c in robustness.conditions] == [
+        f"{p}:{s}" for p in ("underexposure", "eye_band") for s in range(1, 6)
+    ]
+    assert robustness.geometry.startswith("synthetic renderer landmarks")
+    # Clean accuracy in the section is the evaluation's own (shared clean pass, same images).
+    first = robustness.groups[0]
+    evaluation_accuracy = sum(t.overall["accuracy"].value * t.n_items for t in result.evaluation.tasks) / sum(
+        t.n_items for t in result.evaluation.tasks
+    )
+    clean_all = [c for c in robustness.curves if c.family == "lighting" and c.attribute == "gender"]
+    pooled = sum(c.accuracy_by_severity[0].value * c.n_images for c in clean_all) / robustness.n_images
+    assert pooled == pytest.approx(evaluation_accuracy)
+    assert first.clean_accuracy.method == "wilson-clustered"
+    # Under the lighting perturbation at severity 5, dark skin has the largest extra drop.
+    at5 = [g for g in robustness.groups if g.perturbation == "underexposure" and g.severity == 5
+           and g.attribute == "skin_tone_group"]
+    dark = next(g for g in at5 if g.group == "dark")
+    assert max(at5, key=lambda g: g.interaction.value) is dark
+    assert dark.interaction.lower > 0 and dark.interaction.p_value < 0.01
+    # The occlusion family had no planted drop at all.
+    eye = [g for g in robustness.groups if g.perturbation == "eye_band"]
+    assert all(g.drop.value == 0 and g.flip_rate.value == 0 for g in eye)
+    assert robustness.throughput["perturbed_images"] == robustness.n_images * 10
+    assert result.gate is not None and any(c.id.startswith("robustness-") for c in result.gate.checks)
+
+
+def test_perturb_alone_on_the_finished_run_gives_the_same_section(planted_run: Path) -> None:
+    before = AuditResult.load(planted_run / "audit.json").robustness
+    assert main(["-q", "perturb", str(planted_run)]) == EXIT_OK
+    after = AuditResult.load(planted_run / "audit.json")
+    assert after.evaluation is not None  # the stored sections are kept
+    strip = lambda section: {k: v for k, v in json.loads(section.model_dump_json()).items() if k != "throughput"}  # noqa: E731
+    assert strip(after.robustness) == strip(before)
+    assert "perturb" in after.run.stages_run
+
+
+def test_the_stage_refuses_a_run_without_predictions(tmp_path: Path) -> None:
+    assert main(["-q", "perturb", str(tmp_path)]) != EXIT_OK
+
+
+def test_report_shows_heat_map_curves_and_a_synthetic_contact_sheet(planted_run: Path) -> None:
+    from faceaudit.report import render_html
+
+    html = render_html(AuditResult.load(planted_run / "audit.json"))
+    assert 'id="robustness"' in html
+    assert "extra accuracy drop against the rest, per perturbation" in html
+    # 2 families x 3 attributes, each in alt text and caption.
+    assert html.count("accuracy against severity for each") == 2 * 3 * 2
+    assert "drawn on a synthetic face, not an audited image" in html
+
+
+def test_one_question_per_image_covers_every_task_equally() -> None:
+    from collections import Counter
+
+    from faceaudit.data.records import McqItem
+    from faceaudit.perturb.stage import _rotate, _shuffled
+
+    tasks = ("age", "gender", "helmet", "skin_tone_group")
+    images = [f"img{i}" for i in range(40)]
+    asked = Counter()
+    for rank, image_id in enumerate(_shuffled(images, seed=0)):
+        items = [McqItem(item_id=f"{image_id}-{t}", image_ids=[image_id], image_paths=["x.png"], task=t,
+                         question="?", options=["a", "b"], answer="A") for t in reversed(tasks)]
+        chosen = _rotate(items, 1, rank)
+        assert len(chosen) == 1
+        asked[chosen[0].task] += 1
+    assert asked == {t: 10 for t in tasks}
+    assert _shuffled(images, seed=0) == _shuffled(list(reversed(images)), seed=0) != _shuffled(images, seed=1)
