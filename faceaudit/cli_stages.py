@@ -317,7 +317,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 
 def _cmd_perturb(args: argparse.Namespace) -> int:
     from faceaudit.config import ConfigError
-    from faceaudit.perturb.run import perturb_existing_run
+    from faceaudit.pipeline import perturb_existing_run
 
     overrides = list(args.overrides)
     if args.families:

@@ -557,3 +557,45 @@ def _stage_report(ctx: StageContext, audit_path: Path) -> Path:
     # what it shows is exactly what audit.json says.
     stored = AuditResult.load(audit_path)
     return render_report(stored, ctx.store.path("report.html"), show_faces=ctx.config.report.show_faces)
+
+
+def perturb_existing_run(run_dir: str | Path, overrides: list[str] | None = None, *, progress: bool = True) -> Path:
+    """Add the ``robustness`` section to the finished run in ``run_dir`` (``faceaudit perturb``);
+    refreshes a stored verdict and report. Returns the path of its audit.json."""
+    from faceaudit.config import load_config
+    from faceaudit.perturb.run import robustness_stage
+
+    run_dir = Path(run_dir)
+    audit_path = run_dir / "audit.json"
+    config_path = run_dir / "config.yaml"
+    if not (audit_path.is_file() and config_path.is_file()):
+        raise FileNotFoundError(f"{run_dir} is not a run directory (needs audit.json and config.yaml)")
+    config = load_config(config_path, overrides)
+    stored = AuditResult.load(audit_path)
+    if stored.evaluation is None:
+        raise ValueError(f"{audit_path} has no evaluation section: run `faceaudit evaluate` on this run first")
+    store = RunStore(run_dir)
+    # The dataset stage rebuilds the evaluation items (a synthetic render is cached); it writes
+    # into a scratch result, the stored audit keeps its own dataset section.
+    scratch = AuditResult(run=stored.run, provenance=stored.provenance.model_copy())
+    timer = _Timer()
+    ctx = StageContext(config, store, scratch, progress, timer)
+    _stage_dataset(ctx)
+    ctx.result = stored
+    started = time.perf_counter()
+    stored.robustness = robustness_stage(ctx)
+    stored.run.timings_s["perturb"] = round(time.perf_counter() - started, 3)
+    if "perturb" not in stored.run.stages_run:
+        stored.run.stages_run.append("perturb")
+    if stored.gate is not None:
+        from faceaudit.gate import evaluate_gate, load_policy, write_junit
+
+        policy = load_policy(config.gate.policy)
+        stored.gate = evaluate_gate(stored, policy, insufficient_blocks=config.gate.insufficient_blocks)
+        write_junit(stored.gate, run_dir / "junit.xml")
+    stored.save(audit_path)
+    if (run_dir / "report.html").is_file():
+        from faceaudit.report import render_report
+
+        render_report(AuditResult.load(audit_path), run_dir / "report.html", show_faces=config.report.show_faces)
+    return audit_path

@@ -139,9 +139,17 @@ def unregister_perturbation(name: str) -> None:
     _REGISTRY.pop(name, None)
 
 
+#: Modules that register perturbations when imported: the built-in ones, loaded the way a
+#: plug-in would be, on first use (albumentations takes seconds to import; `faceaudit --help`
+#: must not pay for it), so the registry itself depends on none of them.
+PROVIDERS: list[str] = ["faceaudit.perturb.builtin"]
+
+
 def _ensure_builtins() -> None:
-    # Imported lazily: albumentations takes seconds to import, `faceaudit --help` must not.
-    import faceaudit.perturb.builtin  # noqa: F401
+    import importlib
+
+    for module in PROVIDERS:
+        importlib.import_module(module)
 
 
 def get_perturbation(name: str) -> Perturbation:

@@ -57,7 +57,18 @@ def register_scanner(name: str, *, last: bool = False) -> Callable[[ScannerFn], 
     return decorate
 
 
+#: Modules that register scanners when imported, in report order: the built-in ones, loaded
+#: the way a plug-in would be, so the registry itself depends on none of them.
+PROVIDERS: list[str] = [
+    "faceaudit.scan.scanners", "faceaudit.scan.association", "faceaudit.scan.hygiene",
+    "faceaudit.scan.review", "faceaudit.scan.tone",
+]
+
+
 def scanner_names() -> list[str]:
-    import faceaudit.scan.scanners  # noqa: F401  (registers the built-in scanners)
+    import importlib
+
+    for module in PROVIDERS:
+        importlib.import_module(module)
 
     return [n for n in SCANNERS if n not in _LAST] + [n for n in SCANNERS if n in _LAST]

@@ -265,8 +265,3 @@ def scan_label_consistency(ctx: ScanContext) -> LabelConsistencyResult:
         examples=examples,
     )
 
-
-from faceaudit.scan import association as _association  # noqa: E402,F401  (registers)
-from faceaudit.scan import hygiene as _hygiene  # noqa: E402,F401
-from faceaudit.scan import review as _review  # noqa: E402,F401
-from faceaudit.scan import tone as _tone  # noqa: E402,F401

@@ -25,11 +25,11 @@ from faceaudit.schema.run import DatasetSection, ProvenanceSection, RunSection
 from faceaudit.schema.training import TrainingSection
 from faceaudit.store import atomic_write_text
 
-SCHEMA_VERSION = "1"
+SCHEMA_VERSION = "2"
 
 
 class AuditResult(ResultModel):
-    schema_version: Literal["1"] = SCHEMA_VERSION
+    schema_version: Literal["2"] = SCHEMA_VERSION
     run: RunSection
     provenance: ProvenanceSection
     dataset: DatasetSection | None = None

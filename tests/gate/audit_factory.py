@@ -97,7 +97,7 @@ def evaluation(tasks: list[dict]) -> dict[str, Any]:
 
 
 BASE: dict[str, Any] = {
-    "schema_version": "1",
+    "schema_version": "2",
     "run": {
         "run_id": "20250101T000000Z",
         "started_at": "2025-01-01T00:00:00Z",
