@@ -139,7 +139,7 @@ def _add_scan_command(commands: argparse._SubParsersAction) -> None:
         "ShareGPT/FairFaceGPT JSON) or, without SOURCE, a freshly generated corpus. Writes a new "
         "run with audit.json (corpus_scan section) and scan/review_queue.csv + scan/review.html.",
     )
-    _add_config_options(scan)
+    add_config_options(scan)
     _add_dataset_option(scan)
     scan.add_argument("source", nargs="?", type=Path, help="a run directory or a corpus file")
     scan.add_argument("--labels", type=Path, help="labels of the corpus's images: a FairFace label "
@@ -226,7 +226,7 @@ def _cmd_generate(args: argparse.Namespace) -> int:
 
 
 def _cmd_scan(args: argparse.Namespace) -> int:
-    extra: list[str] = []
+    extra: dict[str, Any] = {}
     source = args.source
     if source is not None and source.is_dir():
         if not (source / "config.yaml").is_file():
@@ -234,32 +234,32 @@ def _cmd_scan(args: argparse.Namespace) -> int:
         if args.config is None:
             args.config = source / "config.yaml"
         # The run's own directory keeps its audit.json: the scan is written as a new run.
-        extra.append("run_id=null")
+        extra["run_id"] = None
         import yaml
 
         run_config = yaml.safe_load((source / "config.yaml").read_text(encoding="utf-8")) or {}
         corpus_file = source / ((run_config.get("corpus") or {}).get("output") or "corpus/corpus.jsonl")
         if not corpus_file.is_file():
             raise UsageError(f"{source} has no corpus at {corpus_file}")
-        extra.append(f"corpus.source={corpus_file}")
+        extra["corpus.source"] = str(corpus_file)
     elif source is not None:
         if not source.is_file():
             raise UsageError(f"{source} is neither a run directory nor a corpus file")
-        extra.append(f"corpus.source={source}")
+        extra["corpus.source"] = str(source)
     if args.labels is not None:
-        extra.append(f"scan.labels={args.labels}")
+        extra["scan.labels"] = str(args.labels)
     if args.attributes:
-        extra.append(f"scan.attributes=[{args.attributes}]")
+        extra["scan.attributes"] = [a.strip() for a in args.attributes.split(",") if a.strip()]
     if args.verdicts is not None:
-        extra.append(f"scan.review.verdicts={args.verdicts}")
+        extra["scan.review.verdicts"] = str(args.verdicts)
     if args.require_review:
-        extra.append("scan.review.require=true")
-    extra.append("scan.enabled=true")
+        extra["scan.review.require"] = True
+    extra["scan.enabled"] = True
     config = _stage_config(args, extra)
     from faceaudit.pipeline import run_audit
 
     command = shlex.join(["faceaudit", *sys.argv[1:]])
-    outcome = run_audit(config, progress=_progress(args), command=command, only={"corpus", "scan"})
+    outcome = run_audit(config, progress=progress_enabled(args), command=command, only={"corpus", "scan"})
     scan = outcome.result.corpus_scan
     if scan is None:
         raise UsageError("the scan did not run: the run has no corpus (corpus.enabled is false)")
@@ -325,7 +325,7 @@ def _cmd_perturb(args: argparse.Namespace) -> int:
     if args.max_images is not None:
         overrides.insert(0, f"perturb.max_images={args.max_images}")
     try:
-        audit = perturb_existing_run(args.run_dir, overrides, progress=_progress(args))
+        audit = perturb_existing_run(args.run_dir, overrides, progress=progress_enabled(args))
     except (ConfigError, FileNotFoundError, ValueError) as error:
         raise UsageError(str(error)) from None
     print(f"audit:   {audit}")

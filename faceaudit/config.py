@@ -18,8 +18,8 @@ from faceaudit.data.config import DatasetConfig
 from faceaudit.errors import InputError, format_validation_errors
 from faceaudit.evaluate.config import EvaluateConfig
 from faceaudit.gate.config import GateConfig, ReportConfig
-from faceaudit.scan.config import ScanConfig
 from faceaudit.perturb.config import PerturbConfig
+from faceaudit.scan.config import ScanConfig
 from faceaudit.train.config import TrainConfig
 
 

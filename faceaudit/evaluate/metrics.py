@@ -16,15 +16,16 @@ from __future__ import annotations
 import itertools
 import warnings
 from dataclasses import dataclass
-from typing import Literal, Union
+from typing import Literal
 
 import numpy as np
 import pandas as pd
 from fairlearn.metrics import MetricFrame
+from scipy.special import ndtr
 
 from faceaudit.evaluate import metrics_totals as mt
-from faceaudit.evaluate.outcomes import encode_outcomes
 from faceaudit.evaluate.metrics_input import INVALID_LABEL, EncodedTask, check_columns, encode_task
+from faceaudit.evaluate.outcomes import encode_outcomes
 from faceaudit.schema.common import Estimate
 from faceaudit.schema.evaluation import (
     HIGHER_IS_BETTER,
@@ -34,8 +35,6 @@ from faceaudit.schema.evaluation import (
     GroupMetrics,
     TaskMetrics,
 )
-from scipy.special import ndtr
-
 from faceaudit.stats.bootstrap import (
     bootstrap_cell_totals,
     compress_clusters,
@@ -54,7 +53,7 @@ from faceaudit.stats.significance import (
 N_BINS = 10
 # Reference group of each attribute set for error ratios: the largest group, the best one, or a
 # label named per attribute ({"race": "White"}).
-Reference = Union[Literal["largest", "best"], dict[str, str]]
+Reference = Literal["largest", "best"] | dict[str, str]
 PROPORTIONS = ("accuracy", "invalid_rate", "off_by_one")
 METHOD_NOTES = [
     "Proportions (accuracy, invalid_rate, off_by_one, per-class recall): Wilson score interval; "

@@ -9,7 +9,6 @@ the report when the run had one.
 from __future__ import annotations
 
 import logging
-import time
 from pathlib import Path
 from typing import Any
 

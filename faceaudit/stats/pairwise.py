@@ -23,10 +23,10 @@ parity and exact elsewhere; measured coverage is in ``docs/selftest.md``.
 
 from __future__ import annotations
 
-import numpy as np
-from numpy.typing import ArrayLike
 from functools import lru_cache
 
+import numpy as np
+from numpy.typing import ArrayLike
 from scipy.optimize import brentq
 from scipy.special import ndtr, ndtri
 
