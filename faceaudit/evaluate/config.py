@@ -59,7 +59,8 @@ class EvaluateConfig(EndpointSettings):
     )
     predictions_out: str | None = Field(
         default=None,
-        description="Where predictions are appended (JSONL, resumable); default <run>/evaluate/predictions-<mode>.jsonl.",
+        description="Where predictions are appended (JSONL, resumable), relative to the run directory "
+        "and inside it; default evaluate/predictions-<mode>.jsonl.",
     )
 
     # --- openai backend: base_url, api_key_env, concurrency, timeout_s, max_retries,

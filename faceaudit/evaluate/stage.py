@@ -48,9 +48,22 @@ log = logging.getLogger("faceaudit.evaluate")
 
 
 def predictions_path(cfg: EvaluateConfig, out_dir: Path, mode: Mode) -> Path:
+    """The predictions file of ``mode`` in the evaluate stage directory ``out_dir`` (<run>/evaluate).
+
+    A configured ``predictions_out`` is relative to the run directory and may not leave it: the
+    resumable writer appends to, and truncates a torn tail of, whatever file it is pointed at.
+    """
     if cfg.predictions_out is None:
         return Path(out_dir) / f"predictions-{mode}.jsonl"
+    run_dir = Path(out_dir).parent.resolve()
     configured = Path(cfg.predictions_out)
+    inside = run_dir / configured
+    if configured.is_absolute() or ".." in configured.parts or not inside.resolve().is_relative_to(run_dir):
+        raise InputError(
+            f"evaluate.predictions_out {cfg.predictions_out!r} must be a path inside the run directory "
+            f"{run_dir} (relative, without '..', not through a link that leaves it)"
+        )
+    configured = inside
     # A fallback to generation must not resume from (and be refused by) the scoring file.
     return configured if mode == cfg.mode else configured.with_name(f"{configured.stem}-{mode}{configured.suffix}")
 

@@ -95,3 +95,20 @@ def test_scoring_falls_back_to_generation_when_the_backend_has_no_probabilities(
     assert section.mode == "generation"
     assert any("no option probabilities" in note for note in section.method_notes)
     assert section.benchmark["overall"].value == 1.0
+
+
+def test_predictions_out_stays_inside_the_run_directory(tmp_path: Path) -> None:
+    from faceaudit.errors import InputError
+    from faceaudit.evaluate.config import EvaluateConfig
+    from faceaudit.evaluate.stage import predictions_path
+
+    out_dir = tmp_path / "run" / "evaluate"
+    out_dir.mkdir(parents=True)
+    chosen = predictions_path(EvaluateConfig(predictions_out="answers/p.jsonl"), out_dir, "scoring")
+    assert chosen == tmp_path / "run" / "answers" / "p.jsonl"
+    fallback = predictions_path(EvaluateConfig(predictions_out="answers/p.jsonl"), out_dir, "generation")
+    assert fallback.name == "p-generation.jsonl"
+    (tmp_path / "run" / "away").symlink_to(tmp_path)
+    for escaping in ("/etc/passwd", "../elsewhere.jsonl", "away/p.jsonl"):
+        with pytest.raises(InputError, match="must be a path inside the run directory"):
+            predictions_path(EvaluateConfig(predictions_out=escaping), out_dir, "scoring")
