@@ -7,6 +7,7 @@ import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from faceaudit.errors import InputError
 from faceaudit.scan.config import ScanConfig
 from faceaudit.scan.rates import RateBuilder
 from faceaudit.scan.registry import SCANNERS, ScanContext, scanner_names
@@ -93,7 +94,7 @@ def scan_run_corpus(
         source = "the dataset"
     chosen = list(cfg.attributes or attributes)
     if not chosen:
-        raise ValueError(
+        raise InputError(
             "the corpus scan needs sensitive attributes to compare groups: set scan.attributes "
             "or use a dataset that declares them"
         )
@@ -101,7 +102,7 @@ def scan_run_corpus(
         corpus_path, labels, chosen, intersections=cfg.intersections
     )
     if corpus.n_pairs and not corpus.labelled_pairs.any():
-        raise ValueError(
+        raise InputError(
             f"none of the {corpus.n_images} image ids of corpus {corpus_path} (e.g. "
             f"{corpus.image_ids[:2]}) has {chosen} labels in {source}; pass the corpus's labels "
             "with scan.labels (a FairFace label CSV or a manifest)"

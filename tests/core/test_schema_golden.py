@@ -49,7 +49,7 @@ def test_unsupported_schema_version_is_refused_with_a_clear_message(tmp_path) ->
     data["schema_version"] = "0"
     path = tmp_path / "old.json"
     path.write_text(json.dumps(data))
-    with pytest.raises(ValueError, match=r"schema_version '0' is not supported \(this faceaudit reads '1'\)"):
+    with pytest.raises(ValueError, match=r"schema_version '0' is not supported \(this faceaudit reads '2'\)"):
         AuditResult.load(path)
 
 

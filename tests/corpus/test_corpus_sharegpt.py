@@ -246,7 +246,7 @@ def test_a_run_importing_a_corpus_warns_about_what_the_import_changed(tmp_path: 
                                    "images": ["a.jpg"]}]))
     config = load_config(overrides=[
         "dataset.synthetic.n=60", f"corpus.source={source}", "train.enabled=false", "evaluate.enabled=false",
-        "gate.enabled=false", "report.enabled=false", f"output_dir={tmp_path}", "run_id=imp",
+        "scan.enabled=false", "gate.enabled=false", "report.enabled=false", f"output_dir={tmp_path}", "run_id=imp",
     ])
     result = run_audit(config, progress=False).result
     assert result.corpus.n_accepted == 1 and result.corpus.aspects == ["conversation"]

@@ -581,6 +581,11 @@ def test_config_yaml_shows_the_config_that_ran(
     }
     path = tmp_path / "fairface_single_mcq_race_test.json"
     path.write_text(json.dumps(bench))
+    from PIL import Image
+
+    (tmp_path / "images").mkdir()
+    for n in range(1, 41):  # image_paths are relative to the folder holding the JSON
+        Image.new("RGB", (16, 16), (n, 2 * n, 3 * n)).save(tmp_path / "images" / f"q{n}.png")
     code, said = _cli(
         capsys,
         "run",
