@@ -23,6 +23,8 @@ from typing import Any, Union
 
 from pydantic import BaseModel
 
+from faceaudit.errors import InputError
+
 _SEGMENT = re.compile(r"^(?P<name>[^.\[\]]*)(?P<filters>(\[[^\[\]=]+=[^\[\]]*\])*)$")
 _FILTER = re.compile(r"\[([^\[\]=]+)=([^\[\]]*)\]")
 # Fields that name a list item better than its position does. "id"/"name" alone identify an
@@ -31,7 +33,7 @@ _NAME_FIELDS = ("id", "name")
 _LABEL_FIELDS = ("task", "metric", "attributes", "kind", "group", "key", "label")
 
 
-class PathError(ValueError):
+class PathError(InputError):
     """A path that cannot be parsed or does not fit the audit.json schema."""
 
 

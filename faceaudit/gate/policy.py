@@ -15,6 +15,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from faceaudit.errors import InputError
 from faceaudit.gate.paths import PathError, terminal_type
 from faceaudit.schema.common import Estimate
 from faceaudit.store import sha256_bytes
@@ -23,7 +24,7 @@ DEFAULT_POLICY_RESOURCE = "policy-default.yaml"
 POLICY_FORMAT = 1
 
 
-class PolicyError(ValueError):
+class PolicyError(InputError):
     """A policy file that cannot be used; the message names the check and field."""
 
 
