@@ -432,7 +432,6 @@ def _disparities(
     # judges a small group on its favourable end instead of dropping it).
     diff, lo, hi, p, test_g, method = _group_vs_rest(name, values, res, overall, confidence, clustered, null)
     vs_rest: list[int] = []
-    group_p = dict(enumerate(p))
     for g in range(k):
         vs_rest.append(start + len(out))
         out.append(Disparity(
@@ -456,12 +455,12 @@ def _disparities(
             p_all, test, method = homogeneity_pvalue(x, m), "chi-square-homogeneity", "newcombe-pairwise-max"
         else:
             spread, lo, hi = max_gap_interval_normal(v, res["boot"][name][:, defined], confidence)
-            ps = np.array([group_p[int(g)] for g in defined], float)
+            ps = p[defined]
             p_all = float(min(1.0, np.nanmin(ps) * ps.size)) if np.isfinite(ps).any() else float("nan")
             test, method = "bonferroni-group-vs-rest-z", "bootstrap-se-pairwise-max"
         if k == 2:
             # With two groups "all groups equal" is the group-vs-rest hypothesis: one test, one p.
-            p_all, test = float(group_p[0]), out[0].test
+            p_all, test = float(p[0]), out[0].test
         diff_index = start + len(out)
         out.append(Disparity(
             kind="difference", worst_group=names[worst], best_group=names[best],

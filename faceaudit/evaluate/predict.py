@@ -17,10 +17,10 @@ import json
 import math
 import sys
 from collections import deque
-from collections.abc import Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import pandas as pd
 from tqdm.auto import tqdm
@@ -30,6 +30,8 @@ from faceaudit.errors import StaleResultsError
 from faceaudit.evaluate.parse import parse_answer
 from faceaudit.models.base import FaceModel, prepare_batch
 from faceaudit.store import JsonlWriter, atomic_write_json, read_jsonl, sha256_json
+
+T = TypeVar("T")
 
 Mode = Literal["scoring", "generation"]
 
@@ -143,6 +145,26 @@ def answer_batch(
     raise ValueError(f"mode must be 'scoring' or 'generation', got {mode!r}")
 
 
+def in_order_ahead(
+    executor: Executor, fn: Callable[[Any], Any], jobs: Iterable[tuple[T, Any]], ahead: int
+) -> Iterator[tuple[T, Any]]:
+    """``(tag, fn(job))`` for each ``(tag, job)``, in submission order, with at most ``ahead``
+    results computed ahead of the consumer (bounded memory); unconsumed work is cancelled."""
+    pending: deque[tuple[T, Future[Any]]] = deque()
+    try:
+        for tag, job in jobs:
+            pending.append((tag, executor.submit(fn, job)))
+            if len(pending) > ahead:
+                ready, future = pending.popleft()
+                yield ready, future.result()
+        while pending:
+            ready, future = pending.popleft()
+            yield ready, future.result()
+    finally:
+        for _, future in pending:
+            future.cancel()
+
+
 def _prefetched(
     model: FaceModel, batches: list[list[McqItem]], image_root: Path, prefetch: int
 ) -> Iterator[tuple[list[McqItem], Any]]:
@@ -152,20 +174,8 @@ def _prefetched(
         return
     # One worker keeps batch order simple; ``prefetch`` bounds the memory held ahead.
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="faceaudit-prepare") as pool:
-        pending: deque[tuple[list[McqItem], Future[Any]]] = deque()
-        upcoming = iter(batches)
-        try:
-            for batch in upcoming:
-                pending.append((batch, pool.submit(prepare_batch, model, batch, image_root)))
-                if len(pending) > prefetch:
-                    ready, future = pending.popleft()
-                    yield ready, future.result()
-            while pending:
-                ready, future = pending.popleft()
-                yield ready, future.result()
-        finally:
-            for _, future in pending:
-                future.cancel()
+        yield from in_order_ahead(pool, lambda batch: prepare_batch(model, batch, image_root),
+                                  ((batch, batch) for batch in batches), prefetch)
 
 
 def item_sha256(item: McqItem) -> str:

@@ -439,8 +439,7 @@ def _finish(check: Check, judged: list[_Judged]) -> CheckResult:
     elif undecided or unjudged_scopes:
         verdict = "INSUFFICIENT_EVIDENCE"
         if undecided:
-            worst = _worst(check, targets, "INSUFFICIENT_EVIDENCE") if not uncertified else \
-                _worst(check, undecided, "INSUFFICIENT_EVIDENCE")
+            worst = _worst(check, undecided, "INSUFFICIENT_EVIDENCE")
             reason = f"{len(undecided)} of {total} value(s) cannot be judged; e.g. {worst.reason}."
         else:
             worst = by_scope[unjudged_scopes[0]][0]

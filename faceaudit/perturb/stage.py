@@ -17,9 +17,8 @@ import logging
 import multiprocessing
 import sys
 import time
-from collections import deque
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,7 +29,7 @@ from PIL import Image
 from tqdm.auto import tqdm
 
 from faceaudit.data.records import McqItem
-from faceaudit.evaluate.predict import Mode, answer_batch
+from faceaudit.evaluate.predict import Mode, answer_batch, in_order_ahead
 from faceaudit.models.base import Condition, FaceModel, prepare_images, resolve_image
 from faceaudit.perturb.analysis import PairedTable, analyse
 from faceaudit.perturb.config import PerturbConfig
@@ -116,19 +115,7 @@ def _stream(jobs: Iterator[tuple[Any, _Job]], executor: Executor | None, prefetc
         for tag, job in jobs:
             yield tag, perturb_chunk(job)
         return
-    pending: deque[tuple[Any, Future[list[np.ndarray]]]] = deque()
-    try:
-        for tag, job in jobs:
-            pending.append((tag, executor.submit(perturb_chunk, job)))
-            if len(pending) > prefetch:
-                ready, future = pending.popleft()
-                yield ready, future.result()
-        while pending:
-            ready, future = pending.popleft()
-            yield ready, future.result()
-    finally:
-        for _, future in pending:
-            future.cancel()
+    yield from in_order_ahead(executor, perturb_chunk, jobs, prefetch)
 
 
 def _chunks(image_ids: list[str], items_per_image: dict[str, int], batch_size: int) -> list[list[str]]:

@@ -79,6 +79,19 @@ def proportion_estimate(
     )
 
 
+def _wilson_limits(
+    successes_a: ArrayLike, n_a: ArrayLike, successes_b: ArrayLike, n_b: ArrayLike, confidence: float
+) -> tuple[tuple[np.ndarray, np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray, np.ndarray], np.ndarray]:
+    """(p, lower, upper) of each of two proportions (Wilson), and n_a: what every MOVER
+    interval of two independent proportions is built from."""
+    xa, na = np.asarray(successes_a, float), np.asarray(n_a, float)
+    xb, nb = np.asarray(successes_b, float), np.asarray(n_b, float)
+    la, ua = wilson_interval(xa, na, confidence)
+    lb, ub = wilson_interval(xb, nb, confidence)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return (xa / na, la, ua), (xb / nb, lb, ub), na
+
+
 def newcombe_interval(
     successes_a: ArrayLike,
     n_a: ArrayLike,
@@ -87,12 +100,8 @@ def newcombe_interval(
     confidence: float = 0.95,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Newcombe's hybrid score interval for ``p_a - p_b`` (independent samples), vectorised."""
-    xa, na = np.asarray(successes_a, float), np.asarray(n_a, float)
-    xb, nb = np.asarray(successes_b, float), np.asarray(n_b, float)
-    la, ua = wilson_interval(xa, na, confidence)
-    lb, ub = wilson_interval(xb, nb, confidence)
+    (pa, la, ua), (pb, lb, ub), _ = _wilson_limits(successes_a, n_a, successes_b, n_b, confidence)
     with np.errstate(invalid="ignore", divide="ignore"):
-        pa, pb = xa / na, xb / nb
         d = pa - pb
         lower = d - np.sqrt((pa - la) ** 2 + (ub - pb) ** 2)
         upper = d + np.sqrt((ua - pa) ** 2 + (pb - lb) ** 2)
@@ -115,12 +124,8 @@ def mover_ratio_interval(
     not. Undefined (NaN) where ``p_b`` is 0 or a group is empty; the upper end is
     ``inf`` when the lower Wilson limit of ``p_b`` is 0.
     """
-    xa, na = np.asarray(successes_a, float), np.asarray(n_a, float)
-    xb, nb = np.asarray(successes_b, float), np.asarray(n_b, float)
-    la, ua = wilson_interval(xa, na, confidence)
-    lb, ub = wilson_interval(xb, nb, confidence)
+    (pa, la, ua), (pb, lb, ub), na = _wilson_limits(successes_a, n_a, successes_b, n_b, confidence)
     with np.errstate(invalid="ignore", divide="ignore"):
-        pa, pb = xa / na, xb / nb
         prod = pa * pb
         low_root = np.maximum(prod**2 - la * (2 * pb - ub) * ub * (2 * pa - la), 0.0)
         high_root = np.maximum(prod**2 - ua * (2 * pb - lb) * lb * (2 * pa - ua), 0.0)
