@@ -24,7 +24,13 @@ from fairlearn.metrics import MetricFrame
 from scipy.special import ndtr
 
 from faceaudit.evaluate import metrics_totals as mt
-from faceaudit.evaluate.metrics_input import INVALID_LABEL, EncodedTask, check_columns, encode_task
+from faceaudit.evaluate.metrics_input import (
+    INVALID_LABEL,
+    EncodedTask,
+    chance_accuracy,
+    check_columns,
+    encode_task,
+)
 from faceaudit.evaluate.outcomes import encode_outcomes
 from faceaudit.schema.common import Estimate
 from faceaudit.schema.evaluation import (
@@ -383,6 +389,7 @@ def _task_metrics(
         outcome_frame[attribute] = enc.frame[attribute].to_numpy()
     task = TaskMetrics(
         task=enc.task, n_items=len(enc.gold), n_images=enc.n_images, labels=enc.labels, ordinal=enc.ordinal,
+        chance_accuracy=chance_accuracy(enc.frame),
         clustered=clustered, overall={n: overall["estimates"][n][0] for n in metric_names},
         groups=groups, disparities=disparities, n_comparisons=int(np.sum(~np.isnan(raw))),
         outcomes=encode_outcomes(outcome_frame, attributes),

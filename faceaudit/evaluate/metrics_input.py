@@ -102,6 +102,21 @@ def _rectangular(probs: np.ndarray) -> np.ndarray | None:
     return out if out.ndim == 2 and out.shape[1] > 0 else None
 
 
+def chance_accuracy(frame: pd.DataFrame) -> float | None:
+    """Accuracy of a uniform guess among each row's own options, averaged over the rows.
+
+    Read from the ``options`` column (the options each item offered), else from the length of
+    ``option_probs``; None when neither says how many options every row had.
+    """
+    for column in ("options", "option_probs"):
+        if column not in frame.columns:
+            continue
+        sizes = np.array([len(v) if isinstance(v, (list, tuple, np.ndarray)) else 0 for v in frame[column]])
+        if sizes.size and (sizes >= 2).all():
+            return float(np.mean(1.0 / sizes))
+    return None
+
+
 def _codes(values: np.ndarray, labels: list[str]) -> np.ndarray:
     return pd.Categorical(values, categories=labels).codes.astype(np.int64)
 

@@ -68,6 +68,14 @@ class Check(BaseModel):
     rationale: str | None = Field(
         default=None, description="Where the threshold comes from; printed beside the check."
     )
+    limit_scale: Literal["raw", "chance_corrected"] = Field(
+        default="raw",
+        description="raw: the limit is in the value's own units. chance_corrected (accuracy levels "
+        "and accuracy gaps of evaluation tasks only): the limit is on the scale kappa = (accuracy - "
+        "chance) / (1 - chance), chance being a uniform guess among each item's options, so one "
+        "limit means the same for a 2-option and a 9-option question: an accuracy level L becomes "
+        "chance + L (1 - chance), a gap L becomes L (1 - chance).",
+    )
 
     @field_validator("path")
     @classmethod
@@ -88,6 +96,15 @@ class Check(BaseModel):
             raise ValueError("aggregate 'count' cannot be compared against a baseline")
         if self.aggregate == "count" and self.side != "value":
             raise ValueError("aggregate 'count' is exact: use side 'value'")
+        if self.limit_scale == "chance_corrected" and (
+            self.aggregate == "count" or self.against_baseline or not self.path.startswith("evaluation.tasks")
+            or "error_ratio" in self.path or not (".disparities" in self.path or self.path.endswith("accuracy"))
+        ):
+            raise ValueError(
+                "limit_scale 'chance_corrected' applies to accuracy levels and accuracy gaps of "
+                "evaluation tasks (paths under evaluation.tasks), not to counts, baseline changes, "
+                "ratios or other metrics"
+            )
         if self.fail_when == "significant_harm":
             harm_end = "lower" if self.operator == "at_least" else "upper"
             if self.side != harm_end or self.aggregate != "each":

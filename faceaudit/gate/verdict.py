@@ -98,27 +98,28 @@ def _interval_text(value: float, lower: float, upper: float, n: int | None) -> s
     return text
 
 
-def _judge(check: Check, value: float, lower: float, upper: float) -> tuple[str, str]:
+def _judge(check: Check, value: float, lower: float, upper: float, limit: float | None = None) -> tuple[str, str]:
     """Verdict and the clause that explains it, for one value with its interval."""
+    limit = check.limit if limit is None else limit
 
     def meets(x: float) -> bool:
-        return x >= check.limit if check.operator == "at_least" else x <= check.limit
+        return x >= limit if check.operator == "at_least" else x <= limit
 
     word = "at least" if check.operator == "at_least" else "at most"
     compared = {"lower": lower, "upper": upper, "value": value}[check.side]
     favourable = upper if check.operator == "at_least" else lower
     end = "point estimate" if check.side == "value" else f"{check.side} end"
     if meets(compared):
-        return "PASS", f"its {end} {fmt(compared)} is {word} {fmt(check.limit)}"
+        return "PASS", f"its {end} {fmt(compared)} is {word} {fmt(limit)}"
     if not meets(favourable):
         where = "below" if check.operator == "at_least" else "above"
         if lower == upper:
-            return "FAIL", f"it is {where} the limit {fmt(check.limit)}"
-        return "FAIL", f"its whole interval lies {where} the limit {fmt(check.limit)}"
+            return "FAIL", f"it is {where} the limit {fmt(limit)}"
+        return "FAIL", f"its whole interval lies {where} the limit {fmt(limit)}"
     return (
         "INSUFFICIENT_EVIDENCE",
-        f"its interval {fmt(lower)} to {fmt(upper)} straddles the limit {fmt(check.limit)}, "
-        f"so the data cannot show that it is {word} {fmt(check.limit)}",
+        f"its interval {fmt(lower)} to {fmt(upper)} straddles the limit {fmt(limit)}, "
+        f"so the data cannot show that it is {word} {fmt(limit)}",
     )
 
 
@@ -138,13 +139,50 @@ def _mover_delta(
     return delta, lower, upper, min(ns) if ns else None
 
 
+def _scaled_limit(check: Check, data: dict[str, Any], match: Match, parent: Any = None) -> tuple[float | None, str]:
+    """The limit one target is judged against, and the words that say how it was derived.
+
+    With ``limit_scale: chance_corrected`` the policy's limit is on the scale
+    kappa = (accuracy - chance) / (1 - chance) of the target's task: an accuracy level L is
+    chance + L (1 - chance) in accuracy, a gap L is L (1 - chance). ``(None, why)`` when the
+    target cannot be put on that scale.
+    """
+    if check.limit_scale == "raw":
+        return check.limit, ""
+    name = match.labels.get("tasks")
+    tasks = (data.get("evaluation") or {}).get("tasks") or []
+    task = next((t for t in tasks if isinstance(t, dict) and t.get("task") == name), None)
+    chance = task.get("chance_accuracy") if task else None
+    if not isinstance(chance, (int, float)) or not 0 <= chance < 1:
+        return None, (f"task {name} records no chance accuracy, so a chance-corrected limit cannot be "
+                      "applied (audit.json from an older faceaudit: re-run the evaluation)")
+    if ".disparities[" in match.path:
+        kind, metric = (parent.get("kind"), parent.get("metric")) if isinstance(parent, dict) else (None, None)
+        if metric != "accuracy" or kind not in ("group_vs_rest", "difference"):
+            return None, (f"{match.path} is a {kind} of {metric}, not an accuracy gap: it has no "
+                          "chance-corrected scale")
+        limit = check.limit * (1.0 - chance)
+    elif match.path.endswith("accuracy"):
+        limit = chance + check.limit * (1.0 - chance)
+    else:
+        return None, f"{match.path} is neither an accuracy nor an accuracy gap: it has no chance-corrected scale"
+    return limit, (f" (the policy's {fmt(check.limit)} on the chance-corrected scale; chance is "
+                   f"{fmt(chance)} for task {name})")
+
+
 def _target(
     check: Check, match: Match, baseline_matches: dict[str, Match] | None,
-    paired: dict[str, Any] | None = None, floor_n: int = 0,
+    paired: dict[str, Any] | None = None, floor_n: int = 0, data: dict[str, Any] | None = None,
+    parent: Any = None,
 ) -> TargetResult:
     label = _describe_labels(match.labels, match.path)
     numbers = _numbers(match.value)
     common: dict[str, Any] = {"path": match.path, "labels": match.labels}
+    limit, scale_note = _scaled_limit(check, data or {}, match, parent)
+    if limit is None:
+        return TargetResult(**common, verdict="INSUFFICIENT_EVIDENCE", reason=f"{label}: {scale_note}")
+    if check.limit_scale != "raw":
+        common["limit"] = limit
     if numbers is None:
         return TargetResult(
             **common,
@@ -188,9 +226,10 @@ def _target(
             verdict="INSUFFICIENT_EVIDENCE",
             reason=f"{what} rests on n={n}, below the minimum sample size {min_n}",
         )
-    verdict, clause = _judge(check, value, lower, upper)
+    verdict, clause = _judge(check, value, lower, upper, limit)
     return TargetResult(
-        **common, verdict=verdict, reason=f"{what} = {_interval_text(value, lower, upper, n)}; {clause}"
+        **common, verdict=verdict,
+        reason=f"{what} = {_interval_text(value, lower, upper, n)}; {clause}{scale_note}",
     )
 
 
@@ -245,6 +284,7 @@ def _check_fields(check: Check) -> dict[str, Any]:
         "path": check.path,
         "operator": check.operator,
         "limit": check.limit,
+        "limit_scale": check.limit_scale,
         "side": check.side,
         "min_n": check.min_n,
         "against_baseline": check.against_baseline,
@@ -277,7 +317,8 @@ class _Judged:
     se: float | None = None  # standard error on the harmful side (significant_harm only)
 
 
-def _harm_target(check: Check, match: Match, parent: Any, certify_power: float, floor_n: int = 0) -> _Judged:
+def _harm_target(check: Check, match: Match, parent: Any, certify_power: float, floor_n: int = 0,
+                 data: dict[str, Any] | None = None) -> _Judged:
     """A comparison judged for harm: PASS when its harmful end is within the limit; otherwise
     provisionally INSUFFICIENT, with the one-sided p-value the gate's Holm family decides on."""
     group = parent.get("group") if isinstance(parent, dict) else None
@@ -287,6 +328,11 @@ def _harm_target(check: Check, match: Match, parent: Any, certify_power: float, 
     numbers = _numbers(match.value)
     node = match.value if isinstance(match.value, dict) else {}
     scope = _scope(match, parent)
+    limit, scale_note = _scaled_limit(check, data or {}, match, parent)
+    if limit is None:
+        return _Judged(TargetResult(**common, verdict="INSUFFICIENT_EVIDENCE", reason=f"{what}: {scale_note}"), scope)
+    if check.limit_scale != "raw":
+        common["limit"] = limit
     if numbers is None:
         return _Judged(TargetResult(**common, verdict="INSUFFICIENT_EVIDENCE",
                                     reason=f"{what}: the value at {match.path} is not an estimate"), scope)
@@ -305,21 +351,21 @@ def _harm_target(check: Check, match: Match, parent: Any, certify_power: float, 
     harm_end = lower if harm_below else upper
     z_c = float(ndtri(0.5 + float(node.get("confidence", 0.95)) / 2))
     se = abs(harm_end - value) / z_c
-    margin = abs(check.limit - float(null))
+    margin = abs(limit - float(null))
     se_needed = margin / (z_c + float(ndtri(certify_power)))
     min_n = max(check.min_n, floor_n)
     small = min_n and n is not None and n < min_n
     certifiable = bool(not small and se_needed > 0 and se <= se_needed)
     items = math.ceil(n * (se / se_needed) ** 2) if n and se_needed > 0 and se > 0 else None
     p_harm = one_sided_pvalue(node.get("p_value", float("nan")), value, float(null), harm_below)
-    meets = harm_end >= check.limit if harm_below else harm_end <= check.limit
+    meets = harm_end >= limit if harm_below else harm_end <= limit
     word = "at least" if harm_below else "at most"
     text = f"{what} = {_interval_text(value, lower, upper, n)}"
     if meets:
-        verdict, clause = "PASS", f"its {check.side} end {fmt(harm_end)} is {word} {fmt(check.limit)}"
+        verdict, clause = "PASS", f"its {check.side} end {fmt(harm_end)} is {word} {fmt(limit)}{scale_note}"
     else:
         verdict, clause = "INSUFFICIENT_EVIDENCE", (
-            f"its {check.side} end {fmt(harm_end)} is not {word} {fmt(check.limit)}")
+            f"its {check.side} end {fmt(harm_end)} is not {word} {fmt(limit)}{scale_note}")
     target = TargetResult(**common, verdict=verdict, reason=f"{text}; {clause}",
                           p_harm=None if math.isnan(p_harm) else p_harm, certifiable=certifiable,
                           items_to_certify=items)
@@ -348,14 +394,15 @@ def _targets(
         return _missing(check, result, no_baseline=False)
     # The evaluation's own minimum group size is a floor for every check that judges it.
     floor_n = result.evaluation.min_group_n if result.evaluation and _section_of(check) == "evaluation" else 0
+    parents = _parents(data, check.path)
     if check.fail_when == "significant_harm":
-        parents = _parents(data, check.path)
-        return [_harm_target(check, m, parents.get(m.path), certify_power, floor_n) for m in matches]
+        return [_harm_target(check, m, parents.get(m.path), certify_power, floor_n, data) for m in matches]
     baseline_matches = (
         {m.path: m for m in resolve(baseline_data, check.path)} if check.against_baseline else None
     )
     paired = _paired_changes(result, baseline, matches) if check.against_baseline else None
-    return [_Judged(_target(check, m, baseline_matches, paired, floor_n)) for m in matches]
+    return [_Judged(_target(check, m, baseline_matches, paired, floor_n, data, parents.get(m.path)))
+            for m in matches]
 
 
 def _paired_changes(result: AuditResult, baseline: AuditResult | None, matches: list[Match]) -> dict[str, Any]:

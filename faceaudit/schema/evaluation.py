@@ -108,6 +108,11 @@ class TaskMetrics(ResultModel):
     n_images: int = Field(ge=0)
     labels: list[str] = Field(description="class labels of the task (ordinal order when given)")
     ordinal: bool = False
+    chance_accuracy: float | None = Field(
+        default=None, ge=0, le=1,
+        description="accuracy of a uniform guess among each item's own options, averaged over the "
+        "task's items (a 9-bin age question asked with 4 options has chance 0.25, not 1/9)",
+    )
     clustered: bool = Field(description="some image yields several rows in this task")
     overall: dict[str, Estimate]
     groups: list[GroupMetrics]

@@ -39,6 +39,10 @@ class TargetResult(ResultModel):
     )
     verdict: CheckVerdict
     reason: str
+    limit: float | None = Field(
+        default=None, description="The limit this value was judged against, when the check's limit "
+        "is on the chance-corrected scale and so differs per task (see Check.limit_scale)",
+    )
     group: str | None = Field(default=None, description="The group a comparison is about, when it has one")
     p_harm: float | None = Field(
         default=None, description="significant_harm checks: one-sided p-value of 'no harm' (unadjusted)"
@@ -68,6 +72,10 @@ class CheckResult(ResultModel):
     path: str = Field(description="The policy's path pattern")
     operator: Operator
     limit: float
+    limit_scale: Literal["raw", "chance_corrected"] = Field(
+        default="raw", description="chance_corrected: limit is on the kappa scale; each target's "
+        "accuracy-scale limit is in its own 'limit' field",
+    )
     side: Side = Field(description="Which end of the interval was compared with the limit")
     min_n: int = 0
     against_baseline: bool = False

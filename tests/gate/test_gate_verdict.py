@@ -123,7 +123,7 @@ def test_missing_evaluation_is_insufficient_whatever_the_policy():
     result = f.audit(drop=("evaluation",))
     gate = evaluate_gate(result, load_policy(None))
     assert gate.verdict == "INSUFFICIENT_EVIDENCE"
-    assert only(gate, "accuracy-gap-10-points").reason.startswith(
+    assert only(gate, "group-vs-rest-accuracy").reason.startswith(
         "The audit has no evaluation section (that stage did not run)")
     # A policy that only looks at the dataset cannot turn a missing evaluation into PASS.
     dataset_only = policy("""  - id: records
@@ -251,3 +251,74 @@ def test_the_evaluations_minimum_group_size_is_a_floor_for_its_checks():
     strict = result.model_copy(update={"evaluation": result.evaluation.model_copy(update={"min_group_n": 100})})
     check = only(evaluate_gate(strict, policy(FLOOR)), "floor")
     assert check.verdict == "INSUFFICIENT_EVIDENCE" and "below the minimum sample size 100" in check.reason
+
+
+CHANCE_FLOOR = """  - id: kappa-floor
+    description: every group at least halfway from chance to perfect
+    path: evaluation.tasks.*.groups.*.metrics.accuracy
+    operator: at_least
+    limit: 0.5
+    limit_scale: chance_corrected
+    side: lower
+"""
+
+CHANCE_GAP = """  - id: kappa-gap
+    description: no group more than 10 chance-corrected points below the rest
+    path: evaluation.tasks.*.disparities[kind=group_vs_rest].estimate
+    operator: at_least
+    limit: -0.10
+    limit_scale: chance_corrected
+    side: lower
+    fail_when: significant_harm
+"""
+
+
+def _chance_task(name, chance, accuracy, vs_rest=None):
+    t = f.task(name, [f.group("A", accuracy)],
+               [f.disparity("group_vs_rest", vs_rest, group_name="race=A")] if vs_rest else [])
+    t["chance_accuracy"] = chance
+    return t
+
+
+def test_chance_corrected_floor_means_the_same_for_two_and_four_options():
+    # 0.70 [0.66, 0.74]: below the 2-option limit 0.5 + 0.5 x 0.5 = 0.75 (whole interval below:
+    # FAIL), above the 4-option limit 0.25 + 0.5 x 0.75 = 0.625 (lower end 0.66: PASS).
+    audit = f.audit(tasks=[_chance_task("gender", 0.5, (0.70, 0.66, 0.74, 500)),
+                           _chance_task("age", 0.25, (0.70, 0.66, 0.74, 500))])
+    check = only(evaluate_gate(audit, policy(CHANCE_FLOOR)), "kappa-floor")
+    by_task = {t.labels["tasks"]: t for t in check.targets}
+    assert by_task["gender"].verdict == "FAIL" and by_task["gender"].limit == pytest.approx(0.75)
+    assert by_task["age"].verdict == "PASS" and by_task["age"].limit == pytest.approx(0.625)
+    assert "the policy's 0.5 on the chance-corrected scale; chance is 0.25 for task age" in by_task["age"].reason
+    assert check.limit_scale == "chance_corrected"
+
+
+def test_chance_corrected_gap_scales_the_margin_of_a_comparison():
+    # A 2-option task: -0.10 on the kappa scale is -0.05 in accuracy. Lower end -0.07 is not
+    # within it, although it would be within the raw -0.10.
+    audit = f.audit(tasks=[_chance_task("gender", 0.5, (0.9, 0.87, 0.93, 300), (-0.03, -0.07, 0.01, 300))])
+    target = only(evaluate_gate(audit, policy(CHANCE_GAP)), "kappa-gap").targets[0]
+    assert target.limit == pytest.approx(-0.05)
+    assert target.verdict == "INSUFFICIENT_EVIDENCE"
+    assert "is not at least -0.05" in target.reason
+
+
+def test_chance_corrected_limit_without_chance_is_insufficient_and_says_why():
+    audit = f.audit(tasks=[f.task("age", [f.group("A", (0.9, 0.87, 0.93, 300))], [])])
+    target = only(evaluate_gate(audit, policy(CHANCE_FLOOR)), "kappa-floor").targets[0]
+    assert target.verdict == "INSUFFICIENT_EVIDENCE"
+    assert "task age records no chance accuracy" in target.reason
+
+
+def test_chance_corrected_scale_is_refused_where_it_means_nothing():
+    with pytest.raises(Exception, match="limit_scale 'chance_corrected' applies to accuracy"):
+        policy(CHANCE_FLOOR.replace("metrics.accuracy", "metrics.invalid_rate"))
+
+
+def test_chance_corrected_gap_of_another_metric_is_not_scaled():
+    t = f.task("gender", [f.group("A", (0.9, 0.87, 0.93, 300))],
+               [f.disparity("group_vs_rest", (-0.03, -0.07, 0.01, 300), metric="macro_f1", group_name="race=A")])
+    t["chance_accuracy"] = 0.5
+    target = only(evaluate_gate(f.audit(tasks=[t]), policy(CHANCE_GAP)), "kappa-gap").targets[0]
+    assert target.verdict == "INSUFFICIENT_EVIDENCE"
+    assert "is a group_vs_rest of macro_f1, not an accuracy gap" in target.reason
