@@ -183,9 +183,10 @@ def item_sha256(item: McqItem) -> str:
     return sha256_json(item.model_dump(mode="json"))
 
 
-def _check_meta(out_jsonl: Path, meta: dict[str, Any], items: dict[str, str]) -> None:
+def check_resume_meta(out_jsonl: Path, meta: dict[str, Any], items: dict[str, str]) -> None:
     """Refuse to resume from answers made by another model, mode or to other questions.
 
+    Shared by every stage that stores answers to resume from (evaluation, perturbation).
     ``meta`` names the model (with its content hash) and the mode; ``items`` maps each
     item id to :func:`item_sha256`. A stored answer is reused only when all of them match.
     """
@@ -253,7 +254,7 @@ def predict(
     out_jsonl = Path(out_jsonl)
     out_jsonl.parent.mkdir(parents=True, exist_ok=True)
     identity = getattr(model, "identity", None)
-    _check_meta(
+    check_resume_meta(
         out_jsonl,
         {"model": model.name, "model_sha256": identity.sha256 if identity else None,
          "model_revision": identity.revision if identity else None, "mode": mode},

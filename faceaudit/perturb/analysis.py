@@ -27,6 +27,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from scipy import stats as sstats
@@ -216,3 +217,67 @@ def analyse(
             )
             n_comparisons += 1
     return conditions, groups, curves, n_comparisons
+
+
+def relative_corruption_error(candidate: Any, baseline: Any) -> tuple[dict[str, Estimate], list[str]]:
+    """Relative mean corruption error of ``candidate`` against ``baseline`` (two robustness sections).
+
+    Hendrycks & Dietterich (2019): for perturbation c, Relative CE_c = sum over severities of
+    (error under c - clean error) of the candidate, divided by the same sum of the baseline;
+    a family's value is the mean over its perturbations. 1: the candidate loses as much
+    accuracy as the baseline does; above 1: more. Computed overall (key ``<family>``) and per
+    group (``<family>:<attribute>=<group>``), on the perturbations and severities both sections
+    hold. A point estimate only: the baseline's per-image answers are not part of its audit,
+    so no paired interval can be formed (lower and upper are NaN). A baseline that loses no
+    accuracy under a perturbation leaves that ratio undefined (NaN).
+    Returns the estimates and notes on what could not be compared.
+    """
+    notes: list[str] = []
+    severities = sorted(set(candidate.severities) & set(baseline.severities))
+    cand_info = {p.name: p for p in candidate.perturbations}
+    base_info = {p.name: p for p in baseline.perturbations}
+    shared = [name for name in cand_info if name in base_info and cand_info[name].severities == base_info[name].severities]
+    differing = sorted(name for name in cand_info if name in base_info and name not in shared)
+    if differing:
+        notes.append(f"Not compared with the baseline (other severity parameters there): {', '.join(differing)}.")
+    if not severities or not shared:
+        return {}, notes or ["The baseline's robustness section shares no perturbation and severity with this one."]
+
+    def increases(section: Any, attribute: str | None, group: str | None) -> dict[str, tuple[float, int]]:
+        """perturbation -> (error increase summed over the shared severities, images): the
+        increase in error is the drop in accuracy, paired on the same images."""
+        out: dict[str, tuple[float, int]] = {}
+        for name in shared:
+            rows = [c for c in section.conditions if c.perturbation == name and c.severity in severities] \
+                if attribute is None else \
+                [g for g in section.groups if g.perturbation == name and g.severity in severities
+                 and g.attribute == attribute and g.group == group]
+            if len(rows) == len(severities):
+                out[name] = (sum(r.drop.value for r in rows), rows[0].n_images)
+        return out
+
+    def family_values(attribute: str | None, group: str | None) -> dict[str, tuple[float, int]]:
+        cand, base = increases(candidate, attribute, group), increases(baseline, attribute, group)
+        by_family: dict[str, list[float]] = {}
+        n_images: dict[str, int] = {}
+        for name in shared:
+            if name not in cand or name not in base:
+                continue
+            family = cand_info[name].family
+            denominator = base[name][0]
+            by_family.setdefault(family, []).append(cand[name][0] / denominator if denominator > 0 else math.nan)
+            n_images[family] = cand[name][1]
+        return {f: (float(np.mean(v)), n_images[f]) for f, v in by_family.items()}
+
+    method = "relative-mCE (Hendrycks & Dietterich 2019), point estimate without interval"
+    result: dict[str, Estimate] = {}
+    for family, (value, n) in family_values(None, None).items():
+        result[family] = Estimate(value=value, lower=math.nan, upper=math.nan, n=n, method=method)
+    pairs = sorted({(g.attribute, g.group) for g in candidate.groups})
+    for attribute, group in pairs:
+        for family, (value, n) in family_values(attribute, group).items():
+            result[f"{family}:{attribute}={group}"] = Estimate(
+                value=value, lower=math.nan, upper=math.nan, n=n, method=method)
+    if any(math.isnan(e.value) for e in result.values()):
+        notes.append("Where the baseline lost no accuracy under a perturbation, the ratio is undefined (NaN).")
+    return result, notes

@@ -59,7 +59,7 @@ def robustness_stage(ctx: Any) -> RobustnessSection:
     model_dir, adapter = _model_location(ctx)
     model = make_model(cfg.evaluate, model_dir=model_dir, adapter=adapter, seed=cfg.seed)
     try:
-        return run_robustness(
+        section = run_robustness(
             ctx.eval_items,
             ctx.image_root,
             clean,
@@ -73,8 +73,41 @@ def robustness_stage(ctx: Any) -> RobustnessSection:
             max_new_tokens=cfg.evaluate.max_new_tokens,
             seed=cfg.seed,
             progress=ctx.progress,
+            answers_jsonl=ctx.store.stage_dir("robustness") / "perturbed_answers.jsonl",
         )
     finally:
         close = getattr(model, "close", None)
         if close is not None:
             close()
+    return with_baseline(section, cfg.gate.baseline)
+
+
+def with_baseline(section: RobustnessSection, baseline_path: str | None) -> RobustnessSection:
+    """Add the relative corruption error against the baseline audit's robustness section
+    (``gate.baseline``), and a note saying whether and how it was computed."""
+    from faceaudit.perturb.analysis import relative_corruption_error
+    from faceaudit.schema import AuditResult
+
+    if not baseline_path:
+        section.method_notes.append(
+            "Relative corruption error was not computed: no baseline audit was given (gate.baseline, "
+            "e.g. the base model's audit before LoRA).")
+        return section
+    baseline = AuditResult.load(baseline_path)
+    if baseline.robustness is None:
+        section.method_notes.append(
+            f"Relative corruption error was not computed: the baseline audit {baseline_path} has no "
+            "robustness section.")
+        return section
+    values, notes = relative_corruption_error(section, baseline.robustness)
+    section.relative_corruption_error = values or None
+    section.method_notes.extend(notes)
+    if values:
+        section.method_notes.append(
+            f"Relative corruption error against the baseline audit {baseline_path} (model "
+            f"{baseline.robustness.model}): per family, the mean over its perturbations of this model's "
+            "accuracy drop summed over severities divided by the baseline's (Hendrycks & Dietterich "
+            "2019); above 1, this model loses more accuracy under the perturbation than the baseline. "
+            "Point estimates: the baseline's per-image answers are not in its audit, so there is no "
+            "paired interval.")
+    return section

@@ -13,6 +13,7 @@ image-clustered statistics of :mod:`faceaudit.perturb.analysis` need.
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import multiprocessing
 import sys
@@ -29,13 +30,20 @@ from PIL import Image
 from tqdm.auto import tqdm
 
 from faceaudit.data.records import McqItem
-from faceaudit.evaluate.predict import Mode, answer_batch, in_order_ahead
+from faceaudit.evaluate.predict import (
+    Mode,
+    answer_batch,
+    check_resume_meta,
+    in_order_ahead,
+    item_sha256,
+)
 from faceaudit.models.base import Condition, FaceModel, prepare_images, resolve_image
 from faceaudit.perturb.analysis import PairedTable, analyse
 from faceaudit.perturb.config import PerturbConfig
 from faceaudit.perturb.geometry import TEMPLATES, FaceGeometry
 from faceaudit.perturb.registry import Perturbation, get_perturbation, registered
 from faceaudit.schema.robustness import PerturbationInfo, RobustnessSection
+from faceaudit.store import JsonlWriter, sha256_json
 
 log = logging.getLogger("faceaudit.perturb")
 
@@ -169,11 +177,21 @@ def run_robustness(
     max_new_tokens: int = 16,
     seed: int = 0,
     progress: bool = True,
+    answers_jsonl: str | Path | None = None,
 ) -> RobustnessSection:
     """The ``robustness`` section for ``model`` answering ``items`` under every configured condition.
 
     ``clean`` is the evaluation stage's prediction table for the same items (``item_id``,
     ``predicted``, ``correct``); it is the severity-0 pass of every comparison.
+
+    With ``answers_jsonl`` every perturbed answer is stored as it is made (one line per item
+    and condition, flushed), and a rerun after a crash answers only what is missing: a chunk
+    of images whose answers are all stored for a condition is not even perturbed again. Each
+    answer is keyed by the perturbation, the severity's parameters and the item, so changed
+    parameters are answered anew; the file's ``.meta.json`` pins the model, mode, seed and
+    face geometry, and a rerun with any of them changed is refused rather than mixing old and
+    new answers. (A user-registered perturbation whose code changed but whose parameters did
+    not cannot be told apart: delete the file after changing such code.)
     """
     perturbations = select_perturbations(cfg)
     notes: list[str] = []
@@ -244,12 +262,42 @@ def run_robustness(
                 yield (k, chunk), job
 
     total_items = int(items_n.sum()) * len(conditions)
+    stored = _answer_store(answers_jsonl, model, mode, seed, geometry_note,
+                           [it for i in chosen for it in by_image[i]])
+    answered: dict[tuple[int, str], Any] = {}
+
+    def record(k: int, item: McqItem, predicted: Any) -> None:
+        i = index[item.image_ids[0]]
+        correct[k, i] += predicted == item.answer
+        flips[k, i] += predicted != clean_predicted[item.item_id]
+        answered[k, item.item_id] = predicted
+
+    def done(k: int, chunk: list[str]) -> bool:
+        if stored is None:
+            return False
+        perturbation, severity = conditions[k]
+        return all(_answer_key(perturbation, severity, it.item_id) in stored
+                   for i in chunk for it in by_image[i])
+
+    resumed = 0
+    if stored is not None:
+        for chunk in chunks:
+            for k, (perturbation, severity) in enumerate(conditions):
+                if done(k, chunk):
+                    for image_id in chunk:
+                        for item in by_image[image_id]:
+                            record(k, item, stored.get(_answer_key(perturbation, severity, item.item_id))["predicted"])
+                            resumed += 1
+        if resumed:
+            log.info("perturb: resumed %d stored answer(s) from %s", resumed, stored.path)
     started = time.perf_counter()
     model_s = 0.0
     executor = _executor(cfg)
+    pending = ((tag, job) for tag, job in jobs() if not done(*tag))
     try:
-        with tqdm(total=total_items, desc="perturb", unit="item", disable=not progress, file=sys.stderr) as bar:
-            for (k, chunk), images in _stream(jobs(), executor, cfg.prefetch):
+        with tqdm(total=total_items, initial=resumed, desc="perturb", unit="item", disable=not progress,
+                  file=sys.stderr) as bar:
+            for (k, chunk), images in _stream(pending, executor, cfg.prefetch):
                 perturbation, severity = conditions[k]
                 batch: list[McqItem] = []
                 pictures: list[list[Image.Image]] = []
@@ -264,13 +312,19 @@ def run_robustness(
                 answers = answer_batch(model, batch, prepared, mode=mode, max_new_tokens=max_new_tokens)
                 model_s += time.perf_counter() - tick
                 for item, (predicted, _, _) in zip(batch, answers, strict=True):
-                    i = index[item.image_ids[0]]
-                    correct[k, i] += predicted == item.answer
-                    flips[k, i] += predicted != clean_predicted[item.item_id]
+                    if stored is not None:
+                        key = _answer_key(perturbation, severity, item.item_id)
+                        # An answer stored before a crash stands: the file and the section agree.
+                        if not stored.append({"key": key, "item_id": item.item_id, "perturbation": perturbation.name,
+                                              "severity": severity, "predicted": predicted}):
+                            predicted = stored.get(key)["predicted"]
+                    record(k, item, predicted)
                 bar.update(len(batch))
     finally:
         if executor is not None:
             executor.shutdown(wait=True, cancel_futures=True)
+        if stored is not None:
+            stored.close()
     wall = time.perf_counter() - started
 
     table = PairedTable(
@@ -320,6 +374,32 @@ def run_robustness(
     )
 
 
+def _answer_key(perturbation: Perturbation, severity: int, item_id: str) -> str:
+    """Stored answers are keyed by what made the image: the perturbation's name and the
+    parameters of this severity (so a changed parameter is answered anew), and the item."""
+    params = sha256_json({"severity": severity, "params": dict(perturbation.severities[severity - 1])})
+    return f"{perturbation.name}\x1f{severity}\x1f{params[:16]}\x1f{item_id}"
+
+
+def _answer_store(
+    path: str | Path | None, model: FaceModel, mode: str, seed: int, geometry_note: str, items: list[McqItem],
+) -> JsonlWriter | None:
+    """The resumable store of perturbed answers, after refusing one written under other settings."""
+    if path is None:
+        return None
+    path = Path(path)
+    identity = getattr(model, "identity", None)
+    meta = {
+        "model": model.name, "model_sha256": identity.sha256 if identity else None,
+        "model_revision": identity.revision if identity else None, "mode": mode, "seed": seed,
+        "geometry": geometry_note,
+    }
+    # Through JSON once, as it will be read back (tuples become lists), so equal settings compare equal.
+    meta = json.loads(json.dumps(meta, default=str))
+    check_resume_meta(path, meta, {item.item_id: item_sha256(item) for item in items})
+    return JsonlWriter(path, key_field="key", fsync_every=64)
+
+
 def _info(p: Perturbation) -> PerturbationInfo:
     statistic, direction = p.statistic
     return PerturbationInfo(
@@ -351,5 +431,4 @@ def method_notes(geometry_note: str) -> list[str]:
         f"Occluders, shadows and side light were placed from {geometry_note}.",
         "Lighting perturbations change how light or dark skin looks: on a skin-tone task a group's "
         "drop under exposure changes partly measures the task itself, not only robustness.",
-        "Relative corruption error against a baseline model (ImageNet-C's mCE) is not computed yet.",
     ]

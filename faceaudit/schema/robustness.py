@@ -101,7 +101,10 @@ class RobustnessSection(ResultModel):
     groups: list[GroupRobustness]
     curves: list[FamilyCurve]
     relative_corruption_error: dict[str, Estimate] | None = Field(
-        default=None, description="per family, against a baseline model (not computed yet)"
+        default=None,
+        description="against the baseline audit's robustness section (gate.baseline): per family "
+        "('<family>') and per group ('<family>:<attribute>=<group>'), relative mCE (Hendrycks & "
+        "Dietterich 2019); point estimates, lower and upper NaN",
     )
     throughput: dict[str, float] = Field(
         default_factory=dict, description="seconds and images/s of perturbing and predicting"

@@ -115,3 +115,49 @@ def test_one_question_per_image_covers_every_task_equally() -> None:
         asked[chosen[0].task] += 1
     assert asked == {t: 10 for t in tasks}
     assert _shuffled(images, seed=0) == _shuffled(list(reversed(images)), seed=0) != _shuffled(images, seed=1)
+
+
+def test_relative_corruption_error_against_a_baseline_audit(planted_run: Path, tmp_path: Path) -> None:
+    # The run itself as its own baseline: the lighting family loses exactly as much (1.0 overall
+    # and in every group); the occlusion family lost nothing in either, so its ratio is undefined.
+    import math
+    import shutil
+
+    baseline = shutil.copy(planted_run / "audit.json", tmp_path / "baseline.json")
+    assert main(["-q", "perturb", str(planted_run), "--set", f"gate.baseline={baseline}"]) == EXIT_OK
+    robustness = AuditResult.load(planted_run / "audit.json").robustness
+    rce = robustness.relative_corruption_error
+    assert rce["lighting"].value == pytest.approx(1.0)
+    assert all(v.value == pytest.approx(1.0) for k, v in rce.items() if k.startswith("lighting:"))
+    assert "lighting:skin_tone_group=dark" in rce and math.isnan(rce["occlusion"].value)
+    assert any("Relative corruption error against the baseline audit" in n for n in robustness.method_notes)
+
+
+def test_relative_corruption_error_hand_values() -> None:
+    from types import SimpleNamespace as NS
+
+    from faceaudit.perturb.analysis import relative_corruption_error
+
+    def info(name, family):
+        return NS(name=name, family=family, severities=[{"a": 1}, {"a": 2}])
+
+    def section(drops, dark_drops):
+        conditions = [NS(perturbation=p, severity=s + 1, drop=NS(value=d), n_images=100)
+                      for p, ds in drops.items() for s, d in enumerate(ds)]
+        groups = [NS(perturbation=p, severity=s + 1, attribute="skin", group="dark", drop=NS(value=d), n_images=40)
+                  for p, ds in dark_drops.items() for s, d in enumerate(ds)]
+        return NS(severities=[1, 2], perturbations=[info("A", "lighting"), info("B", "lighting"), info("C", "occlusion")],
+                  conditions=conditions, groups=groups)
+
+    candidate = section({"A": [0.1, 0.2], "B": [0.05, 0.05], "C": [0.0, 0.1]},
+                        {"A": [0.2, 0.2], "B": [0.1, 0.1], "C": [0.0, 0.0]})
+    baseline = section({"A": [0.1, 0.1], "B": [0.1, 0.1], "C": [0.0, 0.0]},
+                       {"A": [0.1, 0.1], "B": [0.1, 0.1], "C": [0.05, 0.05]})
+    values, notes = relative_corruption_error(candidate, baseline)
+    assert values["lighting"].value == pytest.approx((0.3 / 0.2 + 0.1 / 0.2) / 2)  # 1.0
+    assert values["lighting:skin=dark"].value == pytest.approx((0.4 / 0.2 + 0.2 / 0.2) / 2)  # 1.5
+    assert values["occlusion:skin=dark"].value == 0.0 and values["lighting:skin=dark"].n == 40
+    import math
+
+    assert math.isnan(values["occlusion"].value) and math.isnan(values["lighting"].lower)
+    assert any("undefined (NaN)" in n for n in notes)
