@@ -15,7 +15,7 @@ row, and calling it a usage error hid the traceback that would tell which.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 # The one exit-code table (the CLI, the gate and ``python -m faceaudit.train`` use it).
@@ -64,15 +64,21 @@ class StaleResultsError(InputError):
     """Results on disk were made from other inputs than this run's; reusing them would lie."""
 
 
-def format_validation_errors(errors: Iterable[Mapping[str, Any]], source: str) -> str:
+def format_validation_errors(
+    errors: Iterable[Mapping[str, Any]], source: str,
+    locate: Callable[[tuple[Any, ...]], str] | None = None,
+) -> str:
     """One message for a pydantic ``ValidationError.errors()`` list: field, problem, value given.
 
-    The one formatter for configs, recipes and policies, so every invalid file reads alike.
+    The one formatter for configs, recipes, policies, prompt sets and data set sidecars, so
+    every invalid file reads alike. ``locate`` turns an error's ``loc`` into words where a
+    dotted path would not say enough (a policy names the check by its id).
     """
     lines = []
     for error in errors:
-        location = ".".join(str(part) for part in error["loc"]) or "(top level)"
-        message = str(error["msg"])
+        loc = tuple(error["loc"])
+        location = (locate(loc) if locate else ".".join(str(part) for part in loc)) or "(top level)"
+        message = str(error["msg"]).removeprefix("Value error, ")
         if error["type"] == "extra_forbidden":
             message = "unknown field"
         ctx = error.get("ctx") or {}

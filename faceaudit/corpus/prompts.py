@@ -20,6 +20,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from faceaudit.corpus.labels import LabelView
+from faceaudit.errors import InputError, format_validation_errors
 from faceaudit.store import sha256_json
 
 # Aspect ids in FairFaceGPT order, with the wording the original generator used.
@@ -215,8 +216,4 @@ def load_prompt_set(path: str | Path | None = None) -> PromptSet:
     try:
         return PromptSet.model_validate(merged)
     except ValidationError as error:
-        lines = []
-        for e in error.errors():
-            message = e["msg"].removeprefix("Value error, ")
-            lines.append(f"{'.'.join(map(str, e['loc']))}: {message}" if e["loc"] else message)
-        raise ValueError(f"{path}: invalid prompt set:\n  " + "\n  ".join(lines)) from None
+        raise InputError(format_validation_errors(error.errors(), f"prompt set {path}")) from None

@@ -8,6 +8,7 @@ failure blocks the release. Errors name the check and the field.
 
 from __future__ import annotations
 
+from functools import partial
 from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
@@ -15,7 +16,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from faceaudit.errors import InputError
+from faceaudit.errors import InputError, format_validation_errors
 from faceaudit.gate.paths import PathError, terminal_type
 from faceaudit.schema.common import Estimate
 from faceaudit.store import sha256_bytes
@@ -162,24 +163,17 @@ class Policy(BaseModel):
         return self
 
 
-def _describe(error: dict[str, Any], raw: dict[str, Any]) -> str:
-    loc = list(error["loc"])
-    where = "policy"
-    if len(loc) >= 2 and loc[0] == "checks" and isinstance(loc[1], int):
+def _locate(raw: dict[str, Any], loc: tuple[Any, ...]) -> str:
+    """'check 'gap' (checks[3]), field limit' rather than 'checks.3.limit'."""
+    parts = list(loc)
+    if len(parts) >= 2 and parts[0] == "checks" and isinstance(parts[1], int):
         checks = raw.get("checks") or []
-        item = checks[loc[1]] if loc[1] < len(checks) else None
+        item = checks[parts[1]] if parts[1] < len(checks) else None
         check_id = item.get("id") if isinstance(item, dict) else None
-        where = f"check {check_id!r} (checks[{loc[1]}])" if check_id else f"checks[{loc[1]}]"
-        loc = loc[2:]
-    field = ".".join(str(part) for part in loc)
-    message = error["msg"].removeprefix("Value error, ")
-    if error["type"] == "extra_forbidden":
-        message = "unknown field"
-    given = error.get("input")
-    detail = "" if error["type"] == "missing" or isinstance(given, dict) else f"; got {given!r}"
-    if field:
-        return f"{where}, field {field!r}: {message}{detail}"
-    return f"{where}: {message}"
+        where = f"check {check_id!r} (checks[{parts[1]}])" if check_id else f"checks[{parts[1]}]"
+        field = ".".join(str(p) for p in parts[2:])
+        return f"{where}, field {field!r}" if field else where
+    return ".".join(str(p) for p in parts)
 
 
 def parse_policy(data: bytes, source: str) -> Policy:
@@ -197,8 +191,8 @@ def parse_policy(data: bytes, source: str) -> Policy:
     try:
         policy = Policy.model_validate(raw)
     except ValidationError as error:
-        lines = [_describe(e, raw) for e in error.errors()]
-        raise PolicyError(f"invalid policy {source}:\n  " + "\n  ".join(lines)) from None
+        raise PolicyError(format_validation_errors(
+            error.errors(), f"policy {source}", partial(_locate, raw))) from None
     policy.sha256 = sha256_bytes(data)
     policy.source = source
     return policy

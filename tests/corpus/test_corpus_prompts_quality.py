@@ -10,6 +10,7 @@ from faceaudit.corpus.config import CorpusConfig
 from faceaudit.corpus.labels import label_view
 from faceaudit.corpus.prompts import ASPECT_IDS, DEFAULT_PROMPT_SET, load_prompt_set
 from faceaudit.corpus.quality import check_answer
+from faceaudit.errors import InputError
 
 
 def test_corpus_prompts_inject_labels_with_child_wording() -> None:
@@ -59,7 +60,8 @@ def test_corpus_prompts_user_file_overrides_and_changes_the_hash(tmp_path: Path)
 
     bad = tmp_path / "bad.yaml"
     bad.write_text("version: x\nquestion_template: 'Describe {aspect} of {race}'\n")
-    with pytest.raises(ValueError, match=r"bad\.yaml: invalid prompt set:\n  question_template: .*"
+    # the one formatter every invalid file goes through (faceaudit.errors.format_validation_errors)
+    with pytest.raises(InputError, match=r"invalid prompt set .*bad\.yaml:\n  \(top level\): question_template: "
                        r"unknown placeholder\(s\) \['race'\]; accepted: \['aspect'\]"):
         load_prompt_set(bad)
     with pytest.raises(ValueError, match="a mapping with at least a 'version' field"):
