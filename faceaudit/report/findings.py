@@ -225,8 +225,9 @@ def _number(x: float) -> str:
 def _verdict_clause(check: CheckResult, target: TargetResult) -> str:
     if target.verdict == "FAIL":
         if check.fail_when == "significant_harm" and target.p_adjusted is not None:
+            p = "p < 0.001" if target.p_adjusted < 0.001 else f"p = {target.p_adjusted:.2g}"
             return (f"The harm is beyond the limit and statistically significant "
-                    f"(p = {target.p_adjusted:.2g} after the gate's Holm correction): this fails.")
+                    f"({p} after the gate's Holm correction): this fails.")
         return "Even the favourable end of the interval misses the limit: this fails."
     if target.verdict == "INSUFFICIENT_EVIDENCE":
         if target.n is not None and target.n < check.min_n:

@@ -18,7 +18,7 @@ from faceaudit.gate.verdict import AUDIT_STAGES, fmt, not_tested
 from faceaudit.provenance import privacy_statement
 from faceaudit.report import charts
 from faceaudit.report.card import DEMOGRAPHIC_INFERENCE, build_card
-from faceaudit.report.findings import page_one_findings
+from faceaudit.report.findings import group_in_words, page_one_findings
 from faceaudit.report.inputs import CardInput, SignOff
 from faceaudit.report.overview import worst_confusions, worst_group_charts
 from faceaudit.schema import AuditResult
@@ -211,7 +211,8 @@ def _tested(result: AuditResult) -> list[tuple[str, str]]:
                      f"{len(ev.tasks)} task(s)"))
         smallest = min((g for t in ev.tasks for g in t.groups), key=lambda g: g.n_items, default=None)
         if smallest is not None:
-            rows.append(("Smallest group", f"{smallest.name}: {smallest.n_items} questions"))
+            rows.append(("Smallest group", f"{group_in_words(smallest.attributes, smallest.labels)}: "
+                         f"{smallest.n_items:,} question(s)"))
         rows.append(("Statistics", f"{int(ev.confidence * 100)}% intervals, {ev.n_boot:,} bootstrap "
                      f"resamples, correction: {ev.correction_name}"))
     return rows
