@@ -252,7 +252,11 @@ def _sentence(data: dict[str, Any], check: CheckResult, target: TargetResult, ow
     task_name = target.labels.get("tasks")
     task = _task(data, task_name)
     asked = f"When asked {task_in_words(task_name)}, " if task_name else ""
-    who = _group_words(target.group)
+    group = target.group
+    if group and "=" not in group:  # robustness targets store the bare label; the path label has attr=label
+        group = next((part for label in target.labels.values() for part in label.split(":")
+                      if part.endswith(f"={group}")), group)
+    who = _group_words(group)
     value, lower, upper, n = target.value, target.lower, target.upper, target.n
     clause = _verdict_clause(check, target)
     words: str | None = None
@@ -303,11 +307,11 @@ def _sentence(data: dict[str, Any], check: CheckResult, target: TargetResult, ow
                      f"loses {_pts(drop)} points of accuracy for {who} and {_pts(drop - value)} for everyone "
                      f"else: {_extra(value)} (95% interval {_extra(lower)} to {_extra(upper)}; n = {n:,} images); "
                      f"the policy allows at most {_pts(check.limit)} points more than the rest.")
-    if words is None:
-        subject = f" for {who}" if target.group else ""
-        measured = f"measured {_number(value)}{_interval(target)}" if value is not None else "no value could be measured"
+    if words is None:  # a value the phrasings above do not cover: say what was measured, plainly
+        subject = f"for {who} " if target.group else ""
+        measured = f"measured {_number(value)}{_interval(target)}" if value is not None else "could not be measured"
         counted = f", n = {n:,}" if n is not None else ""
-        words = (f"{asked}{check.description[0].lower() + check.description[1:]}{subject}: {measured}{counted}; "
+        words = (f"{asked}{subject}the check “{check.description}” {measured}{counted}; "
                  f"{_limit_words(check, points=False)}.")
     words = words[0].upper() + words[1:]
     return Finding(check.id, target.verdict, f"{words} {clause}".strip(), task_name, target.group,

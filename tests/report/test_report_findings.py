@@ -93,3 +93,29 @@ def test_a_passing_audit_lists_nothing_that_blocks():
     result = planted((-0.01, -0.05, 0.03, 300), 0.6, black=(0.89, 0.85, 0.92, 300))
     assert result.gate.verdict == "PASS" and page_one_findings(result) == []
     assert "<h3 id=\"h-findings\">What blocks the release</h3>\n  <p>Nothing: every blocking check passed" in render_html(result)
+
+
+def test_robustness_and_fallback_sentences():
+    from faceaudit.report.findings import _sentence
+    from faceaudit.schema.gate import CheckResult, TargetResult
+
+    check = CheckResult(id="robustness-extra-drop-10-points", description="No extra drop", severity="blocking",
+                        path="robustness.groups.*.interaction", operator="at_most", limit=0.10, side="upper",
+                        fail_when="significant_harm", verdict="FAIL", reason="r")
+    target = TargetResult(path="robustness.groups[underexposure:3:gender=female].interaction",
+                          labels={"groups": "underexposure:3:gender=female"}, value=0.20, lower=0.12,
+                          upper=0.28, n=150, verdict="FAIL", reason="r", group="female", p_adjusted=0.002)
+    owner = {"perturbation": "underexposure", "severity": 3, "attribute": "gender", "group": "female",
+             "interaction": {}, "drop": {"value": 0.25}}
+    # the group loses 25 points, everyone else 25 - 20 = 5
+    assert _sentence({}, check, target, owner).sentence == (
+        "Under underexposure at severity 3, the model loses 25 points of accuracy for women and 5 for everyone "
+        "else: 20 points more (95% interval 12 points more to 28 points more; n = 150 images); the policy "
+        "allows at most 10 points more than the rest. The harm is beyond the limit and statistically "
+        "significant (p = 0.002 after the gate's Holm correction): this fails.")
+    # the same target without its owner object: what was measured, in words, still naming the group
+    fallback = _sentence({}, check, target, None).sentence
+    assert fallback == ("For women the check “No extra drop” measured 0.2 (95% interval 0.12 to 0.28), n = 150; "
+                        "the policy requires at most 0.1. The harm is beyond the limit and statistically "
+                        "significant (p = 0.002 after the gate's Holm correction): this fails.")
+    assert not has_path_syntax(fallback)
