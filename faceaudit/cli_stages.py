@@ -65,10 +65,17 @@ def add_stage_commands(commands: argparse._SubParsersAction) -> None:
     )
     add_config_options(evaluate)
     _add_dataset_option(evaluate)
-    evaluate.add_argument("--backend", choices=["hf", "openai", "predictions", "simulated"])
+    evaluate.add_argument(
+        "--backend", choices=["hf", "openai", "predictions", "simulated"],
+        help="who answers: a transformers checkpoint, an OpenAI-compatible endpoint, a predictions file, "
+        "or a simulated model with planted per-group accuracy (default: the config's evaluate.backend)",
+    )
     evaluate.add_argument("--model", help="hf: checkpoint directory or hub id; openai: model name")
     evaluate.add_argument("--adapter", type=Path, help="hf: peft adapter directory")
-    evaluate.add_argument("--mode", choices=["scoring", "generation"])
+    evaluate.add_argument(
+        "--mode", choices=["scoring", "generation"],
+        help="scoring: option-letter log-probabilities; generation: generated text, parsed (default: the config's evaluate.mode)",
+    )
     evaluate.add_argument("--predictions", type=Path, help="predictions backend: CSV/JSONL of answers")
     evaluate.add_argument("--base-url", help="openai: API root")
     evaluate.set_defaults(handler=_cmd_evaluate)

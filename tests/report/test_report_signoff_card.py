@@ -104,3 +104,4 @@ def test_card_rejects_unknown_fields(tmp_path):
     card.write_text("intended_uses: [typo]\n")
     with pytest.raises(InputError, match="intended_uses: unknown field"):
         load_card(card)
+
