@@ -19,12 +19,14 @@ from tests_support import PROJECT_ROOT
     (4, True, "failed with exit code 4"),
 ])
 def test_make_run_explains_the_exit_code(tmp_path: Path, code: int, make_fails: bool, said: str) -> None:
-    # A stand-in for .venv/bin/faceaudit that exits with the code under test; STAMP points at an
-    # existing file so make installs nothing.
+    # A stand-in for .venv/bin/faceaudit that exits with the code under test; STAMP is a file made
+    # now, newer than pyproject.toml, so make installs nothing.
     fake = tmp_path / "faceaudit"
     fake.write_text(f"#!/bin/sh\necho 'verdict: stand-in'\nexit {code}\n")
     fake.chmod(0o755)
-    done = subprocess.run(["make", "-s", "run", f"BIN={tmp_path}", "STAMP=Makefile"], cwd=PROJECT_ROOT,
+    stamp = tmp_path / "installed"
+    stamp.touch()
+    done = subprocess.run(["make", "-s", "run", f"BIN={tmp_path}", f"STAMP={stamp}"], cwd=PROJECT_ROOT,
                           capture_output=True, text=True, timeout=60)
     assert (done.returncode != 0) == make_fails, done
     assert said in done.stdout + done.stderr
