@@ -22,8 +22,17 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+# A verdict is a result, not a failure of `make`: FAIL (exit 1) and INSUFFICIENT EVIDENCE (exit 2)
+# end `make run` successfully after saying what the code means. Usage (3) and runtime (4) errors
+# still fail the target. CI should call `faceaudit run` or `faceaudit gate` directly for the code.
 run: $(STAMP)
-	$(BIN)/faceaudit run $(ARGS)
+	@$(BIN)/faceaudit run $(ARGS); code=$$?; \
+	case $$code in \
+	  0) echo "make run: faceaudit run exited 0 (verdict PASS).";; \
+	  1) echo "make run: faceaudit run exited 1: the audit finished and its verdict is FAIL (see report.html above). CI gates on this code; make does not treat it as an error.";; \
+	  2) echo "make run: faceaudit run exited 2: the audit finished and its verdict is INSUFFICIENT EVIDENCE (see report.html above). CI gates on this code; make does not treat it as an error.";; \
+	  *) echo "make run: faceaudit run failed with exit code $$code (3: usage error, 4: runtime error)." >&2; exit $$code;; \
+	esac
 
 test: $(STAMP)
 	bash .ci/install-browser.sh

@@ -91,13 +91,13 @@ def build_parser() -> argparse.ArgumentParser:
     validate = data_commands.add_parser(
         "validate", help="check a FairFace-layout folder or a manifest and report what was found"
     )
-    validate.add_argument("path", type=Path)
+    validate.add_argument("path", type=Path, help="FairFace folder, FaceXBench folder or file, or manifest (CSV/JSONL)")
     validate.set_defaults(handler=_cmd_data_validate)
     render = data_commands.add_parser("render-synthetic", help="render the synthetic face set")
-    render.add_argument("out_dir", type=Path)
+    render.add_argument("out_dir", type=Path, help="folder to write the faces and their manifest into")
     render.add_argument("--n", type=int, default=3000, help="number of faces (default 3000)")
     render.add_argument("--size", type=int, default=64, help="image side in pixels (64-224)")
-    render.add_argument("--seed", type=int, default=0)
+    render.add_argument("--seed", type=int, default=0, help="random seed of the renderer (default 0)")
     render.add_argument("--contact-sheet", type=Path, help="also write a PNG grid of faces")
     render.set_defaults(handler=_cmd_data_render)
 

@@ -65,10 +65,17 @@ def add_stage_commands(commands: argparse._SubParsersAction) -> None:
     )
     add_config_options(evaluate)
     _add_dataset_option(evaluate)
-    evaluate.add_argument("--backend", choices=["hf", "openai", "predictions", "simulated"])
+    evaluate.add_argument(
+        "--backend", choices=["hf", "openai", "predictions", "simulated"],
+        help="who answers: a transformers checkpoint, an OpenAI-compatible endpoint, a predictions file, "
+        "or a simulated model with planted per-group accuracy (default: the config's evaluate.backend)",
+    )
     evaluate.add_argument("--model", help="hf: checkpoint directory or hub id; openai: model name")
     evaluate.add_argument("--adapter", type=Path, help="hf: peft adapter directory")
-    evaluate.add_argument("--mode", choices=["scoring", "generation"])
+    evaluate.add_argument(
+        "--mode", choices=["scoring", "generation"],
+        help="scoring: option-letter log-probabilities; generation: generated text, parsed (default: the config's evaluate.mode)",
+    )
     evaluate.add_argument("--predictions", type=Path, help="predictions backend: CSV/JSONL of answers")
     evaluate.add_argument("--base-url", help="openai: API root")
     evaluate.set_defaults(handler=_cmd_evaluate)
@@ -128,6 +135,21 @@ def add_stage_commands(commands: argparse._SubParsersAction) -> None:
     report.add_argument("--baseline", type=Path, help="with --policy: audit.json of the baseline")
     report.add_argument("--insufficient-ok", action="store_true",
                         help="with --policy: INSUFFICIENT EVIDENCE does not block")
+    report.add_argument(
+        "--signoff", type=Path,
+        help="YAML with reviewer, role, date (YYYY-MM-DD), decision (approved | approved with conditions | "
+        "rejected | deferred), comments, conditions: fills the sign-off block (default: blank, to sign on paper)",
+    )
+    report.add_argument(
+        "--card", type=Path,
+        help="YAML with the model owner's model-card statements: model_description, owner, intended_use, "
+        "intended_users, out_of_scope_uses, training_data, evaluation_data, licences, "
+        "ethical_considerations, caveats, datasheet (see docs/report.md)",
+    )
+    report.add_argument(
+        "--pdf", nargs="?", const=True, default=None, metavar="PATH",
+        help="also print the report to PDF with headless Chromium (default path: the report's, ending .pdf)",
+    )
     report.set_defaults(handler=_cmd_report)
 
 
@@ -403,10 +425,15 @@ def _cmd_gate(args: argparse.Namespace) -> int:
 
 def _cmd_report(args: argparse.Namespace) -> int:
     from faceaudit.report import render_report
+    from faceaudit.report.inputs import report_inputs
 
     out = args.output or args.audit.with_name("report.html")
     if out.suffix.lower() not in {".html", ".htm"}:
         raise UsageError("--output must end in .html")
+    pdf = out.with_suffix(".pdf") if args.pdf is True else (Path(args.pdf) if args.pdf else None)
+    if pdf is not None and pdf.suffix.lower() != ".pdf":
+        raise UsageError("--pdf must end in .pdf")
+    inputs = report_inputs(args.signoff, args.card)  # read before the lock: a bad file changes nothing
     with _locked(args.audit):
         result = _read_audit(args.audit)
         if args.policy is not None:
@@ -418,7 +445,11 @@ def _cmd_report(args: argparse.Namespace) -> int:
                 result.run.stages_run.append("gate")
             _write_back(args.audit, result)
             write_junit(result.gate, args.audit.with_name("junit.xml"))
-        print(f"report: {render_report(result, out)}")
+        print(f"report: {render_report(result, out, **inputs)}")
+    if pdf is not None:
+        from faceaudit.report.pdf import export_pdf
+
+        print(f"pdf:    {export_pdf(out, pdf)}")
     shown = result.gate.verdict.replace("_", " ") if result.gate else "NOT JUDGED (run `faceaudit gate` or pass --policy)"
     print(f"verdict: {shown}")
     return EXIT_OK

@@ -85,7 +85,7 @@ def atomic_write_text(path: str | os.PathLike[str], text: str) -> Path:
 
 
 def atomic_write_json(path: str | os.PathLike[str], value: Any, *, indent: int = 2) -> Path:
-    # allow_nan keeps NaN as NaN (DESIGN.md: "NaN stays NaN in JSON").
+    # allow_nan keeps NaN as NaN (docs/design.md: "NaN stays NaN in JSON").
     text = json.dumps(value, indent=indent, ensure_ascii=False, allow_nan=True, sort_keys=False)
     return atomic_write_text(path, text + "\n")
 

@@ -10,7 +10,7 @@ from faceaudit.models.endpoint_config import EndpointSettings
 
 
 class CorpusConfig(EndpointSettings):
-    """How the FairFaceGPT-style Q&A corpus is generated (REFERENCE.md §3).
+    """How the FairFaceGPT-style Q&A corpus is generated (docs/reference.md §3).
 
     Secrets never live here: ``api_key_env`` names the environment variable
     that holds the key, so a saved config can be shared without leaking it.

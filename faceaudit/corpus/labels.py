@@ -1,7 +1,7 @@
 """Normalise a face's labels, whatever vocabulary they come in, for prompts and checks.
 
 Two vocabularies reach the corpus stage: FairFace's (``race``/``gender``/``age``
-with the strings of REFERENCE.md §2, including spreadsheet-mangled age ranges)
+with the strings of docs/reference.md §2, including spreadsheet-mangled age ranges)
 and the synthetic set's (``skin_tone_group``, ``skin_tone`` on the Monk scale,
 ``gender``, age bands, and task attributes such as ``expression`` or
 ``helmet``). Anything not recognised is kept verbatim in ``extras`` and
@@ -22,7 +22,7 @@ _GENDER = {
     "male": "male", "man": "male", "men": "male", "m": "male", "boy": "male",
 }  # fmt: skip
 
-# FairFace ranges, and the forms spreadsheet software turns them into (REFERENCE.md §2).
+# FairFace ranges, and the forms spreadsheet software turns them into (docs/reference.md §2).
 _AGE_ALIASES = {
     "9-mar": "3-9", "03-sep": "3-9", "3-sep": "3-9", "mar-09": "3-9",
     "19-oct": "10-19", "oct-19": "10-19", "2-jan": "0-2", "02-jan": "0-2",

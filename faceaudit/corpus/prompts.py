@@ -1,6 +1,6 @@
 """The FairFaceGPT prompt set: system prompt, label-injecting user prompts, stored questions.
 
-REFERENCE.md §3: the generator is *told* the labels ("We know that this is a
+docs/reference.md §3: the generator is *told* the labels ("We know that this is a
 face image of a {man/woman, boy/girl for ages 3-9} with {race} ethnicity and
 {age} years old. Describe only the {aspect} ..."), while the question stored in
 the corpus omits them ("Describe the {aspect} of the image based on the visual

@@ -1,4 +1,4 @@
-"""ShareGPT JSON, as LLaMA-Factory reads it (REFERENCE.md §3), in and out.
+"""ShareGPT JSON, as LLaMA-Factory reads it (docs/reference.md §3), in and out.
 
 Export writes the accepted records of a corpus JSONL: a FairFaceGPT pair as
 ``{"conversations": [{"from": "human", "value": "<image>Q"}, {"from": "gpt", "value": "A"}],

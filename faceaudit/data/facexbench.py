@@ -1,4 +1,4 @@
-"""FaceXBench benchmark files (REFERENCE.md section 4) read into multiple-choice items.
+"""FaceXBench benchmark files (docs/reference.md §4) read into multiple-choice items.
 
 The repository as cloned (``Kartik-3004/facexbench``) holds ``benchmark/<stem>.json``
 and the images beside them in ``benchmark/images/<stem>/question_N[_k].png``; the

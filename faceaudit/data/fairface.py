@@ -1,6 +1,6 @@
 """FairFace: the official label CSVs and image folders, in either padding.
 
-Accepted layouts (REFERENCE.md section 2):
+Accepted layouts (docs/reference.md §2):
 
 A. ``root/fairface_label_{train,val}.csv`` with ``root/train/`` and ``root/val/``
    (one padding unpacked next to its labels; the shared sample looks like this);

@@ -1,6 +1,6 @@
 """Judge a stored ``AuditResult`` against a policy: PASS, FAIL or INSUFFICIENT EVIDENCE.
 
-The rule for one value with interval [lower, upper] (DESIGN.md, "Statistics"):
+The rule for one value with interval [lower, upper] (docs/design.md, "Statistics"):
 PASS when the policy's chosen end of the interval meets the limit; FAIL when even
 the most favourable end misses it (the evidence shows a violation); otherwise the
 interval straddles the limit and the verdict is INSUFFICIENT_EVIDENCE, never a
@@ -581,7 +581,7 @@ def evaluate_gate(
 ) -> GateSection:
     """The release verdict for ``result`` under ``policy``; reads only stored values.
 
-    Decisions, with their error rates (DESIGN.md, "Statistics"):
+    Decisions, with their error rates (docs/design.md, "Statistics"):
 
     * PASS of a target needs its interval's harmful end within the limit. A check passes
       when every judged target does: an intersection-union test, so the chance of passing

@@ -12,7 +12,7 @@ scored on a prompt it never saw. Both call these functions:
   an McqItem uses ``answer=item.answer`` (the bare letter), so the letter is exactly the token
   that follows the prompt at training time.
 
-Prompt layout (the model's own chat template, InternVL/Qwen2 style; REFERENCE.md §1)::
+Prompt layout (the model's own chat template, InternVL/Qwen2 style; docs/reference.md §1)::
 
     <|im_start|>user
     <IMG_CONTEXT>            one line per image; the processor expands each into

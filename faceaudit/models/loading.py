@@ -5,7 +5,7 @@ from the hub cache, a local copy of it, and a trained FaceLLM directory (base + 
 or merged). ``HF_HUB_OFFLINE=1`` is honoured by ``from_pretrained`` itself: with it set,
 hub ids resolve from the local cache only (see training/README.md for pre-downloading).
 
-Two transformers 5.24 pitfalls are handled here (REFERENCE.md §5):
+Two transformers 5.24 pitfalls are handled here (docs/reference.md §5):
 
 * ``InternVLProcessor`` cannot be built when torchvision is absent (its video processor
   lookup raises); :class:`SingleTileInternVLProcessor` accepts ``video_processor=None``.
@@ -128,7 +128,7 @@ def load_processor(
 def save_processor(processor: Any, out_dir: Path) -> None:
     """Save a processor so that :func:`load_processor` reads it back from ``out_dir``.
 
-    ``InternVLProcessor.save_pretrained`` fails without torchvision (REFERENCE.md §5), so the
+    ``InternVLProcessor.save_pretrained`` fails without torchvision (docs/reference.md §5), so the
     tokenizer, image processor, chat template and ``processor_config.json`` are written one by one.
     """
     out_dir = Path(out_dir)

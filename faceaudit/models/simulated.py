@@ -1,7 +1,7 @@
 """A model whose accuracy per group is set by the auditor: the test bench of the audit.
 
 Planting a known disparity and checking that the audit finds it (and that it
-stays quiet on a fair model) is how the auditor itself is tested (DESIGN.md,
+stays quiet on a fair model) is how the auditor itself is tested (docs/design.md,
 "Statistics"). Every draw depends only on (seed, item_id), so an item gets
 the same answer in scoring and generation mode, in any batch, after a resume.
 

@@ -177,7 +177,7 @@ def albumentations_apply(build: Callable[[Params, int], Any]) -> ApplyFn:
     """An ``apply`` function running the albumentations transform ``build(params, size)``.
 
     The transform is wrapped in ``A.Compose(strict=True)`` so a misspelt or 1.x-only argument
-    is an error rather than a warning (REFERENCE.md §7), built once per thread, severity and
+    is an error rather than a warning (docs/reference.md §7), built once per thread, severity and
     image size, and reseeded from ``rng`` before every image: a Compose holds RNG state, so
     sharing one across threads would make pixels depend on scheduling.
     """

@@ -17,6 +17,10 @@ import jinja2
 from faceaudit.gate.verdict import AUDIT_STAGES, fmt, not_tested
 from faceaudit.provenance import privacy_statement
 from faceaudit.report import charts
+from faceaudit.report.card import DEMOGRAPHIC_INFERENCE, build_card
+from faceaudit.report.findings import group_in_words, page_one_findings
+from faceaudit.report.inputs import CardInput, SignOff
+from faceaudit.report.overview import worst_confusions, worst_group_charts
 from faceaudit.schema import AuditResult
 from faceaudit.schema.evaluation import HIGHER_IS_BETTER
 from faceaudit.store import atomic_write_text
@@ -60,6 +64,7 @@ def _environment() -> jinja2.Environment:
     env.filters["kind"] = _kind
     env.filters["title"] = lambda key: _TITLES.get(key, key.replace("_", " ").capitalize())
     env.filters["short"] = lambda h: (h[:12] + "…") if isinstance(h, str) and len(h) > 16 else h
+    env.globals["field_label"] = lambda section, key: _FIELD_LABELS.get((section, key), key.replace("_", " "))
     env.globals["dict_overall"] = lambda tables: {name: t["overall"] for name, t in tables.items()}
     return env
 
@@ -90,7 +95,42 @@ def _kind(node: Any) -> str:
     return "scalar"
 
 
-def _group_chart(task: dict[str, Any], attributes: list[str], groups: list[dict[str, Any]]) -> charts.Chart:
+#: Groups shown before the rest of a table is folded away.
+FOLD_K = 6
+
+# Labels of provenance fields where the field name alone would be ambiguous: the corpus has a
+# content hash (its pairs) and the training record a file hash (the JSONL's bytes).
+_PROVENANCE_LABELS = {
+    "corpus_sha256": "corpus content SHA-256 (key, question, answer and status of every pair)",
+    "dataset_manifest_sha256": "dataset manifest SHA-256",
+    "prompt_set_sha256": "prompt set SHA-256",
+    "base_model_sha256": "base model SHA-256 (checkpoint files)",
+    "adapter_sha256": "adapter SHA-256",
+    "recipe_sha256": "training recipe SHA-256",
+    "model_sha256": "evaluated model SHA-256",
+}
+_FIELD_LABELS = {
+    ("training", "corpus_sha256"): "corpus file SHA-256 (bytes of the JSONL file)",
+    ("corpus", "corpus_sha256"): "corpus content SHA-256 (key, question, answer and status of every pair)",
+}
+
+
+def _accuracy_limit(gate: Any, task: str, groups: list[dict[str, Any]]) -> float | None:
+    """The limit one gate check applied to every plotted group's accuracy, if there is one."""
+    if gate is None:
+        return None
+    wanted = {f"evaluation.tasks[{task}].groups[{g['name']}].metrics.accuracy" for g in groups}
+    for check in gate.checks:
+        if check.against_baseline:
+            continue
+        paths = {t.path for t in check.targets}
+        if wanted <= paths:
+            return check.limit
+    return None
+
+
+def _group_chart(task: dict[str, Any], attributes: list[str], groups: list[dict[str, Any]],
+                 limit: float | None = None) -> charts.Chart:
     rows = [
         charts.Row(g["name"], g["metrics"]["accuracy"]["value"], g["metrics"]["accuracy"]["lower"],
                    g["metrics"]["accuracy"]["upper"], g["n_items"])
@@ -99,8 +139,9 @@ def _group_chart(task: dict[str, Any], attributes: list[str], groups: list[dict[
     return charts.interval_chart(
         rows,
         title=f"Accuracy on '{task['task']}' by {' × '.join(attributes)}",
-        xlabel="accuracy (95% interval)",
+        xlabel="accuracy (95% interval)" + ("; dashed: the policy's floor" if limit is not None else ""),
         xlim=(0.0, 1.0),
+        limit=limit,
     )
 
 
@@ -114,9 +155,9 @@ def _sort_key(metric: str):
     return key
 
 
-def _evaluation_view(evaluation: dict[str, Any]) -> list[dict[str, Any]]:
+def _evaluation_view(result: AuditResult, evaluation: dict[str, Any]) -> list[dict[str, Any]]:
     tasks = []
-    for task in evaluation["tasks"]:
+    for task, task_model in zip(evaluation["tasks"], result.evaluation.tasks, strict=True):
         by_attributes: dict[tuple[str, ...], list[dict[str, Any]]] = {}
         for group in task["groups"]:
             by_attributes.setdefault(tuple(group["attributes"]), []).append(group)
@@ -124,15 +165,19 @@ def _evaluation_view(evaluation: dict[str, Any]) -> list[dict[str, Any]]:
         for attributes, groups in by_attributes.items():
             ordered = sorted(groups, key=_sort_key("accuracy"))
             has_accuracy = all("accuracy" in g["metrics"] for g in ordered)
+            # Intersections get no chart: a hundred rows read as a wall; their table leads with the worst.
+            charted = has_accuracy and len(attributes) == 1
+            limit = _accuracy_limit(result.gate, task["task"], ordered) if charted else None
             blocks.append({
                 "attributes": list(attributes),
                 "groups": ordered,
-                "chart": _group_chart(task, list(attributes), ordered) if has_accuracy else None,
+                "chart": _group_chart(task, list(attributes), ordered, limit) if charted else None,
             })
         metrics = sorted({m for g in task["groups"] for m in g["metrics"]},
                          key=lambda m: (m != "accuracy", m))
         disparities = sorted(task["disparities"], key=lambda d: (not d["significant"], d["p_adjusted"]))
-        tasks.append({"task": task, "blocks": blocks, "metrics": metrics, "disparities": disparities})
+        tasks.append({"task": task, "blocks": blocks, "metrics": metrics, "disparities": disparities,
+                      "confusions": worst_confusions(task_model)})
     return tasks
 
 
@@ -166,7 +211,8 @@ def _tested(result: AuditResult) -> list[tuple[str, str]]:
                      f"{len(ev.tasks)} task(s)"))
         smallest = min((g for t in ev.tasks for g in t.groups), key=lambda g: g.n_items, default=None)
         if smallest is not None:
-            rows.append(("Smallest group", f"{smallest.name}: {smallest.n_items} questions"))
+            rows.append(("Smallest group", f"{group_in_words(smallest.attributes, smallest.labels)}: "
+                         f"{smallest.n_items:,} question(s)"))
         rows.append(("Statistics", f"{int(ev.confidence * 100)}% intervals, {ev.n_boot:,} bootstrap "
                      f"resamples, correction: {ev.correction_name}"))
     return rows
@@ -192,7 +238,9 @@ def _provenance(result: AuditResult) -> list[tuple[str, str]]:
     for name, value in prov.model_dump().items():
         if name in ("data_sent_to", "transfers") or value in (None, "", []):
             continue
-        rows.append((name.replace("_", " ").replace("sha256", "SHA-256"), str(value)))
+        if name == "policy_sha256" and result.gate is not None and value == result.gate.policy_sha256:
+            continue  # printed above as "Policy SHA-256"
+        rows.append((_PROVENANCE_LABELS.get(name, name.replace("_", " ").replace("sha256", "SHA-256")), str(value)))
     rows.append(("Data sent to", ", ".join(prov.data_sent_to) if prov.data_sent_to
                  else "nothing left this machine"))
     for lib, version in sorted(run.library_versions.items()):
@@ -218,13 +266,37 @@ def model_title(result: AuditResult) -> str | None:
     return f"{identity.name} ({', '.join(pins)})"
 
 
-def build_context(result: AuditResult, *, show_faces: bool = False) -> dict[str, Any]:
+def _reference_text(result: AuditResult) -> str:
+    if result.evaluation is None:
+        return "reference group"
+    ref = result.evaluation.reference_group
+    if isinstance(ref, str):
+        return {"largest": "largest group of each attribute (the reference group)",
+                "best": "most accurate group of each attribute (the reference group)"}.get(
+                    ref, f"reference group {ref}")
+    return "reference group " + ", ".join(f"{k}={v}" for k, v in sorted(ref.items()))
+
+
+def _signoff_note(result: AuditResult, signoff: SignOff | None) -> str | None:
+    if signoff is None or result.gate is None:
+        return None
+    approved = signoff.decision.startswith("approved")
+    if approved and result.gate.blocks_release:
+        return (f"The reviewer approved a release that the gate's verdict "
+                f"({result.gate.verdict.replace('_', ' ')}) blocks.")
+    if not approved and not result.gate.blocks_release:
+        return f"The reviewer's decision ({signoff.decision}) is stricter than the gate's verdict ({result.gate.verdict})."
+    return None
+
+
+def build_context(result: AuditResult, *, show_faces: bool = False, signoff: SignOff | None = None,
+                  card: CardInput | None = None, signoff_source: str | None = None,
+                  signoff_sha256: str | None = None, card_source: str | None = None) -> dict[str, Any]:
     data = result.model_dump(mode="python")
     gate = result.gate
-    findings = []
-    if gate is not None:
-        findings = [c for c in gate.checks if c.severity == "blocking" and (
-            c.verdict == "FAIL" or (c.verdict == "INSUFFICIENT_EVIDENCE" and c.insufficient_blocks))]
+    findings = page_one_findings(result)
+    untested = gate.not_tested if gate else not_tested(result)
+    privacy = privacy_statement(result.provenance)
     generic = [
         (name, data[name]) for name in type(result).model_fields
         if name not in _DEDICATED and data.get(name) is not None
@@ -242,9 +314,19 @@ def build_context(result: AuditResult, *, show_faces: bool = False) -> dict[str,
         "gate": gate.model_dump() if gate else None,
         "findings": findings,
         "tested": _tested(result),
-        "not_tested": gate.not_tested if gate else not_tested(result),
+        "not_tested": untested,
         "provenance": _provenance(result),
-        "evaluation": _evaluation_view(data["evaluation"]) if result.evaluation else None,
+        "evaluation": _evaluation_view(result, data["evaluation"]) if result.evaluation else None,
+        "worst_charts": worst_group_charts(result),
+        "fold_k": FOLD_K,
+        "reference_text": _reference_text(result),
+        "card": build_card(result, card, model_title=model_title(result), not_tested=untested, privacy=privacy),
+        "card_source": card_source,
+        "demographic_inference": DEMOGRAPHIC_INFERENCE,
+        "signoff": signoff,
+        "signoff_source": signoff_source,
+        "signoff_sha256": signoff_sha256,
+        "signoff_note": _signoff_note(result, signoff),
         "robustness": _robustness_view(data["robustness"]) if result.robustness else None,
         "dataset_charts": dataset_charts,
         "generic": generic,
@@ -252,7 +334,7 @@ def build_context(result: AuditResult, *, show_faces: bool = False) -> dict[str,
         "stages": AUDIT_STAGES,
         "show_faces": show_faces,
         "model_title": model_title(result),
-        "privacy": privacy_statement(result.provenance),
+        "privacy": privacy,
         "intersection_depth": max((len(g.attributes) for t in result.evaluation.tasks for g in t.groups),
                                   default=0) if result.evaluation else 0,
         "gate_certify_power": gate.certify_power if gate else None,
@@ -260,11 +342,12 @@ def build_context(result: AuditResult, *, show_faces: bool = False) -> dict[str,
     }
 
 
-def render_html(result: AuditResult, *, show_faces: bool = False) -> str:
+def render_html(result: AuditResult, *, show_faces: bool = False, **inputs: Any) -> str:
+    """The report as one HTML string; ``inputs`` are :func:`build_context`'s sign-off and card."""
     template = _environment().get_template("report.html.j2")
-    return template.render(**build_context(result, show_faces=show_faces))
+    return template.render(**build_context(result, show_faces=show_faces, **inputs))
 
 
-def render_report(result: AuditResult, out_path: str | Path, *, show_faces: bool = False) -> Path:
+def render_report(result: AuditResult, out_path: str | Path, *, show_faces: bool = False, **inputs: Any) -> Path:
     """Write the HTML report for ``result`` to ``out_path`` atomically; returns the path."""
-    return atomic_write_text(out_path, render_html(result, show_faces=show_faces))
+    return atomic_write_text(out_path, render_html(result, show_faces=show_faces, **inputs))

@@ -25,7 +25,7 @@ CHILD_WORDS = _CHILD_WORDS
 ADULT_OR_OLD_WORDS = _OLD_WORDS | _ADULT_NOUNS
 OLD_WORDS = _OLD_WORDS
 
-# The FairFace race vocabulary (REFERENCE.md §2) with common synonyms and national or
+# The FairFace race vocabulary (docs/reference.md §2) with common synonyms and national or
 # regional names, each mapped to the categories it is compatible with ("asian" alone fits
 # both East and Southeast Asian). "white" and "black" alone describe hair, backgrounds and
 # clothing far more often than people, so they count only before a person or ancestry noun.
@@ -74,7 +74,7 @@ DECADE_WORDS = {
     "twenties": 20, "thirties": 30, "forties": 40, "fifties": 50, "sixties": 60,
     "seventies": 70, "eighties": 80, "nineties": 90, "teens": 13,
 }  # fmt: skip
-# FairFace age bins (REFERENCE.md §2); a statement more than one bin away from the
+# FairFace age bins (docs/reference.md §2); a statement more than one bin away from the
 # label's bin(s) contradicts it (a 29-year-old called "about 30" must not count).
 AGE_BIN_EDGES = (0, 3, 10, 20, 30, 40, 50, 60, 70, 200)
 

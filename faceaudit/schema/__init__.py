@@ -44,6 +44,17 @@ class AuditResult(ResultModel):
     def to_json(self) -> str:
         return self.model_dump_json(indent=2)
 
+    def to_frame(self, kind: str = "groups"):  # -> pandas.DataFrame
+        """A tidy table: 'groups', 'disparities', 'checks' or 'targets' (faceaudit.report.frames)."""
+        from faceaudit.report.frames import to_frame
+
+        return to_frame(self, kind)
+
+    def _repr_html_(self) -> str:  # Jupyter: the verdict, what blocks, the least accurate groups
+        from faceaudit.report.frames import repr_html
+
+        return repr_html(self)
+
     def save(self, path: str | Path) -> Path:
         return atomic_write_text(path, self.to_json() + "\n")
 

@@ -11,7 +11,7 @@ class ResultModel(BaseModel):
     """Base of every result model.
 
     ``ser_json_inf_nan="constants"`` writes NaN as ``NaN`` (not ``null`` and not
-    0): an undefined number must stay visibly undefined (DESIGN.md).
+    0): an undefined number must stay visibly undefined (docs/design.md).
     ``extra="forbid"`` makes a misspelt field in a hand-edited or older
     ``audit.json`` an error instead of silently lost data.
     """

@@ -3,7 +3,7 @@
 The max-minus-min of group estimates is biased upward when groups are small (the
 largest of many noisy gaps is large even when every group is equal), and a bootstrap
 of the extreme inherits that bias, so its interval is not valid. Here the gap is
-bounded through the pairs instead:
+bounded through the pairs instead (docs/design.md, "Statistics"):
 
 * **upper end** = the largest pairwise upper bound of ``|p_i - p_j|`` at the stated
   confidence. The true largest gap is the gap of one particular pair, whose own interval

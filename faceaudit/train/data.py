@@ -6,7 +6,7 @@ Two corpus formats are read:
   the dataset root, ``question``, ``answer`` and ``status``); only ``accepted`` records train;
   An imported conversation (``kind: "conversation"``: system prompt, several turns, several
   images) is one example that learns every answer in its context;
-* ShareGPT JSON as read by LLaMA-Factory (FairFaceGPT's format, REFERENCE.md §3): a list of
+* ShareGPT JSON as read by LLaMA-Factory (FairFaceGPT's format, docs/reference.md §3): a list of
   ``{"conversations": [{"from": "human", "value": "<image>..."}, {"from": "gpt", ...}],
   "images": [...]}``. A single question and answer is one example; a conversation with a
   system prompt or several exchanges is one conversational example, as above.

@@ -1,4 +1,4 @@
-"""LoRA configuration scoped to the language model (REFERENCE.md §5).
+"""LoRA configuration scoped to the language model (docs/reference.md §5).
 
 ``target_modules=["q_proj", ...]`` would also hit the vision tower, whose attention layers
 use the same names in some InternVL variants; FaceLLM adapts the language model only. The

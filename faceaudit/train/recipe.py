@@ -2,7 +2,7 @@
 
 A recipe fixes everything that decides what a training run produces (base model, LoRA
 shape, optimiser, batch, cutoff, precision); the corpus and the seed come from the run.
-The FaceLLM recipes reproduce the published settings (REFERENCE.md §1); ``tiny`` is the
+The FaceLLM recipes reproduce the published settings (docs/reference.md §1); ``tiny`` is the
 embedded default that trains the tiny InternVL on 2 CPU cores.
 """
 

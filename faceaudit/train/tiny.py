@@ -4,9 +4,9 @@ The directory this module writes has the same layout as ``OpenGVLab/InternVL3-1B
 (``config.json`` + safetensors weights, a fast tokenizer with the InternVL special tokens
 and the Qwen2 chat template, a GotOcr2 image processor, ``processor_config.json``), so the
 rest of faceaudit loads it through exactly the same ``from_pretrained`` path as a real
-checkpoint (DESIGN.md "Models": there is no separate fake code path).
+checkpoint (docs/design.md "Models": there is no separate fake code path).
 
-Shapes follow REFERENCE.md §5: vision hidden 32, 2 layers, patch 8 at 64 px; text
+Shapes follow docs/reference.md §5: vision hidden 32, 2 layers, patch 8 at 64 px; text
 (Qwen2) hidden 64, 2 layers. One 64 px tile gives (64/8)^2 * 0.5^2 = 16 image tokens.
 """
 
@@ -213,7 +213,7 @@ def build_tiny_internvl(
         model.save_pretrained(staging, safe_serialization=True)
         tokenizer.save_pretrained(staging)
         image_processor.save_pretrained(staging)
-        # InternVLProcessor.save_pretrained fails without torchvision (REFERENCE.md §5),
+        # InternVLProcessor.save_pretrained fails without torchvision (docs/reference.md §5),
         # so the processor's own settings are written by hand, as the real checkpoints hold them.
         processor_config = {"processor_class": "InternVLProcessor", "image_seq_length": image_seq_length}
         (staging / "processor_config.json").write_text(json.dumps(processor_config, indent=2) + "\n")

@@ -1,4 +1,4 @@
-"""FaceXBench benchmark JSON (REFERENCE.md section 4) into multiple-choice items."""
+"""FaceXBench benchmark JSON (docs/reference.md §4) into multiple-choice items."""
 
 from __future__ import annotations
 

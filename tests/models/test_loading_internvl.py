@@ -49,7 +49,7 @@ def _item(answer: str = "B") -> McqItem:
 def test_processor_gives_one_tile_per_image_whatever_its_size(processor):
     assert isinstance(processor, SingleTileInternVLProcessor)
     assert processor.image_seq_length == 16
-    # 224 px became 10 tiles with the stock processor defaults (REFERENCE.md §5).
+    # 224 px became 10 tiles with the stock processor defaults (docs/reference.md §5).
     images = [Image.new("RGB", (224, 224), (120, 60, 30)), Image.new("RGB", (300, 150))]
     encoded = encode_prompt(processor, images, "Compare the faces.")
     assert encoded["pixel_values"].shape == (2, 3, 64, 64)

@@ -16,7 +16,7 @@ def test_shipped_recipes():
     assert available_recipes() == ["facellm-1b", "facellm-38b", "facellm-8b", "tiny"]
     for size in ("1b", "8b", "38b"):
         recipe = load_recipe(f"facellm-{size}")
-        # REFERENCE.md §1: the FaceLLM train script's values.
+        # docs/reference.md §1: the FaceLLM train script's values.
         assert recipe.base_model == f"OpenGVLab/InternVL3-{size.upper()}-hf"
         assert (recipe.lora.r, recipe.lora.alpha, recipe.lora.dropout) == (16, 32, 0.0)
         assert recipe.lora.target == "language_model_linears"

@@ -1,6 +1,6 @@
 """Corpus generation through any OpenAI-compatible chat endpoint: a hosted API or a local vLLM.
 
-One request per (image, aspect), the image inlined (REFERENCE.md §3). A thin adapter over
+One request per (image, aspect), the image inlined (docs/reference.md §3). A thin adapter over
 the transport's :class:`faceaudit.models.transport.EndpointClient`, which owns the retry
 policy, the key, image preparation (re-encoded, metadata stripped) and the record of what
 was sent where. This module only maps the transport's outcomes onto corpus records:
@@ -35,7 +35,7 @@ from faceaudit.models.transport import (
 from faceaudit.schema.run import DataTransfer
 from faceaudit.store import utc_now
 
-DEFAULT_MODEL = "gpt-4o-2024-11-20"  # FairFaceGPT's generator (REFERENCE.md §3)
+DEFAULT_MODEL = "gpt-4o-2024-11-20"  # FairFaceGPT's generator (docs/reference.md §3)
 
 
 class OpenAIBackend:

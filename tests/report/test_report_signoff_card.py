@@ -1,0 +1,107 @@
+"""Sign-off and model card from YAML: validated field by field, printed, FairFace attribution carried."""
+
+from __future__ import annotations
+
+import sys
+from html import unescape
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "gate"))
+import audit_factory as f  # noqa: E402
+
+from faceaudit.cli import main  # noqa: E402
+from faceaudit.errors import EXIT_USAGE, InputError  # noqa: E402
+from faceaudit.gate import evaluate_gate, load_policy  # noqa: E402
+from faceaudit.report import render_html  # noqa: E402
+from faceaudit.report.card import FAIRFACE_ATTRIBUTION  # noqa: E402
+from faceaudit.report.inputs import load_card, load_signoff, report_inputs  # noqa: E402
+
+SIGNOFF = """\
+reviewer: Jane Doe
+role: Compliance officer
+date: 2026-12-02
+decision: approved
+comments: Ship to the pilot site only.
+"""
+
+
+def judged(**sections):
+    result = f.audit(tasks=[f.fair_task(vs_rest=(-0.25, -0.32, -0.18, 300))], **sections)
+    row = next(d for d in result.evaluation.tasks[0].disparities if d.kind == "group_vs_rest")
+    row.estimate.p_value = row.p_value = 1e-9
+    return result.model_copy(update={"gate": evaluate_gate(result, load_policy(None))})
+
+
+def test_signoff_yaml_fills_the_block_and_flags_an_approval_the_gate_blocks(tmp_path):
+    path = tmp_path / "signoff.yaml"
+    path.write_text(SIGNOFF)
+    result = judged()
+    assert result.gate.verdict == "FAIL"
+    html = render_html(result, **report_inputs(signoff=path))
+    block = unescape(html[html.index('id="h-signoff"'): html.index("Who, what, when")])
+    for text in ("Jane Doe", "Compliance officer", "2026-12-02", "<strong>approved</strong>",
+                 "Ship to the pilot site only.", "Filled from signoff.yaml (SHA-256 "):
+        assert text in block
+    assert ("The reviewer approved a release that the gate's verdict (FAIL) blocks.") in block
+    blank = render_html(result)
+    block = blank[blank.index('id="h-signoff"'): blank.index("Who, what, when")]
+    assert "Not signed yet" in block and "☐ approved with conditions" in block and "Jane" not in block
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    (SIGNOFF.replace("decision: approved", "decision: ok"), "decision: Input should be 'approved'"),
+    (SIGNOFF.replace("role: Compliance officer\n", ""), "role: Field required"),
+    (SIGNOFF + "signature: JD\n", "signature: unknown field"),
+    (SIGNOFF.replace("2026-12-02", "2026-13-02"), "not valid YAML"),
+    ("- just a list\n", "must be a YAML mapping"),
+])
+def test_bad_signoff_names_the_file_and_field(tmp_path, text, message):
+    path = tmp_path / "s.yaml"
+    path.write_text(text)
+    with pytest.raises(InputError) as caught:
+        load_signoff(path)
+    assert message in str(caught.value) and str(path) in str(caught.value)
+
+
+def test_cli_report_with_bad_signoff_exits_3_and_writes_nothing(tmp_path, capsys):
+    audit = tmp_path / "audit.json"
+    audit.write_text(judged().model_dump_json())
+    bad = tmp_path / "s.yaml"
+    bad.write_text(SIGNOFF.replace("reviewer: Jane Doe\n", ""))
+    assert main(["report", str(audit), "--signoff", str(bad)]) == EXIT_USAGE
+    assert "reviewer: Field required" in capsys.readouterr().err
+    assert not (tmp_path / "report.html").exists()
+
+
+def test_card_yaml_and_fairface_attribution(tmp_path):
+    card = tmp_path / "card.yaml"
+    card.write_text(
+        "intended_use: Checking helmet use at factory gates\n"
+        "out_of_scope_uses: [Identifying people]\n"
+        "licences: [{what: the adapter, licence: MIT}]\n"
+        "datasheet: {motivation: Release audit sample}\n"
+    )
+    assert load_card(card).intended_use == ["Checking helmet use at factory gates"]
+    fairface = dict(f.BASE["dataset"], name="fairface", kind="fairface", root="../shared/data/fairface")
+    html = render_html(judged(dataset=fairface), **report_inputs(card=card))
+    section = unescape(html[html.index('id="model-card"'): html.index('id="gate"')])
+    for text in ("Checking helmet use at factory gates", "Identifying people", "the adapter",
+                 "Release audit sample", "Inferring a person's race, ethnicity, gender or age from a face image "
+                 "is not an intended use", "CC BY 4.0", "stated by the model's owner in card.yaml"):
+        assert (text) in section, text
+    assert (FAIRFACE_ATTRIBUTION) in section
+    # synthetic data: no FairFace attribution, and owner fields say they were not stated
+    plain = render_html(judged())
+    section = unescape(plain[plain.index('id="model-card"'): plain.index('id="gate"')])
+    assert "Kärkkäinen" not in section and ("Not stated by the model's owner.") in section
+    assert ("for the model's owner to state") in section
+
+
+def test_card_rejects_unknown_fields(tmp_path):
+    card = tmp_path / "card.yaml"
+    card.write_text("intended_uses: [typo]\n")
+    with pytest.raises(InputError, match="intended_uses: unknown field"):
+        load_card(card)
+
