@@ -21,6 +21,7 @@ from faceaudit.gate.config import GateConfig, ReportConfig
 from faceaudit.perturb.config import PerturbConfig
 from faceaudit.scan.config import ScanConfig
 from faceaudit.train.config import TrainConfig
+from faceaudit.yaml_io import load_yaml
 
 
 class ConfigError(InputError):
@@ -112,11 +113,10 @@ def load_config(
         path = Path(path)
         source = str(path)
         try:
-            loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
+            text = path.read_text(encoding="utf-8")
         except OSError as error:
             raise ConfigError(f"cannot read config {path}: {error.strerror}") from None
-        except yaml.YAMLError as error:
-            raise ConfigError(f"{path}: not valid YAML: {error}") from None
+        loaded = load_yaml(text, str(path), ConfigError)
         if loaded is None:
             loaded = {}
         if not isinstance(loaded, dict):

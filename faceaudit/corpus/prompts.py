@@ -16,12 +16,12 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from faceaudit.corpus.labels import LabelView
 from faceaudit.errors import InputError, format_validation_errors
 from faceaudit.store import sha256_json
+from faceaudit.yaml_io import load_yaml
 
 # Aspect ids in FairFaceGPT order, with the wording the original generator used.
 ASPECTS: dict[str, str] = {
@@ -200,8 +200,8 @@ def load_prompt_set(path: str | Path | None = None) -> PromptSet:
     except OSError as error:
         raise FileNotFoundError(f"cannot read prompt file {path}: {error.strerror}") from None
     try:
-        raw: Any = json.loads(text) if path.suffix.lower() == ".json" else yaml.safe_load(text)
-    except (json.JSONDecodeError, yaml.YAMLError) as error:
+        raw: Any = json.loads(text) if path.suffix.lower() == ".json" else load_yaml(text, str(path))
+    except json.JSONDecodeError as error:
         raise ValueError(f"{path}: not valid {'JSON' if path.suffix == '.json' else 'YAML'}: {error}") from None
     if not isinstance(raw, dict) or "version" not in raw:
         raise ValueError(f"{path}: a prompt file must be a mapping with at least a 'version' field")

@@ -13,13 +13,13 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from faceaudit.errors import InputError, format_validation_errors
 from faceaudit.gate.paths import PathError, terminal_type
 from faceaudit.schema.common import Estimate
 from faceaudit.store import sha256_bytes
+from faceaudit.yaml_io import load_yaml
 
 DEFAULT_POLICY_RESOURCE = "policy-default.yaml"
 POLICY_FORMAT = 1
@@ -182,10 +182,7 @@ def parse_policy(data: bytes, source: str) -> Policy:
         text = data.decode("utf-8")
     except UnicodeDecodeError as error:
         raise PolicyError(f"{source}: not UTF-8 text ({error.reason} at byte {error.start})") from None
-    try:
-        raw = yaml.safe_load(text)
-    except yaml.YAMLError as error:
-        raise PolicyError(f"{source}: not valid YAML: {error}") from None
+    raw = load_yaml(text, source, PolicyError)
     if not isinstance(raw, dict):
         raise PolicyError(f"{source}: the top level must be a mapping with name, version, checks")
     try:

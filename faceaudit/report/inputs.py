@@ -12,10 +12,10 @@ import datetime as dt
 from pathlib import Path
 from typing import Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from faceaudit.errors import InputError, format_validation_errors
+from faceaudit.yaml_io import load_yaml
 
 Decision = Literal["approved", "approved with conditions", "rejected", "deferred"]
 
@@ -82,10 +82,7 @@ def _load(path: Path, model: type[_Input], what: str) -> _Input:
         text = Path(path).read_text(encoding="utf-8")
     except OSError as error:
         raise InputError(f"cannot read the {what} file {path}: {error.strerror or error}") from error
-    try:
-        data = yaml.safe_load(text)
-    except (yaml.YAMLError, ValueError) as error:  # ValueError: a date such as 2026-13-01
-        raise InputError(f"{path}: not valid YAML ({error})") from error
+    data = load_yaml(text, str(path))
     if not isinstance(data, dict):
         raise InputError(f"{path}: the {what} must be a YAML mapping of fields, e.g. 'reviewer: Jane Doe'")
     try:

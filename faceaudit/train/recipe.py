@@ -12,11 +12,11 @@ import re
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from faceaudit.errors import InputError, format_validation_errors
 from faceaudit.store import sha256_json
+from faceaudit.yaml_io import load_yaml
 
 RECIPES_DIR = Path(__file__).resolve().parent / "recipes"
 #: ``base_model: tiny`` builds the tiny InternVL (faceaudit.train.tiny) instead of loading one.
@@ -133,10 +133,7 @@ def load_recipe(name_or_path: str | Path) -> Recipe:
         text = path.read_text(encoding="utf-8")
     except OSError as error:
         raise RecipeError(f"cannot read recipe {path}: {error.strerror}") from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as error:
-        raise RecipeError(f"{path}: not valid YAML: {error}") from None
+    data = load_yaml(text, str(path), RecipeError)
     return parse_recipe(data, str(path))
 
 

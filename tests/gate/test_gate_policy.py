@@ -15,7 +15,7 @@ def test_default_policy_loads_and_every_threshold_is_justified():
     policy = load_policy(None)
     raw = resources.files("faceaudit.gate").joinpath("policy-default.yaml").read_bytes()
     assert policy.sha256 == sha256_bytes(raw)
-    assert policy.source == "built-in default" and policy.version == "2026.1"
+    assert policy.source == "built-in default" and policy.version == "2026.2"
     # Every threshold carries its rationale as data (rendered beside the check), not only a comment.
     for check in policy.checks:
         assert check.rationale and len(check.rationale) > 60, f"{check.id} has no rationale"
