@@ -67,11 +67,13 @@ def severity_curves(section: dict[str, Any]) -> list[Chart]:
         with plt.rc_context(charts._STYLE):
             fig, ax = plt.subplots(figsize=(6.4, 3.2))
             for k, curve in enumerate(curves):
-                points = curve["accuracy_by_severity"]
+                # one point per level (clean, then each severity); a curve holding fewer is drawn
+                # as far as it goes rather than refused
+                points = curve["accuracy_by_severity"][: len(levels)]
                 ys = [p["value"] for p in points]
                 err = [[max(p["value"] - p["lower"], 0) for p in points], [max(p["upper"] - p["value"], 0) for p in points]]
                 offset = (k - (len(curves) - 1) / 2) * 0.06  # keep overlapping intervals apart
-                ax.errorbar([x + offset for x in levels], ys, yerr=err, marker="o", markersize=4, capsize=2,
+                ax.errorbar([x + offset for x in levels[: len(points)]], ys, yerr=err, marker="o", markersize=4, capsize=2,
                             linewidth=1.3, color=_LINE_COLOURS[k % len(_LINE_COLOURS)],
                             label=f"{curve['group']} (n={curve['n_images']}, AUC {curve['auc']['value']:.2f})")
             ax.set_xticks(levels)

@@ -59,3 +59,12 @@ def test_a_misspelt_field_is_an_error_not_silently_dropped(tmp_path) -> None:
     path.write_text(text)
     with pytest.raises(ValueError, match="extra_field"):
         AuditResult.load(path)
+
+
+def test_the_golden_audit_renders_as_a_report(tmp_path) -> None:
+    # Any valid audit.json must render, including one whose lists were trimmed by hand.
+    from faceaudit.report import render_report
+
+    path = render_report(AuditResult.load(FIXTURES / "audit_golden.json"), tmp_path / "report.html")
+    html = path.read_text()
+    assert 'id="robustness"' in html and "</html>" in html
