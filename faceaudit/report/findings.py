@@ -205,15 +205,28 @@ def _group_metric(task: dict[str, Any] | None, group: str | None, metric: str) -
     return None
 
 
-def _limit_words(check: CheckResult, *, points: bool) -> str:
-    limit = check.limit
+def _limit_of(check: CheckResult, target: TargetResult) -> float:
+    """The limit this target was judged against: its own when the check's limit is on the
+    chance-corrected scale (it then differs per task), else the check's."""
+    return target.limit if target.limit is not None else check.limit
+
+
+def _scale_words(check: CheckResult) -> str:
+    if check.limit_scale != "chance_corrected":
+        return ""
+    return (f" (the policy's {_number(check.limit)} on the chance-corrected scale, which accounts for "
+            "the number of options each question offered)")
+
+
+def _limit_words(check: CheckResult, target: TargetResult, *, points: bool) -> str:
+    limit = _limit_of(check, target)
     if points:
-        amount = f"{_pts(limit)} points"
+        amount = f"{_pts(limit)} points{_scale_words(check)}"
         if check.operator == "at_least":
             return f"the policy allows at most {amount} below" if limit <= 0 else f"the policy requires at least {amount} above"
         return f"the policy allows at most {amount} above" if limit >= 0 else f"the policy requires at least {amount} below"
     bound = "at least" if check.operator == "at_least" else "at most"
-    return f"the policy requires {bound} {_number(limit)}"
+    return f"the policy requires {bound} {_number(limit)}{_scale_words(check)}"
 
 
 def _number(x: float) -> str:
@@ -267,14 +280,14 @@ def _sentence(data: dict[str, Any], check: CheckResult, target: TargetResult, ow
             if rate is not None:
                 words = (f"{asked}the model is right for {_pct(rate)} of {who} and for {_pct(rate - value)} of "
                          f"everyone else: {_signed_points(value)} (95% interval {_gap_phrase(lower, upper)}; "
-                         f"n = {n:,} questions about {who}); {_limit_words(check, points=True)} the rest.")
+                         f"n = {n:,} questions about {who}); {_limit_words(check, target, points=True)} the rest.")
         elif kind == "difference" and metric == "accuracy" and lower is not None and upper is not None:
             best, worst = owner.get("best_group"), owner.get("worst_group")
             if best and worst:
                 words = (f"{asked}the model is right for {_pct(_group_metric(task, best, 'accuracy') or math.nan)} of "
                          f"{_group_words(best)} and for {_pct(_group_metric(task, worst, 'accuracy') or math.nan)} of "
                          f"{_group_words(worst)}: a gap of {_pts(value)} points (95% interval {_pts(lower)} to "
-                         f"{_pts(upper)} points, n = {n:,}); {_limit_words(check, points=True)} the best group.")
+                         f"{_pts(upper)} points, n = {n:,}); {_limit_words(check, target, points=True)} the best group.")
         elif kind == "error_ratio" and metric == "accuracy":
             rate = _group_metric(task, owner.get("group"), "accuracy")
             reference = owner.get("reference_group")
@@ -282,7 +295,7 @@ def _sentence(data: dict[str, Any], check: CheckResult, target: TargetResult, ow
             if rate is not None and ref_rate is not None:
                 words = (f"{asked}the model is wrong for {_pct(1 - rate)} of {who} and for {_pct(1 - ref_rate)} of "
                          f"the reference group, {_group_words(reference)}: {_number(value)} times as often"
-                         f"{_interval(target)}, n = {n:,}; {_limit_words(check, points=False)} times as often.")
+                         f"{_interval(target)}, n = {n:,}; {_limit_words(check, target, points=False)} times as often.")
     elif isinstance(owner, dict) and {"metrics", "n_items", "confusion"} <= owner.keys() and value is not None:
         who = _group_words(owner.get("name"))
         metric = next((s for s in parse_path(check.path)[-1:] if s.name), None)
@@ -291,14 +304,14 @@ def _sentence(data: dict[str, Any], check: CheckResult, target: TargetResult, ow
             words = (f"{asked}{metric_name.replace('_', ' ')} for {who} went from {_pct(target.baseline_value)} "
                      f"under the baseline to {_pct(target.baseline_value + value)}: {_signed_points(value)}"
                      f"{' (95% interval ' + _gap_phrase(lower, upper) + ')' if lower is not None and upper is not None else ''}"
-                     f", n = {n:,}; {_limit_words(check, points=True)} the baseline.")
+                     f", n = {n:,}; {_limit_words(check, target, points=True)} the baseline.")
         elif metric_name == "accuracy":
             words = (f"{asked}the model is right for {_pct(value)} of {who}{_pct_interval(lower, upper)}, "
                      f"n = {n:,}; the policy requires {'at least' if check.operator == 'at_least' else 'at most'} "
-                     f"{_pct(check.limit)}.")
+                     f"{_pct(_limit_of(check, target))}{_scale_words(check)}.")
         elif metric_name == "invalid_rate":
             words = (f"{asked}{_pct(value)} of the answers for {who} could not be read or were refused"
-                     f"{_pct_interval(lower, upper)}, n = {n:,}; the policy allows at most {_pct(check.limit)}.")
+                     f"{_pct_interval(lower, upper)}, n = {n:,}; the policy allows at most {_pct(_limit_of(check, target))}.")
     elif isinstance(owner, dict) and {"perturbation", "severity", "interaction"} <= owner.keys() and value is not None:
         who = _group_words(f"{owner['attribute']}={owner['group']}")
         if lower is not None and upper is not None:
@@ -306,13 +319,13 @@ def _sentence(data: dict[str, Any], check: CheckResult, target: TargetResult, ow
             words = (f"Under {owner['perturbation'].replace('_', ' ')} at severity {owner['severity']}, the model "
                      f"loses {_pts(drop)} points of accuracy for {who} and {_pts(drop - value)} for everyone "
                      f"else: {_extra(value)} (95% interval {_extra(lower)} to {_extra(upper)}; n = {n:,} images); "
-                     f"the policy allows at most {_pts(check.limit)} points more than the rest.")
+                     f"the policy allows at most {_pts(_limit_of(check, target))} points more than the rest.")
     if words is None:  # a value the phrasings above do not cover: say what was measured, plainly
         subject = f"for {who} " if target.group else ""
         measured = f"measured {_number(value)}{_interval(target)}" if value is not None else "could not be measured"
         counted = f", n = {n:,}" if n is not None else ""
         words = (f"{asked}{subject}the check “{check.description}” {measured}{counted}; "
-                 f"{_limit_words(check, points=False)}.")
+                 f"{_limit_words(check, target, points=False)}.")
     words = words[0].upper() + words[1:]
     return Finding(check.id, target.verdict, f"{words} {clause}".strip(), task_name, target.group,
                    value, lower, upper, n)
@@ -334,7 +347,8 @@ def _severity(check: CheckResult, target: TargetResult) -> float:
     end = {"lower": target.lower, "upper": target.upper}.get(check.side, target.value)
     if end is None or (isinstance(end, float) and math.isnan(end)):
         return -math.inf
-    return check.limit - end if check.operator == "at_least" else end - check.limit
+    limit = _limit_of(check, target)
+    return limit - end if check.operator == "at_least" else end - limit
 
 
 def blocking_checks(result: AuditResult) -> list[CheckResult]:

@@ -67,7 +67,9 @@ def worst_group_charts(result: AuditResult, k: int = WORST_K) -> list[TaskChart]
         chosen += [d for d in sorted(failed, key=lambda d: d.estimate.value) if d not in chosen][: max(0, k + 2 - len(chosen))]
         chosen.sort(key=lambda d: d.estimate.value)
         checks = [judged[paths[id(d)]][0] for d in chosen if paths[id(d)] in judged]
-        limits = {c.limit for c in checks}
+        # a chance-corrected check stores each target's own limit
+        limits = {t.limit if t.limit is not None else c.limit
+                  for c, t in (judged[paths[id(d)]] for d in chosen if paths[id(d)] in judged)}
         limit = limits.pop() if len(limits) == 1 and len(checks) == len(chosen) else None
         plot_rows = []
         for d in chosen:

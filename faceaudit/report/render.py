@@ -123,9 +123,11 @@ def _accuracy_limit(gate: Any, task: str, groups: list[dict[str, Any]]) -> float
     for check in gate.checks:
         if check.against_baseline:
             continue
-        paths = {t.path for t in check.targets}
-        if wanted <= paths:
-            return check.limit
+        limits = {t.path: t.limit if t.limit is not None else check.limit for t in check.targets}
+        if wanted <= limits.keys():
+            # a chance-corrected limit differs per task, never within one task's groups
+            shown = {limits[path] for path in wanted}
+            return shown.pop() if len(shown) == 1 else None
     return None
 
 

@@ -119,3 +119,28 @@ def test_robustness_and_fallback_sentences():
                         "the policy requires at most 0.1. The harm is beyond the limit and statistically "
                         "significant (p = 0.002 after the gate's Holm correction): this fails.")
     assert not has_path_syntax(fallback)
+
+
+def test_a_chance_corrected_limit_is_stated_as_applied_to_the_task():
+    # A blocking chance-corrected floor: gender has 2 options (chance 0.5), so 0.5 on the kappa
+    # scale is 75% accuracy; 70% [66, 74] fails it and the sentence must say 75%, not 50%.
+    from faceaudit.gate import parse_policy
+
+    task = f.task("gender", [f.group("A", (0.70, 0.66, 0.74, 500))], [])
+    task["chance_accuracy"] = 0.5
+    result = f.audit(tasks=[task])
+    policy = parse_policy(b"""name: t
+version: '1'
+checks:
+  - id: kappa-floor
+    description: every group halfway from chance to perfect
+    path: evaluation.tasks.*.groups.*.metrics.accuracy
+    operator: at_least
+    limit: 0.5
+    limit_scale: chance_corrected
+    side: lower
+""", "t.yaml")
+    result = result.model_copy(update={"gate": evaluate_gate(result, policy)})
+    (cf,) = page_one_findings(result)
+    sentence = cf.findings[0].sentence
+    assert "the policy requires at least 75.0% (the policy's 0.5 on the chance-corrected scale" in sentence
