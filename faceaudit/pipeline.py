@@ -93,10 +93,14 @@ class _Timer:
         start = time.perf_counter()
         try:
             yield
-        finally:
+        except BaseException:
             elapsed = time.perf_counter() - start
             self.timings[name] = round(elapsed, 3)
-            log.info("stage %s: finished in %.1f s", name, elapsed)
+            log.info("stage %s: stopped by an error after %.1f s", name, elapsed)
+            raise
+        elapsed = time.perf_counter() - start
+        self.timings[name] = round(elapsed, 3)
+        log.info("stage %s: finished in %.1f s", name, elapsed)
 
 
 @dataclass

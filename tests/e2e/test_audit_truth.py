@@ -607,3 +607,23 @@ def test_config_yaml_shows_the_config_that_ran(
     on_disk = yaml.safe_load((tmp_path / "fx" / "config.yaml").read_text())
     assert on_disk["corpus"]["enabled"] is False and on_disk["train"]["enabled"] is False
     assert AuditResult.load(tmp_path / "fx" / "audit.json").run.config == on_disk
+
+
+def test_train_on_an_evaluated_run_adds_training_and_keeps_the_evaluation(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    common = ["--output-dir", str(tmp_path), "--run-id", "t", "--set", "dataset.synthetic.n=40", *FAST]
+    assert _cli(capsys, "evaluate", "--backend", "simulated", *common)[0] == 0
+    audit = tmp_path / "t" / "audit.json"
+    _cli(capsys, "gate", str(audit))
+    before = AuditResult.load(audit)
+    assert _cli(capsys, "train", *common, "--set", "train.overrides={max_steps: 2}")[0] == 0
+    merged = AuditResult.load(audit)
+    # training and its corpus join the audit; the evaluation made before is kept as it was
+    assert merged.training is not None and merged.training.adapter_sha256
+    assert merged.corpus is not None
+    assert merged.evaluation.model_dump() == before.evaluation.model_dump()
+    # the verdict judged an audit without training: it is dropped, and the report says so
+    assert merged.gate is None
+    assert any("stored release verdict was dropped" in w.message for w in merged.warnings)
+    assert {"evaluate", "train"} <= set(merged.run.stages_run)
