@@ -40,6 +40,7 @@ from faceaudit.cli_common import (
     progress_enabled,
 )
 from faceaudit.errors import EXIT_INTERRUPTED, FaceauditError
+from faceaudit.textsafe import terminal_text
 
 __all__ = ["EXIT_FAIL", "EXIT_INSUFFICIENT", "EXIT_OK", "EXIT_RUNTIME", "EXIT_USAGE", "build_parser", "main"]
 
@@ -239,14 +240,14 @@ def exit_code_of(error: BaseException) -> int:
 def _report_error(error: BaseException, *, verbose: bool) -> int:
     code = exit_code_of(error)
     if code == EXIT_USAGE:
-        print(f"faceaudit: error: {error}", file=sys.stderr)
+        print(f"faceaudit: error: {terminal_text(error)}", file=sys.stderr)
         if verbose:
             traceback.print_exception(error, file=sys.stderr)
         return code
     if verbose:
         traceback.print_exception(error, file=sys.stderr)
     hint = "" if verbose else " (rerun with --verbose for the traceback)"
-    print(f"faceaudit: runtime error: {type(error).__name__}: {error}{hint}", file=sys.stderr)
+    print(f"faceaudit: runtime error: {type(error).__name__}: {terminal_text(error)}{hint}", file=sys.stderr)
     return code
 
 

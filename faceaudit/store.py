@@ -14,8 +14,11 @@ import hashlib
 import json
 import os
 import re
+import shutil
+import stat
 import tempfile
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -59,6 +62,92 @@ def _current_umask() -> int:
     return mask
 
 
+def fsync_dir(path: str | os.PathLike[str]) -> None:
+    """Force a directory's entries (a rename into it, a new file) to disk.
+
+    ``os.replace`` is atomic but lives in the directory's metadata: after a power loss
+    without this, the old name (or nothing) may be what the disk holds. A no-op where
+    directories cannot be opened (Windows).
+    """
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:  # some filesystems refuse fsync on a directory; nothing more can be done
+        pass
+    finally:
+        os.close(fd)
+
+
+def read_regular_bytes(path: str | os.PathLike[str]) -> bytes:
+    """The bytes of a regular file; ``InputError`` for a FIFO, socket, device or directory.
+
+    Opened non-blocking and checked with ``fstat`` on the open descriptor, so a FIFO named
+    as a label file or an image neither hangs the reader nor is raced in between.
+    """
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
+    try:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            kind = (
+                "a directory" if stat.S_ISDIR(mode)
+                else "a FIFO (named pipe)" if stat.S_ISFIFO(mode)
+                else "a socket" if stat.S_ISSOCK(mode)
+                else "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode)
+                else "not a regular file"
+            )
+            raise InputError(f"{path} is {kind}, not a regular file; faceaudit reads only regular files")
+        chunks = []
+        while chunk := os.read(fd, _CHUNK):
+            chunks.append(chunk)
+        return b"".join(chunks)
+    finally:
+        os.close(fd)
+
+
+@contextmanager
+def atomic_directory(target: str | os.PathLike[str]) -> Iterator[Path]:
+    """Build a directory in a staging folder and swap it in whole when the block succeeds.
+
+    Readers see the old directory or the new one, never a half-written one: a crash while
+    saving leaves the staging folder (``.NAME.partial``, removed by the next save), never a
+    ``target`` missing a file. Every file is fsynced before the rename and the parent after.
+    The staging name is fixed, not random, so that every process of a multi-GPU job saving
+    collectively writes into the same folder.
+    """
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = target.with_name(f".{target.name}.partial")
+    retired = target.with_name(f".{target.name}.old")
+    if retired.exists() and not target.exists():
+        os.replace(retired, target)  # a crash fell between the two renames: the old one is whole
+    for leftover in (staging, retired):
+        if leftover.exists():
+            shutil.rmtree(leftover)
+    staging.mkdir()
+    try:
+        yield staging
+        for path in sorted(staging.rglob("*"), reverse=True):
+            if path.is_file() and not path.is_symlink():
+                with open(path, "rb") as handle:
+                    os.fsync(handle.fileno())
+            elif path.is_dir():
+                fsync_dir(path)
+        fsync_dir(staging)
+        if target.exists():
+            os.replace(target, retired)
+        os.replace(staging, target)
+        fsync_dir(target.parent)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        if retired.exists() and not target.exists():
+            os.replace(retired, target)  # the old directory comes back rather than none
+        raise
+    shutil.rmtree(retired, ignore_errors=True)
+
+
 def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> Path:
     """Write ``data`` to ``path`` so that readers see the old file or the new one, never half."""
     path = Path(path)
@@ -73,6 +162,7 @@ def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> Path:
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)
+        fsync_dir(path.parent)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
