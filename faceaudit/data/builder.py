@@ -161,7 +161,7 @@ class DatasetBuilder:
         if hidden:
             # Control characters, line separators, lone surrogates, bidi overrides: never a
             # label, and they would reach every output (terminal, Markdown, XML, charts).
-            self._hidden.setdefault((self.source, field, ", ".join(hidden)), []).append(row)
+            self._hidden.setdefault((self.source, field, value), []).append(row)
             return None
         if not vocabulary:
             return value.strip()
@@ -183,7 +183,7 @@ class DatasetBuilder:
             if hidden:
                 self.issue(
                     "bad_label",
-                    f"{field} {visible(text)!r} holds hidden character(s) {', '.join(hidden)}; "
+                    f"{field} '{visible(text)}' holds hidden character(s) {', '.join(hidden)}; "
                     "the row was skipped",
                     row=row,
                     field=field,
@@ -241,7 +241,7 @@ class DatasetBuilder:
                     f"the row(s) were skipped; accepted: {accepted}",
                 )
             )
-        for (source, field, hidden), rows in self._hidden.items():
+        for (source, field, raw), rows in self._hidden.items():
             self.issues.append(
                 DataIssue(
                     kind="bad_label",
@@ -249,9 +249,10 @@ class DatasetBuilder:
                     row=rows[0],
                     field=field,
                     count=len(rows),
-                    message=f"{field} holds hidden character(s) {hidden} (control characters, line "
-                    f"separators, lone surrogates or bidirectional overrides) in {len(rows)} row(s), "
-                    f"first row {rows[0]}; the row(s) were skipped",
+                    message=f"{field} label '{visible(raw)}' holds hidden character(s) "
+                    f"{', '.join(hidden_characters(raw))} (control characters, line separators, lone "
+                    f"surrogates or bidirectional overrides) in {len(rows)} row(s), first row "
+                    f"{rows[0]}; the row(s) were skipped",
                 )
             )
         for (source, field, required), rows in self._missing.items():
