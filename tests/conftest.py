@@ -13,7 +13,10 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("MPLBACKEND", "Agg")
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
-SHARED_FAIRFACE = PROJECT_ROOT.parent / "shared" / "data" / "fairface"
+# FACEAUDIT_SHARED_FAIRFACE points elsewhere (or at nothing, to see the skip message).
+SHARED_FAIRFACE = Path(
+    os.environ.get("FACEAUDIT_SHARED_FAIRFACE") or PROJECT_ROOT.parent / "shared" / "data" / "fairface"
+)
 
 
 # CI sets this (.ci/run): there the sample must be present and its absence fails the run.
@@ -46,3 +49,12 @@ def artifacts_dir() -> Path:
     path = PROJECT_ROOT / "test-artifacts"
     path.mkdir(exist_ok=True)
     return path
+
+
+def pytest_report_header(config) -> str:
+    if (SHARED_FAIRFACE / "fairface_label_val.csv").is_file():
+        return f"shared FairFace sample: {SHARED_FAIRFACE}"
+    required = os.environ.get(REQUIRE_SHARED_DATA, "") not in ("", "0")
+    return f"shared FairFace sample: MISSING at {SHARED_FAIRFACE}; tests that need it will " + (
+        "FAIL (" + REQUIRE_SHARED_DATA + " is set)" if required else "be skipped"
+    )
