@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import PROJECT_ROOT, REQUIRE_SHARED_DATA, require_shared_fairface
+from shared_data import PROJECT_ROOT, REQUIRE_SHARED_DATA, require_shared_fairface
 
 
 def test_missing_sample_skips_with_one_clear_message(tmp_path):
