@@ -10,6 +10,7 @@ they are restarted.
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import json
 import os
@@ -23,9 +24,11 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from faceaudit.errors import InputError
+from faceaudit.errors import InputError, StageError
 
 _CHUNK = 1 << 20
+# "No space left on device" and "disk quota exceeded": the same remedy for the user.
+_DISK_FULL = frozenset({errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)})
 
 
 def sha256_bytes(data: bytes) -> str:
@@ -163,9 +166,14 @@ def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> Path:
             os.fsync(handle.fileno())
         os.replace(tmp, path)
         fsync_dir(path.parent)
-    except BaseException:
+    except BaseException as error:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
+        if isinstance(error, OSError) and error.errno in _DISK_FULL:
+            raise StageError(
+                f"{path}: the disk is full ({error.strerror}); nothing was written and the "
+                f"previous {path.name}, if any, is unchanged. Free space and rerun"
+            ) from error
         raise
     return path
 
@@ -273,8 +281,17 @@ class JsonlWriter:
         if key in self._records:
             return False
         line = json.dumps(record, ensure_ascii=False, allow_nan=True, separators=(",", ":"))
-        self._handle.write(line.encode("utf-8") + b"\n")
-        self._handle.flush()
+        try:
+            self._handle.write(line.encode("utf-8") + b"\n")
+            self._handle.flush()
+        except OSError as error:
+            if error.errno in _DISK_FULL:
+                raise StageError(
+                    f"{self.path}: the disk is full ({error.strerror}) after {len(self._records)} "
+                    "complete record(s); a cut last line is dropped when the run resumes. Free space "
+                    "and rerun with the same --run-id"
+                ) from error
+            raise
         self._since_sync += 1
         if self.fsync_every and self._since_sync >= self.fsync_every:
             os.fsync(self._handle.fileno())
