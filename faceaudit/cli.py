@@ -159,12 +159,12 @@ def _cmd_data_summarize(args: argparse.Namespace) -> int:
     if args.json:
         print(section.model_dump_json(indent=2))
         return EXIT_OK
-    print(f"{section.name} ({section.kind}): {section.n_records} records")
+    print(terminal_text(f"{section.name} ({section.kind}): {section.n_records} records"))
     print(f"fingerprint: {section.fingerprint}")
     print(f"sensitive attributes: {', '.join(section.sensitive_attributes)}")
     for attribute, counts in section.counts.items():
         shown = ", ".join(f"{label}: {count}" for label, count in counts.items())
-        print(f"  {attribute}: {shown}")
+        print(terminal_text(f"  {attribute}: {shown}"))
     for name, cells in section.intersections.items():
         print(f"  {name}: {len(cells)} cells, smallest {min(cells.values(), default=0)}")
     for issue in section.issues:

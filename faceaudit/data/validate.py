@@ -98,6 +98,8 @@ def detect_kind(path: Path) -> str:
         if any(path.glob("*.json")) or any((path / "benchmark").glob("*.json")):
             return "facexbench"
         return "unknown"
+    if not path.is_file():
+        return "unknown"  # missing, or a FIFO/device: sniffing its header would block
     suffix = path.suffix.lower()
     if suffix == ".json":
         return "facexbench"

@@ -165,6 +165,8 @@ def test_a_fifo_neither_hangs_validate_nor_the_image_check(tmp_path):
         worker, box = _within(10, lambda: validate_path(fifo, progress=False))
         assert not worker.is_alive(), "data validate blocked on a FIFO"
         assert not box["value"].ok and "FIFO" in box["value"].error
+        worker, box = _within(10, lambda: main(["--quiet", "data", "summarize", str(fifo)]))
+        assert not worker.is_alive() and box["value"] == 3, "data summarize blocked on a FIFO"
         rows = manifest_rows(tmp_path, 3)
         os.unlink(tmp_path / "img" / "2.png")
         os.mkfifo(tmp_path / "img" / "2.png")
