@@ -5,6 +5,8 @@ Lives with the training tests to share their session-wide tiny-model cache.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from train_support import make_square_set
 
@@ -28,7 +30,10 @@ def test_a_crash_while_saving_the_adapter_keeps_the_previous_adapter(tmp_path, t
     (adapter / "preprocessor_config.json").write_text("{}")
     before = sha256_tree(adapter)
 
+    staged: list[list[str]] = []
+
     def crash(processor, folder):
+        staged.append(sorted(p.name for p in Path(folder).iterdir()))
         raise KeyboardInterrupt("killed while the processor files were written")
 
     monkeypatch.setattr(trainer_module, "save_processor", crash)
@@ -36,5 +41,6 @@ def test_a_crash_while_saving_the_adapter_keeps_the_previous_adapter(tmp_path, t
         trainer_module.train_lora(base_model=base, corpus=None, image_root=tmp_path / "squares", recipe=recipe,
                                   out_dir=out, train_items=items, eval_items=[], progress=False, resume=False)
     # The new weights were written (to the staging folder) before the crash, never over the old adapter.
+    assert len(staged) == 1 and "adapter_model.safetensors" in staged[0]
     assert sha256_tree(adapter) == before
     assert not (out / f".{adapter.name}.partial").exists()
