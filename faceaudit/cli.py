@@ -197,10 +197,17 @@ def _cmd_data_render(args: argparse.Namespace) -> int:
 # --- entry point ---------------------------------------------------------------
 
 
+class _VisibleFormatter(logging.Formatter):
+    """Log lines quote labels and paths from the user's files: escape sequences are shown, not sent."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return terminal_text(super().format(record))
+
+
 def _configure_logging(quiet: bool, verbose: bool) -> None:
     level = logging.DEBUG if verbose else logging.WARNING if quiet else logging.INFO
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)-7s %(message)s", "%H:%M:%S"))
+    handler.setFormatter(_VisibleFormatter("%(asctime)s %(levelname)-7s %(message)s", "%H:%M:%S"))
     root = logging.getLogger("faceaudit")
     root.handlers[:] = [handler]
     root.setLevel(level)

@@ -139,3 +139,20 @@ def test_helpers_on_their_own():
     assert xml_text("ok\t\n\x0c\ud800\uffff") == "ok\t\n\\x0c\\ud800\\uffff"
     assert markdown_text("a\r\n# b <i>|") == "a \\# b &lt;i&gt;\\|"
     assert visible("Ünïcode ✓ 東京") == "Ünïcode ✓ 東京"  # printable text is left alone
+
+
+def test_log_lines_show_escapes(capsys):
+    import logging
+
+    from faceaudit.cli import _configure_logging
+
+    logger = logging.getLogger("faceaudit")
+    saved = (logger.handlers[:], logger.level, logger.propagate)
+    try:
+        _configure_logging(quiet=False, verbose=False)
+        logging.getLogger("faceaudit.data").warning("label %s skipped", "\x1b]0;pwned\x07A")
+    finally:
+        logger.handlers[:], logger.level, logger.propagate = saved
+    err = capsys.readouterr().err
+    assert "\x1b" not in err and "\x07" not in err
+    assert "label \\x1b]0;pwned\\x07A skipped" in err
