@@ -96,3 +96,22 @@ def test_the_guard_does_refuse_a_connection(no_network) -> None:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s, pytest.raises(NetworkUsed):
         s.connect(("127.0.0.1", 9))
     assert len(no_network) == 2
+
+
+def test_the_report_cites_the_seed_and_every_input_hash() -> None:
+    import html
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "gate"))
+    import audit_factory as f
+
+    from faceaudit.report import render_html
+
+    result = f.audit(tasks=[f.fair_task()])
+    page = html.unescape(render_html(result))
+    text = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", page))  # the words a reader sees, markup aside
+    assert re.search(r"\bSeed:? 7\b", text)  # the seed the fixture's run used
+    hashes = {k: v for k, v in result.provenance.model_dump().items() if isinstance(v, str) and k.endswith("sha256")}
+    assert len(hashes) >= 3
+    for name, value in hashes.items():
+        assert value in page, f"{name} is not in the report"
