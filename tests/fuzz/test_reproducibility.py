@@ -115,3 +115,35 @@ def test_the_report_cites_the_seed_and_every_input_hash() -> None:
     assert len(hashes) >= 3
     for name, value in hashes.items():
         assert value in page, f"{name} is not in the report"
+
+
+_FRESH_IMPORT = """
+import os, socket, sys
+for name in ("NO_ALBUMENTATIONS_UPDATE", "HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"):
+    os.environ.pop(name, None)  # a notebook user's environment: none of CI's variables
+attempts = []
+def refuse(*args, **kwargs):
+    attempts.append(repr(args[:2]))
+    raise OSError("network refused by the test")
+real_connect = socket.socket.connect
+def connect(self, address):
+    if self.family == socket.AF_UNIX:
+        return real_connect(self, address)
+    refuse(address)
+socket.socket.connect, socket.getaddrinfo, socket.create_connection = connect, refuse, refuse
+import faceaudit.pipeline
+import faceaudit.perturb.builtin
+import albumentations  # what the perturbation stage imports on first use
+print("attempts:", attempts)
+"""
+
+
+def test_importing_faceaudit_and_its_libraries_attempts_no_connection() -> None:
+    # albumentations asks pypi.org for its version on import unless NO_ALBUMENTATIONS_UPDATE is
+    # set; the CLI set it, the Python API did not (found by blocking sockets in a fresh process).
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-c", _FRESH_IMPORT], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip().splitlines()[-1] == "attempts: []"
