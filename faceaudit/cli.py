@@ -40,6 +40,7 @@ from faceaudit.cli_common import (
     progress_enabled,
 )
 from faceaudit.errors import EXIT_INTERRUPTED, FaceauditError
+from faceaudit.textsafe import terminal_text
 
 __all__ = ["EXIT_FAIL", "EXIT_INSUFFICIENT", "EXIT_OK", "EXIT_RUNTIME", "EXIT_USAGE", "build_parser", "main"]
 
@@ -158,12 +159,12 @@ def _cmd_data_summarize(args: argparse.Namespace) -> int:
     if args.json:
         print(section.model_dump_json(indent=2))
         return EXIT_OK
-    print(f"{section.name} ({section.kind}): {section.n_records} records")
+    print(terminal_text(f"{section.name} ({section.kind}): {section.n_records} records"))
     print(f"fingerprint: {section.fingerprint}")
     print(f"sensitive attributes: {', '.join(section.sensitive_attributes)}")
     for attribute, counts in section.counts.items():
         shown = ", ".join(f"{label}: {count}" for label, count in counts.items())
-        print(f"  {attribute}: {shown}")
+        print(terminal_text(f"  {attribute}: {shown}"))
     for name, cells in section.intersections.items():
         print(f"  {name}: {len(cells)} cells, smallest {min(cells.values(), default=0)}")
     for issue in section.issues:
@@ -196,10 +197,17 @@ def _cmd_data_render(args: argparse.Namespace) -> int:
 # --- entry point ---------------------------------------------------------------
 
 
+class _VisibleFormatter(logging.Formatter):
+    """Log lines quote labels and paths from the user's files: escape sequences are shown, not sent."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return terminal_text(super().format(record))
+
+
 def _configure_logging(quiet: bool, verbose: bool) -> None:
     level = logging.DEBUG if verbose else logging.WARNING if quiet else logging.INFO
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)-7s %(message)s", "%H:%M:%S"))
+    handler.setFormatter(_VisibleFormatter("%(asctime)s %(levelname)-7s %(message)s", "%H:%M:%S"))
     root = logging.getLogger("faceaudit")
     root.handlers[:] = [handler]
     root.setLevel(level)
@@ -239,14 +247,14 @@ def exit_code_of(error: BaseException) -> int:
 def _report_error(error: BaseException, *, verbose: bool) -> int:
     code = exit_code_of(error)
     if code == EXIT_USAGE:
-        print(f"faceaudit: error: {error}", file=sys.stderr)
+        print(f"faceaudit: error: {terminal_text(error)}", file=sys.stderr)
         if verbose:
             traceback.print_exception(error, file=sys.stderr)
         return code
     if verbose:
         traceback.print_exception(error, file=sys.stderr)
     hint = "" if verbose else " (rerun with --verbose for the traceback)"
-    print(f"faceaudit: runtime error: {type(error).__name__}: {error}{hint}", file=sys.stderr)
+    print(f"faceaudit: runtime error: {type(error).__name__}: {terminal_text(error)}{hint}", file=sys.stderr)
     return code
 
 

@@ -116,6 +116,8 @@ def load_config(
             text = path.read_text(encoding="utf-8")
         except OSError as error:
             raise ConfigError(f"cannot read config {path}: {error.strerror}") from None
+        except UnicodeDecodeError as error:
+            raise ConfigError(f"{path}: not UTF-8 text ({error.reason} at byte {error.start})") from None
         loaded = load_yaml(text, str(path), ConfigError)
         if loaded is None:
             loaded = {}

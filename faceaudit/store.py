@@ -10,19 +10,25 @@ they are restarted.
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import json
 import os
 import re
+import shutil
+import stat
 import tempfile
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from faceaudit.errors import InputError
+from faceaudit.errors import InputError, StageError
 
 _CHUNK = 1 << 20
+# "No space left on device" and "disk quota exceeded": the same remedy for the user.
+_DISK_FULL = frozenset({errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)})
 
 
 def sha256_bytes(data: bytes) -> str:
@@ -59,6 +65,92 @@ def _current_umask() -> int:
     return mask
 
 
+def fsync_dir(path: str | os.PathLike[str]) -> None:
+    """Force a directory's entries (a rename into it, a new file) to disk.
+
+    ``os.replace`` is atomic but lives in the directory's metadata: after a power loss
+    without this, the old name (or nothing) may be what the disk holds. A no-op where
+    directories cannot be opened (Windows).
+    """
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:  # some filesystems refuse fsync on a directory; nothing more can be done
+        pass
+    finally:
+        os.close(fd)
+
+
+def read_regular_bytes(path: str | os.PathLike[str]) -> bytes:
+    """The bytes of a regular file; ``InputError`` for a FIFO, socket, device or directory.
+
+    Opened non-blocking and checked with ``fstat`` on the open descriptor, so a FIFO named
+    as a label file or an image neither hangs the reader nor is raced in between.
+    """
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
+    try:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            kind = (
+                "a directory" if stat.S_ISDIR(mode)
+                else "a FIFO (named pipe)" if stat.S_ISFIFO(mode)
+                else "a socket" if stat.S_ISSOCK(mode)
+                else "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode)
+                else "not a regular file"
+            )
+            raise InputError(f"{path} is {kind}, not a regular file; faceaudit reads only regular files")
+        chunks = []
+        while chunk := os.read(fd, _CHUNK):
+            chunks.append(chunk)
+        return b"".join(chunks)
+    finally:
+        os.close(fd)
+
+
+@contextmanager
+def atomic_directory(target: str | os.PathLike[str]) -> Iterator[Path]:
+    """Build a directory in a staging folder and swap it in whole when the block succeeds.
+
+    Readers see the old directory or the new one, never a half-written one: a crash while
+    saving leaves the staging folder (``.NAME.partial``, removed by the next save), never a
+    ``target`` missing a file. Every file is fsynced before the rename and the parent after.
+    The staging name is fixed, not random, so that every process of a multi-GPU job saving
+    collectively writes into the same folder.
+    """
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = target.with_name(f".{target.name}.partial")
+    retired = target.with_name(f".{target.name}.old")
+    if retired.exists() and not target.exists():
+        os.replace(retired, target)  # a crash fell between the two renames: the old one is whole
+    for leftover in (staging, retired):
+        if leftover.exists():
+            shutil.rmtree(leftover)
+    staging.mkdir()
+    try:
+        yield staging
+        for path in sorted(staging.rglob("*"), reverse=True):
+            if path.is_file() and not path.is_symlink():
+                with open(path, "rb") as handle:
+                    os.fsync(handle.fileno())
+            elif path.is_dir():
+                fsync_dir(path)
+        fsync_dir(staging)
+        if target.exists():
+            os.replace(target, retired)
+        os.replace(staging, target)
+        fsync_dir(target.parent)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        if retired.exists() and not target.exists():
+            os.replace(retired, target)  # the old directory comes back rather than none
+        raise
+    shutil.rmtree(retired, ignore_errors=True)
+
+
 def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> Path:
     """Write ``data`` to ``path`` so that readers see the old file or the new one, never half."""
     path = Path(path)
@@ -73,9 +165,15 @@ def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> Path:
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)
-    except BaseException:
+        fsync_dir(path.parent)
+    except BaseException as error:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
+        if isinstance(error, OSError) and error.errno in _DISK_FULL:
+            raise StageError(
+                f"{path}: the disk is full ({error.strerror}); nothing was written and the "
+                f"previous {path.name}, if any, is unchanged. Free space and rerun"
+            ) from error
         raise
     return path
 
@@ -183,8 +281,17 @@ class JsonlWriter:
         if key in self._records:
             return False
         line = json.dumps(record, ensure_ascii=False, allow_nan=True, separators=(",", ":"))
-        self._handle.write(line.encode("utf-8") + b"\n")
-        self._handle.flush()
+        try:
+            self._handle.write(line.encode("utf-8") + b"\n")
+            self._handle.flush()
+        except OSError as error:
+            if error.errno in _DISK_FULL:
+                raise StageError(
+                    f"{self.path}: the disk is full ({error.strerror}) after {len(self._records)} "
+                    "complete record(s); a cut last line is dropped when the run resumes. Free space "
+                    "and rerun with the same --run-id"
+                ) from error
+            raise
         self._since_sync += 1
         if self.fsync_every and self._since_sync >= self.fsync_every:
             os.fsync(self._handle.fileno())
@@ -210,14 +317,18 @@ class JsonlWriter:
 
 def read_jsonl(path: str | os.PathLike[str]) -> Iterator[dict[str, Any]]:
     """Read a JSONL file, naming the file and line of any invalid record."""
-    with open(path, encoding="utf-8") as handle:
-        for number, line in enumerate(handle, start=1):
+    with open(path, "rb") as handle:
+        for number, raw in enumerate(handle, start=1):
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as error:
+                raise InputError(f"{path}: line {number}: not UTF-8 text ({error.reason})") from None
             if not line.strip():
                 continue
             try:
                 yield json.loads(line)
             except json.JSONDecodeError as error:
-                raise ValueError(f"{path}: line {number}: invalid JSON ({error.msg})") from None
+                raise InputError(f"{path}: line {number}: invalid JSON ({error.msg})") from None
 
 
 _RUN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")

@@ -43,6 +43,7 @@ from typing import Any
 from faceaudit.corpus.labels import LabelView
 from faceaudit.corpus.prompts import ASPECT_IDS, ASPECTS
 from faceaudit.corpus.quality import check_answer
+from faceaudit.errors import InputError
 from faceaudit.store import (
     JsonlWriter,
     atomic_write_json,
@@ -209,31 +210,31 @@ class _Turns:
 
 def _read_turns(item: Any, where: str, report: ImportReport) -> _Turns:
     if not isinstance(item, dict):
-        raise ValueError(f"{where}: an item must be an object with 'conversations' (or 'messages') and 'images'")
+        raise InputError(f"{where}: an item must be an object with 'conversations' (or 'messages') and 'images'")
     turns = item.get("conversations", item.get("messages"))
     if not isinstance(turns, list) or not turns:
-        raise ValueError(f"{where}: 'conversations' must be a non-empty list of turns")
+        raise InputError(f"{where}: 'conversations' must be a non-empty list of turns")
     images = item.get("images", item.get("image"))
     images = [images] if isinstance(images, str) else images
     if images is None:
         images = []
     if not isinstance(images, list) or not all(isinstance(i, str) and i for i in images):
-        raise ValueError(f"{where}: 'images' must be a list of image paths, got {images!r}")
+        raise InputError(f"{where}: 'images' must be a list of image paths, got {images!r}")
     if not images:
-        raise ValueError(f"{where}: no image; a face corpus item needs at least one in 'images' (or 'image')")
+        raise InputError(f"{where}: no image; a face corpus item needs at least one in 'images' (or 'image')")
     system = item.get("system") if isinstance(item.get("system"), str) and item.get("system") else None
     messages: list[dict[str, str]] = []
     merged = False
     for n, turn in enumerate(turns):
         if not isinstance(turn, dict):
-            raise ValueError(f"{where}: turn {n} is not an object")
+            raise InputError(f"{where}: turn {n} is not an object")
         role = turn.get("from", turn.get("role"))
         text = turn.get("value", turn.get("content"))
         if not isinstance(text, str):
-            raise ValueError(f"{where}: turn {n} has no text in 'value' (or 'content')")
+            raise InputError(f"{where}: turn {n} has no text in 'value' (or 'content')")
         if role in _SYSTEM_ROLES:
             if messages or system is not None:
-                raise ValueError(f"{where}: turn {n} is a system prompt after the conversation started; "
+                raise InputError(f"{where}: turn {n} is a system prompt after the conversation started; "
                                  "only the first turn may be one")
             system = text
             continue
@@ -242,9 +243,9 @@ def _read_turns(item: Any, where: str, report: ImportReport) -> _Turns:
         elif role in _ASSISTANT_ROLES:
             role = "assistant"
         else:
-            raise ValueError(f"{where}: turn {n} has role {role!r}; accepted: human/user, gpt/assistant, system")
+            raise InputError(f"{where}: turn {n} has role {role!r}; accepted: human/user, gpt/assistant, system")
         if not messages and role == "assistant":
-            raise ValueError(f"{where}: turn {n} answers before any question")
+            raise InputError(f"{where}: turn {n} answers before any question")
         if messages and messages[-1]["role"] == role:
             messages[-1]["content"] += "\n" + text
             merged = True
@@ -256,13 +257,13 @@ def _read_turns(item: Any, where: str, report: ImportReport) -> _Turns:
         report.unanswered.append(where)
         messages.pop()
     if not messages:
-        raise ValueError(f"{where}: no answered question")
+        raise InputError(f"{where}: no answered question")
     tags = sum(m["content"].count(IMAGE_TOKEN) for m in messages)
     if tags == 0 and len(images) == 1:
         messages[0]["content"] = IMAGE_TOKEN + messages[0]["content"]
         report.image_tags_added += 1
     elif tags != len(images):
-        raise ValueError(
+        raise InputError(
             f"{where}: {tags} {IMAGE_TOKEN} tag(s) for {len(images)} image(s); each image needs "
             f"exactly one tag where it belongs in the conversation (LLaMA-Factory refuses the item)"
         )
@@ -307,10 +308,12 @@ def import_sharegpt(
         items = json.loads(path.read_text(encoding="utf-8"))
     except OSError as error:
         raise FileNotFoundError(f"cannot read {path}: {error.strerror}") from None
+    except UnicodeDecodeError as error:
+        raise InputError(f"{path}: not UTF-8 text ({error.reason} at byte {error.start})") from None
     except json.JSONDecodeError as error:
-        raise ValueError(f"{path}: not valid JSON (line {error.lineno}: {error.msg})") from None
+        raise InputError(f"{path}: not valid JSON (line {error.lineno}: {error.msg})") from None
     if not isinstance(items, list):
-        raise ValueError(f"{path}: a ShareGPT file is a JSON list of conversations")
+        raise InputError(f"{path}: a ShareGPT file is a JSON list of conversations")
     report = ImportReport(source=str(path), items=len(items))
     unknown = LabelView()
     now = utc_now()

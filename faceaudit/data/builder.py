@@ -16,6 +16,7 @@ from pathlib import Path
 from faceaudit.data.dataset import DataIssue, Dataset, DatasetError, resolve_in_root
 from faceaudit.data.images import DEFAULT_MAX_PIXELS, check_images
 from faceaudit.data.records import FaceRecord
+from faceaudit.textsafe import hidden_characters, visible
 
 _MONTHS = {
     name: number
@@ -25,8 +26,17 @@ _MONTHS = {
     )
 }
 _BOOLEANS = {"False", "True"}
+# How spreadsheets, pandas and R write a missing value. Read as "no label" (reported as
+# missing), never as a group named "nan" -- unless the declared vocabulary lists the value.
+MISSING_MARKERS = frozenset({"nan", "<na>", "na", "n/a", "#n/a", "null"})
 _DAY_MONTH = re.compile(r"(\d{1,4})[-/ ]([A-Za-z]{3,9})\.?")
 _MONTH_DAY = re.compile(r"([A-Za-z]{3,9})\.?[-/ ](\d{1,4})")
+
+
+def is_missing_value(raw: object) -> bool:
+    """True for an empty cell or a missing-value marker (``NaN``, ``NA``, ``#N/A``, ``null``)."""
+    text = "" if raw is None else str(raw).strip()
+    return not text or text.casefold() in MISSING_MARKERS
 
 
 def undo_spreadsheet_date(value: str, vocabulary: list[str]) -> str | None:
@@ -104,6 +114,7 @@ class DatasetBuilder:
         self._repairs: dict[tuple[str, str, str, str, str], list[int]] = {}
         self._unknown: dict[tuple[str, str, str], list[int]] = {}
         self._missing: dict[tuple[str, str, bool], list[int]] = {}
+        self._hidden: dict[tuple[str, str, str], list[int]] = {}
 
     def start_file(self, source: str | Path) -> None:
         """Rows added from now on come from ``source`` (one builder can read several label files)."""
@@ -139,10 +150,19 @@ class DatasetBuilder:
         the record is kept without that attribute.
         """
         value = "" if raw is None else str(raw)
-        if not value.strip():
+        vocabulary = self.labels.get(field)
+        marker = value.strip().casefold() in MISSING_MARKERS and not (
+            vocabulary and value.strip() in vocabulary
+        )
+        if not value.strip() or marker:
             self._missing.setdefault((self.source, field, required), []).append(row)
             return None
-        vocabulary = self.labels.get(field)
+        hidden = hidden_characters(value)
+        if hidden:
+            # Control characters, line separators, lone surrogates, bidi overrides: never a
+            # label, and they would reach every output (terminal, Markdown, XML, charts).
+            self._hidden.setdefault((self.source, field, value), []).append(row)
+            return None
         if not vocabulary:
             return value.strip()
         match = match_label(value, vocabulary)
@@ -158,6 +178,17 @@ class DatasetBuilder:
     def add(
         self, row: int, record_id: str, image: str, attributes: dict[str, str], split: str | None
     ) -> None:
+        for field, text in (("image", image), ("id", record_id)):
+            hidden = hidden_characters(text)
+            if hidden:
+                self.issue(
+                    "bad_label",
+                    f"{field} '{visible(text)}' holds hidden character(s) {', '.join(hidden)}; "
+                    "the row was skipped",
+                    row=row,
+                    field=field,
+                )
+                return
         relative, problem = resolve_in_root(self.root, image)
         if relative is None:
             self.issue(
@@ -210,6 +241,20 @@ class DatasetBuilder:
                     f"the row(s) were skipped; accepted: {accepted}",
                 )
             )
+        for (source, field, raw), rows in self._hidden.items():
+            self.issues.append(
+                DataIssue(
+                    kind="bad_label",
+                    file=source,
+                    row=rows[0],
+                    field=field,
+                    count=len(rows),
+                    message=f"{field} label '{visible(raw)}' holds hidden character(s) "
+                    f"{', '.join(hidden_characters(raw))} (control characters, line separators, lone "
+                    f"surrogates or bidirectional overrides) in {len(rows)} row(s), first row "
+                    f"{rows[0]}; the row(s) were skipped",
+                )
+            )
         for (source, field, required), rows in self._missing.items():
             effect = (
                 "the row(s) were skipped"
@@ -224,10 +269,11 @@ class DatasetBuilder:
                     field=field,
                     count=len(rows),
                     skipped=required,
-                    message=f"empty {field} in {len(rows)} row(s), first row {rows[0]}; {effect}",
+                    message=f"empty or missing-value marker (NaN, NA, #N/A, null) in {field} in "
+                    f"{len(rows)} row(s), first row {rows[0]}; {effect}",
                 )
             )
-        self._repairs, self._unknown, self._missing = {}, {}, {}
+        self._repairs, self._unknown, self._missing, self._hidden = {}, {}, {}, {}
 
     def build(
         self,

@@ -87,6 +87,8 @@ def resolve_in_root(root: Path, raw: str) -> tuple[str | None, str | None]:
     """
     if not raw or not raw.strip():
         return None, "empty image path"
+    if "\x00" in raw:  # the OS cannot take it (Path.resolve raises "embedded null byte")
+        return None, "a path holding a NUL character"
     root_resolved = root.resolve()
     candidate = Path(raw)
     full = candidate if candidate.is_absolute() else root / candidate

@@ -16,10 +16,10 @@ The ``file`` column (``val/1.jpg``) is relative to the image folder.
 
 from __future__ import annotations
 
-import csv
 from pathlib import Path
 
-from faceaudit.data.builder import DatasetBuilder
+from faceaudit.data.builder import DatasetBuilder, is_missing_value
+from faceaudit.data.csvfile import read_csv_rows
 from faceaudit.data.dataset import DataIssue, Dataset, DatasetError
 from faceaudit.data.images import DEFAULT_MAX_PIXELS
 
@@ -179,29 +179,18 @@ def load_fairface(
 
 
 def _read_label_csv(builder: DatasetBuilder, path: Path, split: str | None) -> None:
-    try:
-        # utf-8-sig: a CSV saved by Excel starts with a byte-order mark that would corrupt the first column name.
-        with open(path, newline="", encoding="utf-8-sig") as handle:
-            reader = csv.DictReader(handle)
-            columns = [c.strip() for c in reader.fieldnames or []]
-            missing = [c for c in REQUIRED_COLUMNS if c not in columns]
-            if missing:
-                raise DatasetError(
-                    f"{path}: missing column(s) {', '.join(missing)}; found: {', '.join(columns) or '(none)'}; "
-                    "a FairFace label CSV has columns file,age,gender,race,service_test"
-                )
-            reader.fieldnames = columns
-            default_split = next(
-                (s for s in FAIRFACE_SPLITS if path.name == label_file_name(s)), None
-            )
-            for line, row in enumerate(reader, start=2):
-                _add_row(builder, line, row, split, default_split)
-    except UnicodeDecodeError as exc:
+    # Strict structure (faceaudit/data/csvfile.py): a stray quote, a repeated column or a
+    # non-UTF-8 byte is refused with its row, never read as fewer rows.
+    columns, rows = read_csv_rows(path)
+    missing = [c for c in REQUIRED_COLUMNS if c not in columns]
+    if missing:
         raise DatasetError(
-            f"{path}: not a UTF-8 text file ({exc.reason} at byte {exc.start})"
-        ) from exc
-    except csv.Error as exc:
-        raise DatasetError(f"{path}: malformed CSV ({exc})") from exc
+            f"{path}: missing column(s) {', '.join(missing)}; found: {', '.join(columns) or '(none)'}; "
+            "a FairFace label CSV has columns file,age,gender,race,service_test"
+        )
+    default_split = next((s for s in FAIRFACE_SPLITS if path.name == label_file_name(s)), None)
+    for line, row in rows:
+        _add_row(builder, line, row, split, default_split)
 
 
 def _add_row(
@@ -237,7 +226,7 @@ def _add_row(
         flag = builder.label(line, "service_test", raw_flag, required=False)
         if flag is not None:
             attributes["service_test"] = flag
-        elif raw_flag.strip():
+        elif not is_missing_value(raw_flag):
             ok = False  # an unknown value (not an empty one) was reported as skipping the row
     if not ok:
         return

@@ -10,8 +10,10 @@ from __future__ import annotations
 import hashlib
 import io
 import os
-from collections.abc import Iterable
+import threading
+from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,10 +22,42 @@ from PIL import Image, UnidentifiedImageError
 from tqdm.auto import tqdm
 
 from faceaudit.errors import InputError
+from faceaudit.store import read_regular_bytes
 
 # Pillow's own default limit (about 89 Mpx, a 9,459 x 9,459 image): far above any face crop,
 # low enough that a crafted header cannot make us allocate gigabytes.
 DEFAULT_MAX_PIXELS = 89_478_485
+
+# Pixels decoded at the same time by all threads of this process together. Each image decodes
+# under a share of this budget equal to its pixel count (an image larger than the whole budget
+# waits until it can decode alone), so 16 reader threads cannot hold 16 images of
+# DEFAULT_MAX_PIXELS (each ~360 MB as RGBA, more while converting) at once: peak decode
+# memory stays near max(budget, one image) x ~8 bytes, ~0.8 GB, whatever the thread count.
+DECODE_PIXEL_BUDGET = 100_000_000
+
+
+class _PixelBudget:
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._used = 0
+
+    @contextmanager
+    def hold(self, pixels: int) -> Iterator[None]:
+        limit = max(1, int(DECODE_PIXEL_BUDGET))
+        need = max(1, min(int(pixels), limit))
+        with self._cond:
+            while self._used and self._used + need > limit:
+                self._cond.wait()
+            self._used += need
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._used -= need
+                self._cond.notify_all()
+
+
+_DECODE_BUDGET = _PixelBudget()
 
 _ALPHA_MODES = frozenset({"RGBA", "LA", "PA", "RGBa", "La"})
 _SIXTEEN_BIT_MODES = frozenset({"I;16", "I;16B", "I;16L", "I;16N"})
@@ -74,6 +108,11 @@ def decode_face_image(
 ) -> tuple[Image.Image, str | None]:
     """Decode image bytes to RGB with the same guards as :func:`open_face_image`."""
     image = _open_checked(data, name, max_pixels)
+    with _DECODE_BUDGET.hold(image.width * image.height):
+        return _decode(image, name)
+
+
+def _decode(image: Image.Image, name: str) -> tuple[Image.Image, str | None]:
     try:
         image.load()
     except (OSError, SyntaxError, ValueError, EOFError) as exc:
@@ -132,9 +171,15 @@ def _high_depth_to_rgb(image: Image.Image) -> Image.Image:
 
 def _read_bytes(path: str | os.PathLike[str]) -> bytes:
     try:
-        return Path(path).read_bytes()
+        # A FIFO or device named as an image is refused, not read (it would hang or never end).
+        return read_regular_bytes(path)
     except FileNotFoundError as exc:
         raise ImageReadError("missing_file", path, "the image file does not exist") from exc
+    except InputError as exc:
+        kind = str(exc).removeprefix(f"{path} is ").split(",", 1)[0]
+        raise ImageReadError(
+            "unreadable_image", path, f"the path is {kind}, not an image file"
+        ) from exc
     except IsADirectoryError as exc:
         raise ImageReadError(
             "unreadable_image", path, "the path is a directory, not an image file"

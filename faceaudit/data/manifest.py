@@ -16,14 +16,14 @@ are checked against their vocabulary exactly as FairFace's are.
 
 from __future__ import annotations
 
-import csv
 import json
 from pathlib import Path, PurePosixPath
 
 import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from faceaudit.data.builder import DatasetBuilder
+from faceaudit.data.builder import DatasetBuilder, is_missing_value
+from faceaudit.data.csvfile import decode_utf8, read_csv_rows, read_label_bytes
 from faceaudit.data.dataset import DataIssue, Dataset, DatasetError
 from faceaudit.data.images import DEFAULT_MAX_PIXELS
 
@@ -185,16 +185,11 @@ Row = tuple[int, "dict[str, object] | DataIssue"]
 
 def _read_rows(manifest: Path) -> tuple[list[Row], list[str]]:
     """Rows as (line number, cells); a row that cannot be parsed is a (line, DataIssue)."""
-    try:
-        text = manifest.read_text(encoding="utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise DatasetError(
-            f"{manifest}: not a UTF-8 text file ({exc.reason} at byte {exc.start})"
-        ) from exc
-    if manifest.suffix.lower() in {".jsonl", ".ndjson"}:
-        rows, columns = _jsonl_rows(manifest, text)
-    elif manifest.suffix.lower() in {".csv", ".tsv"}:
-        rows, columns = _csv_rows(manifest, text)
+    suffix = manifest.suffix.lower()
+    if suffix in {".jsonl", ".ndjson"}:
+        rows, columns = _jsonl_rows(manifest, decode_utf8(manifest, read_label_bytes(manifest)))
+    elif suffix in {".csv", ".tsv"}:
+        rows, columns = _csv_rows(manifest)
     else:
         raise DatasetError(
             f"{manifest}: unknown manifest format {manifest.suffix!r}; use .csv or .jsonl"
@@ -208,37 +203,34 @@ def _read_rows(manifest: Path) -> tuple[list[Row], list[str]]:
     return rows, columns
 
 
-def _csv_rows(manifest: Path, text: str) -> tuple[list[Row], list[str]]:
+def _csv_rows(manifest: Path) -> tuple[list[Row], list[str]]:
     delimiter = "\t" if manifest.suffix.lower() == ".tsv" else ","
-    try:
-        reader = csv.DictReader(text.splitlines(), delimiter=delimiter)
-        columns = [c.strip() for c in reader.fieldnames or []]
-        reader.fieldnames = columns
-        rows: list[Row] = []
-        for line, row in enumerate(reader, start=2):
-            if None in row:
-                rows.append(
-                    (
-                        line,
-                        DataIssue(
-                            kind="bad_row",
-                            file=str(manifest),
-                            row=line,
-                            message=f"the row has more cells than the header's {len(columns)}; skipped",
-                        ),
-                    )
+    columns, cells = read_csv_rows(manifest, delimiter=delimiter)
+    rows: list[Row] = []
+    for line, row in cells:
+        if None in row:
+            rows.append(
+                (
+                    line,
+                    DataIssue(
+                        kind="bad_row",
+                        file=str(manifest),
+                        row=line,
+                        message=f"the row has more cells than the header's {len(columns)}; skipped",
+                    ),
                 )
-            else:
-                rows.append((line, dict(row)))
-    except csv.Error as exc:
-        raise DatasetError(f"{manifest}: malformed CSV ({exc})") from exc
+            )
+        else:
+            rows.append((line, row))
     return rows, columns
 
 
 def _jsonl_rows(manifest: Path, text: str) -> tuple[list[Row], list[str]]:
     rows: list[Row] = []
     columns: dict[str, None] = {}
-    for line, raw in enumerate(text.splitlines(), start=1):
+    # Split on "\n" only: str.splitlines would also split inside a JSON string holding
+    # U+2028, U+0085 or a form feed, and report valid rows as broken ones.
+    for line, raw in enumerate(text.split("\n"), start=1):
         if not raw.strip():
             continue
         try:
@@ -339,7 +331,7 @@ def _add_row(
         label = builder.label(line, column, raw, required=column in sensitive)
         if label is not None:
             attributes[column] = label
-        elif (raw is not None and raw.strip()) or column in sensitive:
+        elif column in sensitive or not is_missing_value(raw):
             ok = False  # an unknown label, or an empty sensitive one: reported as skipping the row
     if not ok:
         return

@@ -18,6 +18,7 @@ from faceaudit.data.dataset import DataIssue, Dataset, DatasetError, summarize_i
 from faceaudit.data.facexbench import McqItemList, load_facexbench
 from faceaudit.data.fairface import REQUIRED_COLUMNS, is_fairface_root, load_fairface
 from faceaudit.data.manifest import MANIFEST_NAMES, load_manifest
+from faceaudit.textsafe import visible
 
 
 class ValidationReport(BaseModel):
@@ -81,7 +82,9 @@ class ValidationReport(BaseModel):
         elif self.error is None:
             lines.append("issues: none")
         lines.append("OK" if self.ok else "NOT OK")
-        return "\n".join(lines)
+        # Labels and paths come from the user's files: ANSI escapes and other hidden
+        # characters are shown as escapes, never sent to the terminal raw.
+        return "\n".join(visible(line) for line in lines)
 
 
 def detect_kind(path: Path) -> str:
@@ -95,6 +98,8 @@ def detect_kind(path: Path) -> str:
         if any(path.glob("*.json")) or any((path / "benchmark").glob("*.json")):
             return "facexbench"
         return "unknown"
+    if not path.is_file():
+        return "unknown"  # missing, or a FIFO/device: sniffing its header would block
     suffix = path.suffix.lower()
     if suffix == ".json":
         return "facexbench"
@@ -120,6 +125,12 @@ def validate_path(
     path = Path(path)
     if not path.exists():
         return ValidationReport(path=str(path), kind="unknown", error=f"{path} does not exist")
+    if not (path.is_dir() or path.is_file()):
+        # A FIFO or device: opening it to sniff its kind would block forever.
+        return ValidationReport(
+            path=str(path), kind="unknown",
+            error=f"{path} is not a regular file or folder (a FIFO, socket or device)",
+        )
     kind = detect_kind(path)
     try:
         if kind == "fairface":

@@ -4,6 +4,11 @@ A test case fails exactly when its check stops the release (a blocking FAIL, or 
 blocking INSUFFICIENT_EVIDENCE while insufficient evidence blocks), so the CI page
 agrees with the exit code. Warnings and non-blocking verdicts pass with their
 reason in system-out; checks whose stage did not run are skipped.
+
+Reasons name groups by their labels, which come from the user's data: every string goes
+through :func:`faceaudit.textsafe.xml_text`, because ElementTree escapes ``<`` and ``&`` but
+writes control characters raw (invalid XML 1.0 that CI parsers reject) and cannot encode
+a lone surrogate at all.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ from pathlib import Path
 from faceaudit.gate.verdict import fmt
 from faceaudit.schema.gate import CheckResult, GateSection
 from faceaudit.store import atomic_write_bytes
+from faceaudit.textsafe import xml_text
 
 
 def _blocks(check: CheckResult, insufficient_blocks: bool) -> bool:
@@ -86,8 +92,17 @@ def junit_xml(gate: GateSection) -> bytes:
     root = ET.Element("testsuites", {"name": "faceaudit", "tests": str(len(cases)),
                                      "failures": str(failures), "skipped": str(skipped)})
     root.append(suite)
+    _make_valid(root)
     ET.indent(root)
     return ET.tostring(root, encoding="utf-8", xml_declaration=True)
+
+
+def _make_valid(element: ET.Element) -> None:
+    """Every text and attribute value of the tree, made representable in XML 1.0."""
+    for node in element.iter():
+        node.attrib = {key: xml_text(value) for key, value in node.attrib.items()}
+        if node.text is not None:
+            node.text = xml_text(node.text)
 
 
 def write_junit(gate: GateSection, path: str | Path) -> Path:

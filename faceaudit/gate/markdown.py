@@ -1,9 +1,15 @@
-"""A Markdown summary of the verdict for CI pages (GitHub job summary, merge-request notes)."""
+"""A Markdown summary of the verdict for CI pages (GitHub job summary, merge-request notes).
+
+Reasons, policy names and untested items carry labels from the user's data: each goes
+through :func:`faceaudit.textsafe.markdown_text`, so a carriage return cannot start a second
+heading and HTML in a label is shown, not rendered, by the CI page.
+"""
 
 from __future__ import annotations
 
 from faceaudit.gate.verdict import fmt
 from faceaudit.schema.gate import CheckResult, GateSection
+from faceaudit.textsafe import markdown_code, markdown_text
 
 _LABEL = {
     "PASS": "PASS",
@@ -14,8 +20,14 @@ _LABEL = {
 
 
 def _cell(text: str) -> str:
-    # A pipe or newline inside a cell would break the table.
-    return text.replace("|", "\\|").replace("\n", " ")
+    # One line, markup escaped: a pipe, a line break or HTML inside a cell would break the table.
+    return markdown_text(text)
+
+
+def _id(text: str) -> str:
+    # Policy ids match [A-Za-z0-9][A-Za-z0-9_.-]* (policy.py), safe inside backticks; anything
+    # else (a hand-built GateSection) is shown as escaped inline code.
+    return f"`{text}`" if text.replace("_", "").replace(".", "").replace("-", "").isalnum() else markdown_code(text)
 
 
 def _value(check: CheckResult) -> str:
@@ -36,9 +48,9 @@ def markdown_summary(gate: GateSection) -> str:
     lines = [
         f"## faceaudit gate: {_LABEL[gate.verdict]}",
         "",
-        f"{gate.reason} This verdict {blocking}.",
+        f"{_cell(gate.reason)} This verdict {blocking}.",
         "",
-        f"Policy **{gate.policy_name}** version {gate.policy_version} "
+        f"Policy **{_cell(gate.policy_name)}** version {_cell(gate.policy_version)} "
         f"(sha256 `{gate.policy_sha256[:12]}`); insufficient evidence "
         f"{'blocks' if gate.insufficient_blocks else 'does not block'}.",
         "",
@@ -52,7 +64,7 @@ def markdown_summary(gate: GateSection) -> str:
             rule = "change vs baseline: " + rule
         n = str(c.n) if c.n is not None else "—"
         lines.append(
-            f"| `{c.id}` | {c.severity} | **{_LABEL[c.verdict]}** | {_value(c)} | {n} | "
+            f"| {_id(c.id)} | {c.severity} | **{_LABEL[c.verdict]}** | {_value(c)} | {n} | "
             f"{_cell(rule)} | {_cell(c.reason)} |"
         )
     if gate.not_tested:

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from faceaudit.data.records import McqItem
+from faceaudit.errors import InputError
 from faceaudit.models.base import ScoringUnavailable
 from faceaudit.schema.run import ModelIdentity
 from faceaudit.store import read_jsonl, sha256_file
@@ -25,18 +26,42 @@ _TEXT_COLUMNS = ("prediction", "predicted", "answer")
 
 
 def _rows(path: Path) -> list[tuple[int, dict[str, Any]]]:
+    """The file's rows; every malformed file is an :class:`InputError` naming it (and the row)."""
     suffix = path.suffix.lower()
-    if suffix == ".csv":
-        with open(path, encoding="utf-8-sig", newline="") as handle:
-            return [(number, dict(row)) for number, row in enumerate(csv.DictReader(handle), start=2)]
-    if suffix in (".jsonl", ".ndjson"):
-        rows = []
-        for number, record in enumerate(read_jsonl(path), start=1):
-            if not isinstance(record, dict):
-                raise ValueError(f"{path}: line {number}: expected a JSON object per line")
-            rows.append((number, record))
-        return rows
-    raise ValueError(f"{path}: unsupported predictions file type {suffix!r} (accepted: .csv, .jsonl)")
+    try:
+        if suffix == ".csv":
+            return _csv_rows(path)
+        if suffix in (".jsonl", ".ndjson"):
+            rows = []
+            for number, record in enumerate(read_jsonl(path), start=1):
+                if not isinstance(record, dict):
+                    raise InputError(f"{path}: line {number}: expected a JSON object per line")
+                rows.append((number, record))
+            return rows
+    except UnicodeDecodeError as exc:
+        raise InputError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    except json.JSONDecodeError as exc:
+        raise InputError(f"{path}: line {exc.lineno}: not valid JSON ({exc.msg})") from None
+    raise InputError(f"{path}: unsupported predictions file type {suffix!r} (accepted: .csv, .jsonl)")
+
+
+def _csv_rows(path: Path) -> list[tuple[int, dict[str, Any]]]:
+    # Not the label files' strict reader: a raw generated answer may hold line breaks.
+    with open(path, encoding="utf-8-sig", newline="") as handle:
+        reader = csv.DictReader(handle, strict=True)
+        try:
+            columns = reader.fieldnames or []
+            repeated = sorted({c for c in columns if columns.count(c) > 1})
+            if repeated:
+                raise InputError(f"{path}: row 1: column(s) {', '.join(map(repr, repeated))} appear twice")
+            rows = []
+            for number, row in enumerate(reader, start=2):
+                if None in row:
+                    raise InputError(f"{path}: row {number}: more cells than the header has columns")
+                rows.append((number, dict(row)))
+            return rows
+        except csv.Error as exc:
+            raise InputError(f"{path}: row {reader.line_num}: malformed CSV ({exc})") from None
 
 
 def _parse_probs(value: Any, path: Path, where: str) -> list[float] | None:
@@ -46,11 +71,11 @@ def _parse_probs(value: Any, path: Path, where: str) -> list[float] | None:
         try:
             value = json.loads(value)
         except json.JSONDecodeError:
-            raise ValueError(f"{path}: {where}: option_probs is not a JSON list: {value!r}") from None
+            raise InputError(f"{path}: {where}: option_probs is not a JSON list: {value!r}") from None
     if not isinstance(value, list) or not all(isinstance(p, (int, float)) for p in value):
-        raise ValueError(f"{path}: {where}: option_probs must be a list of numbers, got {value!r}")
+        raise InputError(f"{path}: {where}: option_probs must be a list of numbers, got {value!r}")
     if any(p < 0 for p in value) or not math.isclose(sum(value), 1.0, abs_tol=1e-3):
-        raise ValueError(f"{path}: {where}: option_probs must be non-negative and sum to 1, got {value}")
+        raise InputError(f"{path}: {where}: option_probs must be non-negative and sum to 1, got {value}")
     return [float(p) for p in value]
 
 
@@ -66,13 +91,13 @@ class PredictionsFileModel:
                                       source=str(self.path), sha256=sha256_file(self.path))
         rows = _rows(self.path)
         if not rows:
-            raise ValueError(f"{self.path}: no predictions in the file")
+            raise InputError(f"{self.path}: no predictions in the file")
         columns = set(rows[0][1])
         if "item_id" not in columns:
-            raise ValueError(f"{self.path}: no 'item_id' column (columns: {sorted(columns)})")
+            raise InputError(f"{self.path}: no 'item_id' column (columns: {sorted(columns)})")
         text_column = next((c for c in _TEXT_COLUMNS if c in columns), None)
         if text_column is None:
-            raise ValueError(
+            raise InputError(
                 f"{self.path}: no answer column; accepted names: {', '.join(_TEXT_COLUMNS)} "
                 f"(columns: {sorted(columns)})"
             )
@@ -84,9 +109,9 @@ class PredictionsFileModel:
             item_id = str(row.get("item_id") or "").strip()
             where = f"{where_of} {number}"
             if not item_id:
-                raise ValueError(f"{self.path}: {where}: empty item_id")
+                raise InputError(f"{self.path}: {where}: empty item_id")
             if item_id in first_seen:
-                raise ValueError(
+                raise InputError(
                     f"{self.path}: {where}: item_id {item_id!r} appears twice "
                     f"(first at {where_of} {first_seen[item_id]})"
                 )
@@ -101,12 +126,12 @@ class PredictionsFileModel:
         missing = sorted(wanted - self.texts.keys())
         unknown = sorted(self.texts.keys() - wanted)
         if missing:
-            raise ValueError(
+            raise InputError(
                 f"{self.path}: no prediction for {len(missing)} of {len(wanted)} items "
                 f"(first: {', '.join(map(repr, missing[:5]))})"
             )
         if unknown:
-            raise ValueError(
+            raise InputError(
                 f"{self.path}: {len(unknown)} predictions for unknown item_ids, not in the "
                 f"evaluated items (first: {', '.join(map(repr, unknown[:5]))}); "
                 "is this file from another item set?"
@@ -114,7 +139,7 @@ class PredictionsFileModel:
         for item in items:
             probs = self.probs[item.item_id]
             if probs is not None and len(probs) != len(item.options):
-                raise ValueError(
+                raise InputError(
                     f"{self.path}: item {item.item_id!r}: {len(probs)} option_probs for "
                     f"{len(item.options)} options"
                 )
@@ -139,7 +164,7 @@ class PredictionsFileModel:
                     "use mode 'generation' to read the letter answers"
                 )
             if len(probs) != len(item.options):
-                raise ValueError(
+                raise InputError(
                     f"{self.path}: item {item.item_id!r}: {len(probs)} option_probs for "
                     f"{len(item.options)} options"
                 )

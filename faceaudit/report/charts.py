@@ -19,6 +19,8 @@ matplotlib.use("Agg")  # no display; must precede pyplot
 
 import matplotlib.pyplot as plt  # noqa: E402
 
+from faceaudit.textsafe import chart_label  # noqa: E402  (labels are data: no mathtext, no controls)
+
 OKABE_ITO = {
     "blue": "#0072B2",
     "orange": "#E69F00",
@@ -82,7 +84,7 @@ def interval_chart(
                 capsize=3, markersize=5, linewidth=1.4,
             )
         ax.set_yticks(ys)
-        ax.set_yticklabels([f"{r.label} (n={r.n})" if r.n is not None else r.label for r in rows])
+        ax.set_yticklabels([chart_label(f"{r.label} (n={r.n})" if r.n is not None else r.label) for r in rows])
         if limit is not None:
             ax.axvline(limit, color=OKABE_ITO["vermillion"], linestyle="--", linewidth=1.2)
             ax.text(limit, len(rows) - 0.4, f" policy limit {limit:g}", color=OKABE_ITO["vermillion"],
@@ -90,8 +92,8 @@ def interval_chart(
         if xlim is not None:
             ax.set_xlim(*xlim)
         ax.set_ylim(-0.7, len(rows) - 0.3)
-        ax.set_xlabel(xlabel)
-        ax.set_title(title, loc="left")
+        ax.set_xlabel(chart_label(xlabel))
+        ax.set_title(chart_label(title), loc="left")
         ax.grid(axis="x", color="#dddddd", linewidth=0.6)
         ax.set_axisbelow(True)
         uri = _encode(fig)
@@ -119,9 +121,9 @@ def count_chart(counts: dict[str, int], *, title: str) -> Chart:
         for y, key in zip(ys, labels, strict=True):
             ax.text(counts[key], y, f" {counts[key]:,}", va="center", fontsize=8)
         ax.set_yticks(ys)
-        ax.set_yticklabels(labels)
+        ax.set_yticklabels([chart_label(label) for label in labels])
         ax.set_xlabel("records")
-        ax.set_title(title, loc="left")
+        ax.set_title(chart_label(title), loc="left")
         uri = _encode(fig)
     summary = ", ".join(f"{k} {v:,}" for k, v in counts.items())
     return Chart(uri, f"{title}: {summary}.")

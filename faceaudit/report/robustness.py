@@ -17,6 +17,7 @@ import numpy as np
 
 from faceaudit.report import charts
 from faceaudit.report.charts import OKABE_ITO, Chart, plt
+from faceaudit.textsafe import chart_label
 
 _LINE_COLOURS = [OKABE_ITO[k] for k in ("blue", "vermillion", "green", "orange", "purple", "sky", "black")]
 
@@ -41,9 +42,9 @@ def heat_map(section: dict[str, Any]) -> Chart:
                     mark = "*" if flagged[i, j] else ""
                     ax.text(j, i, f"{values[i, j] * 100:+.1f}{mark}", ha="center", va="center", fontsize=7)
         ax.set_xticks(range(len(perturbations)))
-        ax.set_xticklabels([p.replace("_", " ") for p in perturbations], rotation=40, ha="right")
+        ax.set_xticklabels([chart_label(p.replace("_", " ")) for p in perturbations], rotation=40, ha="right")
         ax.set_yticks(range(len(rows)))
-        ax.set_yticklabels([f"{a}={g}" for a, g in rows])
+        ax.set_yticklabels([chart_label(f"{a}={g}") for a, g in rows])
         ax.set_title("Extra accuracy drop of each group vs the rest (points, mean over severities)", loc="left")
         fig.colorbar(image, ax=ax, label="points (positive: the group loses more)")
         uri = charts._encode(fig)
@@ -75,13 +76,13 @@ def severity_curves(section: dict[str, Any]) -> list[Chart]:
                 offset = (k - (len(curves) - 1) / 2) * 0.06  # keep overlapping intervals apart
                 ax.errorbar([x + offset for x in levels[: len(points)]], ys, yerr=err, marker="o", markersize=4, capsize=2,
                             linewidth=1.3, color=_LINE_COLOURS[k % len(_LINE_COLOURS)],
-                            label=f"{curve['group']} (n={curve['n_images']}, AUC {curve['auc']['value']:.2f})")
+                            label=chart_label(f"{curve['group']} (n={curve['n_images']}, AUC {curve['auc']['value']:.2f})"))
             ax.set_xticks(levels)
             ax.set_xticklabels(["clean", *map(str, section["severities"])])
             ax.set_xlabel("severity")
             ax.set_ylabel("accuracy (95% interval)")
             ax.set_ylim(0, 1)
-            ax.set_title(f"{family}: accuracy by severity and {attribute}", loc="left")
+            ax.set_title(chart_label(f"{family}: accuracy by severity and {attribute}"), loc="left")
             ax.legend(fontsize=7, frameon=False, loc="lower left")
             ax.grid(axis="y", color="#dddddd", linewidth=0.6)
             uri = charts._encode(fig)

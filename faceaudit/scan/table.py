@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from faceaudit.corpus.labels import LabelView, label_view
+from faceaudit.errors import InputError
 from faceaudit.scan.tokens import Tokens, tokenize
 from faceaudit.store import read_jsonl
 
@@ -110,7 +111,7 @@ class PairColumns:
             if not all(type(v) is str for v in values):
                 bad = next(i for i, v in enumerate(values) if type(v) is not str)
                 index = records.index(accepted[bad])
-                raise ValueError(f"{where(index)}: field {name!r} must be a string")
+                raise InputError(f"{where(index)}: field {name!r} must be a string")
             target.extend(values)
         self.keys.extend(r.get("key") for r in accepted)
         self.questions.extend(r.get("question") for r in accepted)
@@ -191,9 +192,9 @@ def _parse_lines(
             try:
                 record = _loads(line)
             except ValueError as error:
-                raise ValueError(f"{where(number)}: invalid JSON ({error})") from None
+                raise InputError(f"{where(number)}: invalid JSON ({error})") from None
             if type(record) is not dict:
-                raise ValueError(f"{where(number)}: a corpus record must be a JSON object")
+                raise InputError(f"{where(number)}: a corpus record must be a JSON object")
     return records  # type: ignore[return-value]
 
 
@@ -224,7 +225,7 @@ def read_labels(path: str | Path) -> dict[str, dict[str, str]]:
         if image_id is None and row.get("file"):
             image_id = str(row["file"]).rsplit(".", 1)[0]  # FairFace: val/1.jpg -> val/1
         if not image_id:
-            raise ValueError(
+            raise InputError(
                 f"{path}: row {number}: no image id; expected an 'id', 'image_id' or 'file' column"
             )
         skip = {"id", "image_id", "file", "image_path", "split", "service_test", "attributes"}

@@ -87,11 +87,15 @@ def _require(record: dict[str, Any], field: str, where: str) -> str:
 
 def read_corpus_jsonl(path: Path) -> list[SupervisedExample]:
     examples = []
-    with open(path, encoding="utf-8") as handle:
-        for number, line in enumerate(handle, start=1):
+    with open(path, "rb") as handle:
+        for number, raw in enumerate(handle, start=1):
+            where = f"{path}: line {number}"
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as error:
+                raise CorpusFormatError(f"{where}: not UTF-8 text ({error.reason})") from None
             if not line.strip():
                 continue
-            where = f"{path}: line {number}"
             try:
                 record = json.loads(line)
             except json.JSONDecodeError as error:
@@ -131,6 +135,8 @@ def read_corpus_jsonl(path: Path) -> list[SupervisedExample]:
 def read_sharegpt(path: Path) -> list[SupervisedExample]:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as error:
+        raise CorpusFormatError(f"{path}: not UTF-8 text ({error.reason} at byte {error.start})") from None
     except json.JSONDecodeError as error:
         raise CorpusFormatError(f"{path}: invalid JSON (line {error.lineno}: {error.msg})") from None
     if not isinstance(data, list):

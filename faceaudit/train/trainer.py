@@ -28,6 +28,7 @@ from faceaudit.models.chat import IGNORE_INDEX
 from faceaudit.models.loading import load_model, save_processor
 from faceaudit.schema.training import LossPoint, TrainingSection
 from faceaudit.store import (
+    atomic_directory,
     atomic_write_json,
     atomic_write_text,
     sha256_file,
@@ -334,7 +335,16 @@ def train_lora(
     output = trainer.train(resume_from_checkpoint=str(last) if last is not None else None)
 
     adapter_dir = out_dir / ADAPTER
-    trainer.save_model(str(adapter_dir))
+    if trainer.args.world_size == 1:
+        # Whole or not at all: weights and processor files go to a staging folder that is
+        # renamed over the old adapter (store.atomic_directory), so a crash mid-save never
+        # leaves an adapter that loads with missing or stale files.
+        with atomic_directory(adapter_dir) as staging:
+            trainer.save_model(str(staging))
+            save_processor(processor, staging)
+    else:
+        # A sharded save is collective over every rank: written in place (not atomic).
+        trainer.save_model(str(adapter_dir))
     if trainer.is_world_process_zero():
         _finish(
             trainer=trainer, output=output, processor=processor, recipe=recipe, base_model=base_model,
@@ -358,7 +368,8 @@ def _finish(
     """Rank 0: save the processor, merge, score held-out items, write the log summary and section."""
     adapter_dir = out_dir / ADAPTER
     log_path = out_dir / LOG
-    save_processor(processor, adapter_dir)
+    if trainer.args.world_size > 1:
+        save_processor(processor, adapter_dir)
     merged_dir = merge_adapter(base_model, adapter_dir, out_dir / MERGED, recipe=recipe) if recipe.merge else None
 
     accuracy: dict = {}
@@ -447,9 +458,8 @@ def merge_adapter(base_model: str, adapter_dir: Path, merged_dir: Path, *, recip
     )
     merged = model.merge_and_unload()
     merged_dir = Path(merged_dir)
-    if merged_dir.exists():
-        shutil.rmtree(merged_dir)
-    merged.save_pretrained(str(merged_dir))
-    save_processor(processor, merged_dir)
-    atomic_write_json(merged_dir / "faceaudit_merge.json", {"base_model": base_model, "adapter": str(adapter_dir)})
+    with atomic_directory(merged_dir) as staging:
+        merged.save_pretrained(str(staging))
+        save_processor(processor, staging)
+        atomic_write_json(staging / "faceaudit_merge.json", {"base_model": base_model, "adapter": str(adapter_dir)})
     return merged_dir

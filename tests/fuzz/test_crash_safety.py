@@ -1,0 +1,184 @@
+"""SIGKILL at several seeded points, then a rerun: the same records as one uninterrupted run.
+
+Issue #13, "what to build" 2, for corpus generation (template backend) and prediction
+(simulated model): a child process is killed three times at seeded, increasing record counts
+(a kill may tear the last line), restarted each time, and finally run to completion. The
+result must hold every record exactly once, and each equal to the uninterrupted run's record
+apart from its timestamps. Training has its own kill-and-resume test
+(tests/train/test_train_resume.py); the perturbation stage is not covered here yet.
+A full disk is simulated on audit.json: a clear error, and the previous file left whole.
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+from faceaudit import store
+from faceaudit.errors import StageError
+from faceaudit.store import atomic_write_json
+
+TESTS = Path(__file__).resolve().parents[1]
+VOLATILE = {"started_at", "finished_at"}
+
+_CHILD = textwrap.dedent(
+    """
+    import sys, time
+    from pathlib import Path
+    sys.path[:0] = [{corpus!r}, {evaluate!r}]
+    from faceaudit import store
+
+    append = store.JsonlWriter.append
+    def slow_append(self, record):  # slow enough that a kill lands between (or inside) writes
+        time.sleep(0.004)
+        return append(self, record)
+    store.JsonlWriter.append = slow_append
+
+    stage, root, out = sys.argv[1], Path(sys.argv[2]), Path(sys.argv[3])
+    if stage == "generate":
+        from corpus_server import make_face_set
+        from faceaudit.corpus.config import CorpusConfig
+        from faceaudit.corpus.generate import generate_corpus
+        generate_corpus(make_face_set(root, n=24), root, CorpusConfig(backend="template"), out,
+                        seed=3, progress=False)
+    else:
+        from test_predict import make_items
+        from faceaudit.evaluate.predict import predict
+        from faceaudit.models.simulated import SimulatedFaceModel
+        predict(make_items(300), root, SimulatedFaceModel({{"default": 0.7}}, seed=9, invalid_rate=0.1),
+                mode="generation", out_jsonl=out, batch_size=1, progress=False)
+    """
+)
+STAGES = {"generate": ("key", 24 * 8), "predict": ("item_id", 300)}
+
+
+def _records(path: Path, key: str) -> list[dict]:
+    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+    for row in rows:
+        for name in VOLATILE:
+            row.pop(name, None)
+    return sorted(rows, key=lambda r: r[key])
+
+
+def _lines(path: Path) -> int:
+    return path.read_bytes().count(b"\n") if path.exists() else 0
+
+
+def _run_inline(stage: str, root: Path, out: Path) -> None:
+    """The uninterrupted run, in this process (what the child does, minus the slowing)."""
+    for folder in ("corpus", "evaluate"):
+        if str(TESTS / folder) not in sys.path:
+            sys.path.insert(0, str(TESTS / folder))
+    if stage == "generate":
+        from corpus_server import make_face_set
+
+        from faceaudit.corpus.config import CorpusConfig
+        from faceaudit.corpus.generate import generate_corpus
+
+        generate_corpus(make_face_set(root, n=24), root, CorpusConfig(backend="template"), out,
+                        seed=3, progress=False)
+    else:
+        from test_predict import make_items
+
+        from faceaudit.evaluate.predict import predict
+        from faceaudit.models.simulated import SimulatedFaceModel
+
+        predict(make_items(300), root, SimulatedFaceModel({"default": 0.7}, seed=9, invalid_rate=0.1),
+                mode="generation", out_jsonl=out, batch_size=1, progress=False)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("stage", sorted(STAGES))
+def test_killed_three_times_then_rerun_equals_one_uninterrupted_run(stage: str, tmp_path: Path) -> None:
+    key, total = STAGES[stage]
+    script = _CHILD.format(corpus=str(TESTS / "corpus"), evaluate=str(TESTS / "evaluate"))
+    root = tmp_path / "faces"
+    root.mkdir()
+    env = {**os.environ, "PYTHONHASHSEED": "0", "OMP_NUM_THREADS": "1"}
+
+    def command(out: Path) -> list[str]:
+        return [sys.executable, "-c", script, stage, str(root), str(out)]
+
+    killed_at = []
+    out = tmp_path / "killed.jsonl"
+    for threshold in sorted(random.Random(stage).sample(range(15, total - 40), 3)):
+        child = subprocess.Popen(command(out), env=env, stderr=subprocess.PIPE)
+        deadline = time.monotonic() + 120
+        while _lines(out) < threshold and child.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.002)
+        child.send_signal(signal.SIGKILL)
+        child.wait(timeout=30)
+        assert child.returncode == -signal.SIGKILL, child.stderr.read().decode()[-2000:]
+        killed_at.append(_lines(out))
+    assert killed_at == sorted(killed_at) and killed_at[-1] < total, killed_at  # each kill landed mid-stage
+    done = subprocess.run(command(out), env=env, capture_output=True, text=True, timeout=180)
+    assert done.returncode == 0, done.stderr[-2000:]
+
+    clean = tmp_path / "clean.jsonl"
+    _run_inline(stage, root, clean)
+    resumed, uninterrupted = _records(out, key), _records(clean, key)
+    assert len(resumed) == len({r[key] for r in resumed}) == total  # nothing lost, nothing twice
+    assert resumed == uninterrupted
+
+
+def test_a_full_disk_leaves_the_previous_audit_whole(tmp_path: Path, monkeypatch) -> None:
+    target = tmp_path / "audit.json"
+    atomic_write_json(target, {"schema_version": "2", "old": True})
+    before = target.read_bytes()
+    real_fdopen = os.fdopen
+
+    class FullDisk:
+        def __init__(self, handle):
+            self.handle = handle
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            self.handle.close()
+
+        def write(self, data):
+            self.handle.write(data[: len(data) // 2])
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(store.os, "fdopen", lambda fd, mode: FullDisk(real_fdopen(fd, mode)))
+    with pytest.raises(StageError, match=r"audit\.json: the disk is full .*previous audit\.json, if any, is unchanged"):
+        atomic_write_json(target, {"schema_version": "2", "new": "x" * 10_000})
+    assert target.read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir()] == ["audit.json"]  # the half-written temp file is gone
+
+
+def test_a_full_disk_mid_jsonl_is_a_clear_error_and_resumes(tmp_path: Path) -> None:
+    path = tmp_path / "predictions.jsonl"
+    writer = store.JsonlWriter(path, "item_id")
+    writer.append({"item_id": "q1", "answer": "A"})
+
+    class FullDisk:
+        def __init__(self, handle):
+            self.handle = handle
+
+        def write(self, data):
+            self.handle.write(data[:5])  # a torn line reaches the file
+            self.handle.flush()
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+        def __getattr__(self, name):
+            return getattr(self.handle, name)
+
+    writer._handle = FullDisk(writer._handle)
+    with pytest.raises(StageError, match=r"predictions\.jsonl: the disk is full .* after 1 complete record"):
+        writer.append({"item_id": "q2", "answer": "B"})
+    writer._handle.handle.close()
+    resumed = store.JsonlWriter(path, "item_id")
+    assert resumed.keys == {"q1"} and resumed.recovered_bytes == 5
+    resumed.close()
