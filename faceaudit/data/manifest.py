@@ -19,13 +19,14 @@ from __future__ import annotations
 import json
 from pathlib import Path, PurePosixPath
 
-import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from faceaudit.data.builder import DatasetBuilder, is_missing_value
 from faceaudit.data.csvfile import decode_utf8, read_csv_rows, read_label_bytes
 from faceaudit.data.dataset import DataIssue, Dataset, DatasetError
 from faceaudit.data.images import DEFAULT_MAX_PIXELS
+from faceaudit.errors import format_validation_errors
+from faceaudit.yaml_io import load_yaml
 
 SIDECAR_NAME = "faceaudit-dataset.yaml"
 MANIFEST_NAMES = ("manifest.csv", "manifest.jsonl")
@@ -62,12 +63,9 @@ class DatasetSidecar(BaseModel):
 
 
 def read_sidecar(path: Path) -> DatasetSidecar:
-    try:
-        # BaseLoader keeps every scalar a string: labels such as `yes`/`no` or `1` must
-        # stay the strings the manifest holds, not become booleans or integers.
-        raw = yaml.load(path.read_text(encoding="utf-8"), Loader=yaml.BaseLoader)  # noqa: S506
-    except yaml.YAMLError as exc:
-        raise DatasetError(f"{path}: not valid YAML ({exc})") from exc
+    # Every scalar stays a string: labels such as `yes`/`no` or `1` must stay the strings the
+    # manifest holds, not become booleans or integers.
+    raw = load_yaml(path.read_text(encoding="utf-8"), str(path), DatasetError, strings=True)
     if raw is None:
         raw = {}
     if not isinstance(raw, dict):
@@ -77,8 +75,7 @@ def read_sidecar(path: Path) -> DatasetSidecar:
     try:
         sidecar = DatasetSidecar.model_validate(raw)
     except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
-        raise DatasetError(f"{path}: {problems}") from exc
+        raise DatasetError(format_validation_errors(exc.errors(), f"data set sidecar {path}")) from None
     for attr, order in sidecar.ordinal.items():
         vocabulary = sidecar.labels.get(attr)
         if vocabulary is not None and sorted(vocabulary) != sorted(order):

@@ -46,3 +46,18 @@ def test_python_tags_and_impossible_dates_are_input_errors():
         load_yaml("a: !!python/object/apply:os.system ['true']\n", "x.yaml")
     with pytest.raises(InputError, match="d.yaml: not valid YAML"):
         load_yaml("date: 2026-13-01\n", "d.yaml")
+
+
+def test_a_data_set_sidecar_keeps_labels_as_strings_and_refuses_a_repeated_key(tmp_path):
+    from faceaudit.data.dataset import DatasetError
+    from faceaudit.data.manifest import read_sidecar
+
+    assert load_yaml("labels: {smiling: [yes, no]}\nn: 1\n", "s.yaml", strings=True) == {
+        "labels": {"smiling": ["yes", "no"]}, "n": "1"}
+    sidecar = tmp_path / "dataset.yaml"
+    sidecar.write_text("name: a\nname: b\n")
+    with pytest.raises(DatasetError, match="key 'name' appears twice"):
+        read_sidecar(sidecar)
+    sidecar.write_text("name: a\nsensitive_attributes: x\nbogus: 1\n")
+    with pytest.raises(DatasetError, match=r"invalid data set sidecar .*dataset\.yaml:\n  "):
+        read_sidecar(sidecar)
