@@ -13,6 +13,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from faceaudit.contamination.config import ContaminationConfig
 from faceaudit.corpus.config import CorpusConfig
 from faceaudit.data.config import DatasetConfig
 from faceaudit.errors import InputError, format_validation_errors
@@ -39,6 +40,7 @@ class AuditConfig(BaseModel):
     scan: ScanConfig = Field(default_factory=ScanConfig)
     train: TrainConfig = Field(default_factory=TrainConfig)
     evaluate: EvaluateConfig = Field(default_factory=EvaluateConfig)
+    contamination: ContaminationConfig = Field(default_factory=ContaminationConfig)
     perturb: PerturbConfig = Field(default_factory=PerturbConfig)
     gate: GateConfig = Field(default_factory=GateConfig)
     report: ReportConfig = Field(default_factory=ReportConfig)

@@ -120,10 +120,10 @@ class StageContext:
     previous: AuditResult | None = None  # the stored audit a stage command merges into
 
 
-STAGES = ("dataset", "corpus", "scan", "train", "evaluate", "perturb", "gate", "report")
+STAGES = ("dataset", "corpus", "scan", "train", "evaluate", "contamination", "perturb", "gate", "report")
 #: The section each computing stage writes, in pipeline order (later ones depend on earlier ones).
 _SECTIONS = {"corpus": "corpus", "scan": "corpus_scan", "train": "training", "evaluate": "evaluation",
-             "perturb": "robustness"}
+             "contamination": "contamination", "perturb": "robustness"}
 #: The ``kind`` of the warning left when a verdict is dropped; a new verdict clears it.
 VERDICT_DROPPED = "verdict_dropped"
 
@@ -190,6 +190,8 @@ def _run_locked(
         ("scan", lambda: config.scan.enabled and ctx.corpus_path is not None, _stage_scan),
         ("train", lambda: config.train.enabled, _stage_train),
         ("evaluate", lambda: config.evaluate.enabled, _stage_evaluate),
+        ("contamination", lambda: config.contamination.enabled
+         and (ctx.corpus_path is not None or config.contamination.corpus is not None), _stage_contamination),
         ("perturb", lambda: config.perturb.enabled, _stage_perturb),
     ]
     for name, enabled, stage in stages:
@@ -240,7 +242,8 @@ def _section_key(name: str, section: Any) -> Any:
 
 def _depends_on(name: str, upstream: str, previous: AuditResult) -> bool:
     """Whether the stored section ``name`` was computed from the stored section ``upstream``."""
-    if (name, upstream) in {("training", "corpus"), ("corpus_scan", "corpus")}:
+    if (name, upstream) in {("training", "corpus"), ("corpus_scan", "corpus"), ("contamination", "corpus"),
+                            ("contamination", "evaluation")}:
         return True
     if (name, upstream) == ("evaluation", "training"):
         # Only when the evaluated model is this run's adapter (not a model named on its own).
@@ -525,6 +528,29 @@ def _stage_evaluate(ctx: StageContext) -> None:
         progress=ctx.progress,
     )
     ctx.result.evaluation = section
+
+
+def _stage_contamination(ctx: StageContext) -> None:
+    from faceaudit.contamination.stage import check_contamination
+
+    cfg = ctx.config.contamination
+    if cfg.corpus is not None:
+        corpus = Path(cfg.corpus)
+        if not corpus.is_file():
+            raise InputError(f"contamination.corpus {corpus} does not exist")
+        corpus_root = Path(cfg.media_dir) if cfg.media_dir else corpus.parent
+    else:
+        corpus, corpus_root = ctx.corpus_path, ctx.image_root
+    section = check_contamination(
+        ctx.eval_items, ctx.image_root, corpus, corpus_root, cfg,
+        sensitive_attributes=ctx.sensitive_attributes, evaluation=ctx.result.evaluation,
+        trained_on_corpus=ctx.result.training is not None and cfg.corpus is None,
+    )
+    ctx.result.contamination = section
+    if section.n_contaminated_images:
+        warn(ctx.result, "contamination", f"{section.n_contaminated_images} of {section.n_eval_images} evaluation "
+             f"images are in the training corpus ({section.n_exact_file} same file, {section.n_exact_pixels} same "
+             f"pixels, {section.n_near} near duplicates); accuracy on them is not a test of generalisation")
 
 
 def _stage_perturb(ctx: StageContext) -> None:

@@ -16,6 +16,7 @@ from pydantic import Field, ValidationError
 
 from faceaudit.errors import InputError, format_validation_errors
 from faceaudit.schema.common import Estimate, ResultModel, Warning_
+from faceaudit.schema.contamination import ContaminationSection
 from faceaudit.schema.corpus import CorpusSection
 from faceaudit.schema.corpus_scan import CorpusScanSection
 from faceaudit.schema.evaluation import EvaluationSection
@@ -37,6 +38,7 @@ class AuditResult(ResultModel):
     corpus_scan: CorpusScanSection | None = None
     training: TrainingSection | None = None
     evaluation: EvaluationSection | None = None
+    contamination: ContaminationSection | None = None
     robustness: RobustnessSection | None = None
     gate: GateSection | None = None
     warnings: list[Warning_] = Field(default_factory=list)
@@ -73,6 +75,7 @@ class AuditResult(ResultModel):
 __all__ = [
     "SCHEMA_VERSION",
     "AuditResult",
+    "ContaminationSection",
     "CorpusScanSection",
     "CorpusSection",
     "DatasetSection",
