@@ -46,7 +46,10 @@ def fingerprint(path: str | Path) -> ImageFingerprint:
     try:
         data = path.read_bytes()
         with Image.open(path) as opened:
-            image = ImageOps.exif_transpose(opened).convert("RGB")
+            # A camera's rotation flag changes what the picture shows; transposing costs as much
+            # as the hash, so only when the flag is there (PNG renders and FairFace crops have none).
+            rotated = opened.getexif().get(0x0112, 1) not in (1, None)
+            image = (ImageOps.exif_transpose(opened) if rotated else opened).convert("RGB")
     except OSError as error:
         raise InputError(f"{path}: cannot read the image ({error})") from None
     pixels = hashlib.sha256(f"{image.width}x{image.height}\0".encode() + image.tobytes()).hexdigest()
