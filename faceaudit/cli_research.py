@@ -1,4 +1,4 @@
-"""The researcher's subcommands: ``faceaudit items export|import``."""
+"""The researcher's subcommands: ``faceaudit items export|import`` and ``faceaudit compare``."""
 
 from __future__ import annotations
 
@@ -45,6 +45,21 @@ def add_research_commands(commands: argparse._SubParsersAction) -> None:
     back.add_argument("--items", type=Path, required=True, help="the folder `faceaudit items export` wrote")
     back.add_argument("--out", type=Path, required=True, help="predictions JSONL to write")
     back.set_defaults(handler=_cmd_items_import)
+
+    compare = commands.add_parser(
+        "compare",
+        help="per-group accuracy changes between two audits of the same items, paired",
+        description="B against A, group by group: the change in accuracy with Newcombe's paired "
+        "interval and McNemar's exact test on the items both audits asked, Holm-corrected; prints "
+        "who got better and who got worse as Markdown (for a pull request).",
+    )
+    compare.add_argument("a", type=Path, help="the reference audit.json (e.g. the base model)")
+    compare.add_argument("b", type=Path, help="the audit.json to compare with it (e.g. the candidate)")
+    compare.add_argument("--markdown", type=Path, metavar="FILE", help="also write the Markdown summary to FILE")
+    compare.add_argument("--html", type=Path, metavar="FILE", help="write the comparison as an HTML page")
+    compare.add_argument("--json", dest="json_out", type=Path, metavar="FILE", help="write the comparison as JSON")
+    compare.add_argument("--alpha", type=float, default=0.05, help="family-wise error rate (default %(default)s)")
+    compare.set_defaults(handler=_cmd_compare)
 
 
 def _check_against_audit(run_dir: Path, items: list) -> None:
@@ -102,4 +117,24 @@ def _cmd_items_import(args: argparse.Namespace) -> int:
     path = import_answers(args.answers, args.items, args.out)
     print(f"predictions: {path}")
     print(f"evaluate with: faceaudit evaluate --backend predictions --predictions {path} --mode generation")
+    return 0
+
+
+def _cmd_compare(args: argparse.Namespace) -> int:
+    from faceaudit.compare import compare_audits, render_comparison_html, to_markdown
+    from faceaudit.schema import AuditResult
+    from faceaudit.store import atomic_write_text
+
+    if not 0 < args.alpha < 1:
+        raise InputError(f"--alpha must be between 0 and 1, got {args.alpha}")
+    comparison = compare_audits(AuditResult.load(args.a), AuditResult.load(args.b),
+                                a_name=str(args.a), b_name=str(args.b), alpha=args.alpha)
+    summary = to_markdown(comparison)
+    print(summary, end="")
+    if args.markdown:
+        atomic_write_text(args.markdown, summary)
+    if args.html:
+        render_comparison_html(comparison, args.html)
+    if args.json_out:
+        atomic_write_text(args.json_out, comparison.model_dump_json(indent=2) + "\n")
     return 0
