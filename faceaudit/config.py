@@ -21,6 +21,7 @@ from faceaudit.evaluate.config import EvaluateConfig
 from faceaudit.gate.config import GateConfig, ReportConfig
 from faceaudit.perturb.config import PerturbConfig
 from faceaudit.scan.config import ScanConfig
+from faceaudit.sensitivity.config import SensitivityConfig
 from faceaudit.train.config import TrainConfig
 
 
@@ -41,6 +42,7 @@ class AuditConfig(BaseModel):
     train: TrainConfig = Field(default_factory=TrainConfig)
     evaluate: EvaluateConfig = Field(default_factory=EvaluateConfig)
     contamination: ContaminationConfig = Field(default_factory=ContaminationConfig)
+    sensitivity: SensitivityConfig = Field(default_factory=SensitivityConfig)
     perturb: PerturbConfig = Field(default_factory=PerturbConfig)
     gate: GateConfig = Field(default_factory=GateConfig)
     report: ReportConfig = Field(default_factory=ReportConfig)

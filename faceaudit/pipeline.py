@@ -120,10 +120,10 @@ class StageContext:
     previous: AuditResult | None = None  # the stored audit a stage command merges into
 
 
-STAGES = ("dataset", "corpus", "scan", "train", "evaluate", "contamination", "perturb", "gate", "report")
+STAGES = ("dataset", "corpus", "scan", "train", "evaluate", "contamination", "sensitivity", "perturb", "gate", "report")
 #: The section each computing stage writes, in pipeline order (later ones depend on earlier ones).
 _SECTIONS = {"corpus": "corpus", "scan": "corpus_scan", "train": "training", "evaluate": "evaluation",
-             "contamination": "contamination", "perturb": "robustness"}
+             "contamination": "contamination", "sensitivity": "sensitivity", "perturb": "robustness"}
 #: The ``kind`` of the warning left when a verdict is dropped; a new verdict clears it.
 VERDICT_DROPPED = "verdict_dropped"
 
@@ -192,6 +192,7 @@ def _run_locked(
         ("evaluate", lambda: config.evaluate.enabled, _stage_evaluate),
         ("contamination", lambda: config.contamination.enabled
          and (ctx.corpus_path is not None or config.contamination.corpus is not None), _stage_contamination),
+        ("sensitivity", lambda: config.sensitivity.enabled, _stage_sensitivity),
         ("perturb", lambda: config.perturb.enabled, _stage_perturb),
     ]
     for name, enabled, stage in stages:
@@ -243,7 +244,7 @@ def _section_key(name: str, section: Any) -> Any:
 def _depends_on(name: str, upstream: str, previous: AuditResult) -> bool:
     """Whether the stored section ``name`` was computed from the stored section ``upstream``."""
     if (name, upstream) in {("training", "corpus"), ("corpus_scan", "corpus"), ("contamination", "corpus"),
-                            ("contamination", "evaluation")}:
+                            ("contamination", "evaluation"), ("sensitivity", "training")}:
         return True
     if (name, upstream) == ("evaluation", "training"):
         # Only when the evaluated model is this run's adapter (not a model named on its own).
@@ -551,6 +552,33 @@ def _stage_contamination(ctx: StageContext) -> None:
         warn(ctx.result, "contamination", f"{section.n_contaminated_images} of {section.n_eval_images} evaluation "
              f"images are in the training corpus ({section.n_exact_file} same file, {section.n_exact_pixels} same "
              f"pixels, {section.n_near} near duplicates); accuracy on them is not a test of generalisation")
+
+
+def _stage_sensitivity(ctx: StageContext) -> None:
+    from faceaudit.models import make_model
+    from faceaudit.sensitivity.stage import analyse, ask_variants
+
+    cfg = ctx.config.evaluate
+    if cfg.backend == "predictions":
+        warn(ctx.result, "sensitivity", "prompt sensitivity not tested: a predictions file answers only the "
+             "items it was made for, not their paraphrases")
+        return
+    model_dir = Path(ctx.base_model) if ctx.base_model else None
+    model = make_model(cfg, model_dir=model_dir, adapter=ctx.adapter_dir, seed=ctx.config.seed)
+    try:
+        frame, mode = ask_variants(ctx.eval_items, ctx.image_root, model, ctx.config.sensitivity, cfg.mode,
+                                   ctx.store.stage_dir("sensitivity"), seed=ctx.config.seed,
+                                   batch_size=cfg.batch_size, progress=ctx.progress)
+    finally:
+        close = getattr(model, "close", None)
+        if close is not None:
+            close()
+    section = analyse(frame, model=model.name, mode=mode, cfg=ctx.config.sensitivity,
+                      sensitive_attributes=ctx.sensitive_attributes)
+    ctx.result.sensitivity = section
+    if section.flagged:
+        warn(ctx.result, "sensitivity", f"answers flip with the wording or option order more often for "
+             f"{', '.join(section.flagged)} than for the rest")
 
 
 def _stage_perturb(ctx: StageContext) -> None:

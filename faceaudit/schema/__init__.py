@@ -23,6 +23,7 @@ from faceaudit.schema.evaluation import EvaluationSection
 from faceaudit.schema.gate import GateSection
 from faceaudit.schema.robustness import RobustnessSection
 from faceaudit.schema.run import DatasetSection, ProvenanceSection, RunSection
+from faceaudit.schema.sensitivity import SensitivitySection
 from faceaudit.schema.training import TrainingSection
 from faceaudit.store import atomic_write_text
 
@@ -39,6 +40,7 @@ class AuditResult(ResultModel):
     training: TrainingSection | None = None
     evaluation: EvaluationSection | None = None
     contamination: ContaminationSection | None = None
+    sensitivity: SensitivitySection | None = None
     robustness: RobustnessSection | None = None
     gate: GateSection | None = None
     warnings: list[Warning_] = Field(default_factory=list)
@@ -86,6 +88,7 @@ __all__ = [
     "ResultModel",
     "RobustnessSection",
     "RunSection",
+    "SensitivitySection",
     "TrainingSection",
     "Warning_",
 ]
