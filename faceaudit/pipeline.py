@@ -540,12 +540,17 @@ def _stage_contamination(ctx: StageContext) -> None:
         if not corpus.is_file():
             raise InputError(f"contamination.corpus {corpus} does not exist")
         corpus_root = Path(cfg.media_dir) if cfg.media_dir else corpus.parent
+        name, digest = cfg.corpus, None
     else:
         corpus, corpus_root = ctx.corpus_path, ctx.image_root
+        # Relative to the run directory and hashed by content, like the corpus section itself.
+        name = corpus.relative_to(ctx.store.dir).as_posix()
+        digest = ctx.result.corpus.corpus_sha256 if ctx.result.corpus is not None else None
     section = check_contamination(
         ctx.eval_items, ctx.image_root, corpus, corpus_root, cfg,
         sensitive_attributes=ctx.sensitive_attributes, evaluation=ctx.result.evaluation,
         trained_on_corpus=ctx.result.training is not None and cfg.corpus is None,
+        corpus_name=name, corpus_sha256=digest,
     )
     ctx.result.contamination = section
     if section.n_contaminated_images:

@@ -86,7 +86,13 @@ def check_contamination(
     sensitive_attributes: Sequence[str],
     evaluation: EvaluationSection | None = None,
     trained_on_corpus: bool = False,
+    corpus_name: str | None = None,
+    corpus_sha256: str | None = None,
 ) -> ContaminationSection:
+    """Compare ``eval_items``' images (under ``eval_root``) with the images ``corpus`` names (under
+    ``corpus_root``). ``corpus_name`` and ``corpus_sha256`` are what the section records (default:
+    the path and the file's SHA-256; a run passes its corpus's path in the run directory and its
+    content hash, so the same inputs give the same section)."""
     eval_paths = sorted({p for item in eval_items for p in item.image_paths})
     if not eval_paths:
         raise InputError("no evaluation images to check for contamination")
@@ -132,7 +138,8 @@ def check_contamination(
     if cfg.recompute_clean and evaluation is not None:
         clean = clean_accuracy(evaluation, eval_items, contaminated_items, notes)
     return ContaminationSection(
-        corpus=str(corpus), corpus_sha256=sha256_file(corpus), trained_on_corpus=trained_on_corpus,
+        corpus=corpus_name or str(corpus), corpus_sha256=corpus_sha256 or sha256_file(corpus),
+        trained_on_corpus=trained_on_corpus,
         method=METHOD.format(d=cfg.phash_max_distance, t=cfg.thumbnail_max_difference),
         phash_max_distance=cfg.phash_max_distance, thumbnail_max_difference=cfg.thumbnail_max_difference,
         n_eval_images=len(eval_paths), n_corpus_images=len(present), n_corpus_images_missing=missing,
