@@ -157,3 +157,48 @@ def test_pipeline_stage_counts_planted_copies_blocks_the_release_and_recomputes_
         for group in task.groups:
             match = next(g for g in stored.groups if g.attributes == [group.attribute] and g.labels == [group.label])
             assert group.all_items.value == pytest.approx(match.metrics["accuracy"].value)
+
+
+def test_facexbench_questions_on_images_of_a_fairfacegpt_style_corpus_are_caught(
+    shared_fairface: Path, tmp_path: Path
+) -> None:
+    """The case the check exists for: benchmark questions asked on the images the corpus was made from."""
+    import csv
+
+    from faceaudit.items import export_items
+
+    with open(shared_fairface / "fairface_label_val.csv", encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))[:60]
+    races = sorted({r["race"] for r in rows})
+    items = []
+    for row in rows[:40]:
+        others = [r for r in races if r != row["race"]][:3]
+        items.append(McqItem(item_id=row["file"], image_ids=[row["file"]], image_paths=[row["file"]], task="race",
+                             question="What is the race of the person in this image?",
+                             options=[row["race"], *others], answer="A", dataset="fairface"))
+    export_items(items, shared_fairface, tmp_path / "bench", formats=["facexbench"])
+    # FairFaceGPT-style corpus: 10 of the benchmark's images re-encoded (JPEG 60, 168 px), 20 others.
+    media = tmp_path / "media"
+    media.mkdir()
+    names = []
+    for row in rows[:10]:
+        name = Path(row["file"]).name
+        (media / name).write_bytes(_jpeg(Image.open(shared_fairface / row["file"]), 60, 0.75))
+        names.append(name)
+    for row in rows[40:60]:
+        shutil.copyfile(shared_fairface / row["file"], media / Path(row["file"]).name)
+        names.append(Path(row["file"]).name)
+    sharegpt = tmp_path / "fairfacegpt.json"
+    sharegpt.write_text(json.dumps([{"conversations": [], "images": [n]} for n in names]))
+    result = run_audit(load_config(overrides=[
+        "dataset.kind=facexbench", f"dataset.path={tmp_path / 'bench' / 'facexbench'}",
+        "evaluate.backend=simulated", "evaluate.n_boot=100", "perturb.enabled=false", "report.enabled=false",
+        f"contamination.corpus={sharegpt}", f"contamination.media_dir={media}",
+        f"output_dir={tmp_path}", "run_id=fx",
+    ]), progress=False).result
+    section = result.contamination
+    assert (section.n_eval_images, section.n_corpus_images, section.n_contaminated_images) == (40, 30, 10)
+    assert section.n_near == 10 and section.corpus == str(sharegpt)
+    assert sorted(e.eval_image for e in section.examples) == sorted(
+        f"images/faceaudit_race/question_{k}.jpg" for k in range(1, 11))
+    assert next(c for c in result.gate.checks if c.id == "no-train-eval-contamination").verdict == "FAIL"
