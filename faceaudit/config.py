@@ -13,6 +13,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from faceaudit.baseline_config import BaselineConfig
 from faceaudit.contamination.config import ContaminationConfig
 from faceaudit.corpus.config import CorpusConfig
 from faceaudit.data.config import DatasetConfig
@@ -43,6 +44,7 @@ class AuditConfig(BaseModel):
     evaluate: EvaluateConfig = Field(default_factory=EvaluateConfig)
     contamination: ContaminationConfig = Field(default_factory=ContaminationConfig)
     sensitivity: SensitivityConfig = Field(default_factory=SensitivityConfig)
+    baseline: BaselineConfig = Field(default_factory=BaselineConfig)
     perturb: PerturbConfig = Field(default_factory=PerturbConfig)
     gate: GateConfig = Field(default_factory=GateConfig)
     report: ReportConfig = Field(default_factory=ReportConfig)

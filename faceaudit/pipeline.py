@@ -118,9 +118,10 @@ class StageContext:
     base_model: str | None = None
     adapter_dir: Path | None = None
     previous: AuditResult | None = None  # the stored audit a stage command merges into
+    baseline: AuditResult | None = None  # the in-run baseline's audit (baseline.enabled)
 
 
-STAGES = ("dataset", "corpus", "scan", "train", "evaluate", "contamination", "sensitivity", "perturb", "gate", "report")
+STAGES = ("dataset", "corpus", "scan", "train", "evaluate", "baseline", "contamination", "sensitivity", "perturb", "gate", "report")
 #: The section each computing stage writes, in pipeline order (later ones depend on earlier ones).
 _SECTIONS = {"corpus": "corpus", "scan": "corpus_scan", "train": "training", "evaluate": "evaluation",
              "contamination": "contamination", "sensitivity": "sensitivity", "perturb": "robustness"}
@@ -190,6 +191,7 @@ def _run_locked(
         ("scan", lambda: config.scan.enabled and ctx.corpus_path is not None, _stage_scan),
         ("train", lambda: config.train.enabled, _stage_train),
         ("evaluate", lambda: config.evaluate.enabled, _stage_evaluate),
+        ("baseline", lambda: config.baseline.enabled and ctx.result.evaluation is not None, _stage_baseline),
         ("contamination", lambda: config.contamination.enabled
          and (ctx.corpus_path is not None or config.contamination.corpus is not None), _stage_contamination),
         ("sensitivity", lambda: config.sensitivity.enabled, _stage_sensitivity),
@@ -531,6 +533,42 @@ def _stage_evaluate(ctx: StageContext) -> None:
     ctx.result.evaluation = section
 
 
+def _stage_baseline(ctx: StageContext) -> None:
+    """Evaluate the baseline model on this run's items, store its audit, compare, paired."""
+    from faceaudit.compare import compare_audits, render_comparison_html, to_markdown
+    from faceaudit.evaluate.config import EvaluateConfig
+    from faceaudit.evaluate.stage import run_evaluation
+
+    cfg = ctx.config.baseline
+    merged = {**ctx.config.evaluate.model_dump(), **cfg.evaluate, "predictions_out": None}
+    try:
+        evaluate_cfg = EvaluateConfig.model_validate(merged)
+    except ValueError as error:
+        raise InputError(f"baseline.evaluate: {error}") from None
+    out = ctx.store.stage_dir("baseline")
+    section = run_evaluation(
+        ctx.eval_items, ctx.image_root, evaluate_cfg, out / "evaluate",
+        sensitive_attributes=ctx.sensitive_attributes, ordinal=ctx.ordinal,
+        model_dir=Path(ctx.base_model) if ctx.base_model else None,
+        adapter=ctx.adapter_dir if cfg.use_adapter else None,
+        seed=ctx.config.seed, progress=ctx.progress,
+    )
+    baseline = AuditResult(run=ctx.result.run.model_copy(update={"stages_run": ["dataset", "evaluate"]}),
+                           provenance=ProvenanceSection(config_sha256=ctx.result.provenance.config_sha256),
+                           dataset=ctx.result.dataset, evaluation=section)
+    baseline.provenance = derive_provenance(baseline)
+    baseline.save(out / "audit.json")
+    ctx.baseline = baseline
+    comparison = compare_audits(baseline, ctx.result, a_name="baseline/audit.json", b_name="audit.json",
+                                confidence=section.confidence)
+    atomic_write_text(ctx.store.path("comparison.md"), to_markdown(comparison))
+    atomic_write_text(ctx.store.path("comparison.json"), comparison.model_dump_json(indent=2) + "\n")
+    render_comparison_html(comparison, ctx.store.path("comparison.html"))
+    worse = [f"{g.task}: {g.group}" for g in comparison.changes if g.direction == "worse"]
+    if worse:
+        warn(ctx.result, "baseline", f"worse than the baseline {section.model}: {'; '.join(worse)}")
+
+
 def _stage_contamination(ctx: StageContext) -> None:
     from faceaudit.contamination.stage import check_contamination
 
@@ -603,7 +641,7 @@ def _stage_gate(ctx: StageContext) -> Path:
         policy = load_policy(cfg.policy)
     except PolicyError as error:
         raise InputError(f"gate.policy: {error}") from None
-    baseline = AuditResult.load(cfg.baseline) if cfg.baseline else None
+    baseline = AuditResult.load(cfg.baseline) if cfg.baseline else ctx.baseline
     gate = evaluate_gate(ctx.result, policy, baseline=baseline, insufficient_blocks=cfg.insufficient_blocks)
     ctx.result.gate = gate
     return write_junit(gate, ctx.store.path("junit.xml"))

@@ -114,3 +114,28 @@ def test_different_sensitive_attributes_are_refused(audits) -> None:
     b.evaluation.sensitive_attributes = ["gender"]
     with pytest.raises(InputError, match="stratify by different attributes"):
         compare_audits(a, b)
+
+
+def test_run_with_a_baseline_evaluates_both_compares_and_gates_and_compare_agrees(tmp_path: Path) -> None:
+    from faceaudit.compare import Comparison
+
+    config = load_config(overrides=[
+        *[o for o in FAST if not o.startswith("gate.")], f"output_dir={tmp_path}", "run_id=both",
+        "evaluate.simulated_accuracy={default: 0.85, skin_tone_group=dark: 0.45}",
+        "baseline.enabled=true", "baseline.evaluate={simulated_accuracy: {default: 0.85}, model: base-sim}",
+    ])
+    result = run_audit(config, progress=False).result
+    run_dir = tmp_path / "both"
+    assert "baseline" in result.run.stages_run
+    baseline = AuditResult.load(run_dir / "baseline" / "audit.json")
+    assert baseline.evaluation.model == "base-sim" and result.evaluation.model == "simulated"
+    stored = Comparison.model_validate_json((run_dir / "comparison.json").read_text())
+    again = compare_audits(baseline, AuditResult.load(run_dir / "audit.json"),
+                           a_name="baseline/audit.json", b_name="audit.json")
+    assert stored == again
+    assert "skin_tone_group=dark" in (run_dir / "comparison.md").read_text().split("Got better")[0]
+    assert 'id="comparison"' in (run_dir / "comparison.html").read_text()
+    # The gate's regression check judged the candidate against the in-run baseline, paired.
+    check = next(c for c in result.gate.checks if c.id == "no-group-worse-than-baseline")
+    assert check.verdict == "FAIL"
+    assert any(w.stage == "baseline" for w in result.warnings)
