@@ -31,6 +31,9 @@ class ConfigError(InputError):
 
 
 class AuditConfig(BaseModel):
+    """The whole run's configuration, one section per stage; ``faceaudit run --print-config``
+    prints it with every field's description. Build it with :func:`load_config`."""
+
     model_config = ConfigDict(extra="forbid")
 
     name: str = "embedded-default"

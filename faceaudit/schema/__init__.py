@@ -31,6 +31,9 @@ SCHEMA_VERSION = "2"
 
 
 class AuditResult(ResultModel):
+    """audit.json: one section per stage (``None`` where the stage did not run), versioned.
+    :meth:`load` validates a file (NaN stays NaN), :meth:`save` writes one atomically."""
+
     schema_version: Literal["2"] = SCHEMA_VERSION
     run: RunSection
     provenance: ProvenanceSection
