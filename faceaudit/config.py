@@ -23,6 +23,7 @@ from faceaudit.gate.config import GateConfig, ReportConfig
 from faceaudit.perturb.config import PerturbConfig
 from faceaudit.scan.config import ScanConfig
 from faceaudit.sensitivity.config import SensitivityConfig
+from faceaudit.tracking import TrackingConfig
 from faceaudit.train.config import TrainConfig
 
 
@@ -48,6 +49,7 @@ class AuditConfig(BaseModel):
     contamination: ContaminationConfig = Field(default_factory=ContaminationConfig)
     sensitivity: SensitivityConfig = Field(default_factory=SensitivityConfig)
     baseline: BaselineConfig = Field(default_factory=BaselineConfig)
+    tracking: TrackingConfig = Field(default_factory=TrackingConfig)
     perturb: PerturbConfig = Field(default_factory=PerturbConfig)
     gate: GateConfig = Field(default_factory=GateConfig)
     report: ReportConfig = Field(default_factory=ReportConfig)

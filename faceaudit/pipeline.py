@@ -228,6 +228,10 @@ def _run_locked(
         # A report left from before is re-rendered too: it must never disagree with audit.json.
         with timer.stage("report"):
             outcome.report_path = _stage_report(ctx, audit_path)
+    if config.tracking.backend != "none":
+        from faceaudit.tracking import log_audit
+
+        log_audit(result, store.dir, config.tracking, Path(config.output_dir))
     return outcome
 
 
