@@ -22,7 +22,7 @@ from faceaudit.schema import AuditResult
 from faceaudit.store import read_jsonl
 
 FAST = [
-    "dataset.synthetic.n=600",
+    "dataset.synthetic.n=400",
     "dataset.synthetic.image_size=32",
     "corpus.enabled=false",
     "train.enabled=false",

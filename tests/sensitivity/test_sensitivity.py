@@ -68,22 +68,22 @@ def test_consistency_and_spread_are_counted_item_by_item() -> None:
 
 def test_run_flags_the_group_whose_answers_flip(tmp_path: Path) -> None:
     config = load_config(overrides=[
-        "dataset.synthetic.n=600", "dataset.synthetic.image_size=32", "corpus.enabled=false",
+        "dataset.synthetic.n=400", "dataset.synthetic.image_size=32", "corpus.enabled=false",
         "train.enabled=false", "perturb.enabled=false", "report.enabled=false", "gate.enabled=false",
         "evaluate.backend=simulated", "evaluate.n_boot=100", "evaluate.intersections=false",
         "evaluate.simulated_accuracy={default: 0.97, skin_tone_group=dark: 0.4}",
-        "sensitivity.enabled=true", "sensitivity.max_items=240", f"output_dir={tmp_path}", "run_id=s",
+        "sensitivity.enabled=true", "sensitivity.max_items=200", f"output_dir={tmp_path}", "run_id=s",
     ])
     result = run_audit(config, progress=False).result
     section = result.sensitivity
     assert "sensitivity" in result.run.stages_run
-    assert section.n_items == 240 and section.option_orders == 2 and section.paraphrases >= 2
+    assert section.n_items == 200 and section.option_orders == 2 and section.paraphrases >= 2
     answered = list(read_jsonl(tmp_path / "s" / "sensitivity" / "predictions-scoring.jsonl"))
     asked: dict[str, set[str]] = {}
     for row in answered:
         base, variant = row["item_id"].split("#")
         asked.setdefault(base, set()).add(variant)
-    assert len(asked) == 240 and len(answered) == sum(len(v) for v in asked.values())
+    assert len(asked) == 200 and len(answered) == sum(len(v) for v in asked.values())
     # Every wording in both orders: glasses and helmet have 2 wordings, the other tasks 3.
     for base, keys in asked.items():
         wordings = {k.split("o")[0] for k in keys}
