@@ -104,7 +104,8 @@ def test_corpus_jsonl_counts_only_accepted_records(tmp_path: Path) -> None:
 
 
 FAST = [
-    "dataset.synthetic.n=300",
+    "dataset.synthetic.n=200",
+    "dataset.synthetic.image_size=32",
     "train.enabled=false",
     "perturb.enabled=false",
     "report.enabled=false",
