@@ -102,11 +102,13 @@ def build_parser() -> argparse.ArgumentParser:
     render.add_argument("--contact-sheet", type=Path, help="also write a PNG grid of faces")
     render.set_defaults(handler=_cmd_data_render)
 
+    from faceaudit.cli_research import add_research_commands
     from faceaudit.cli_selftest import add_selftest_command
     from faceaudit.cli_stages import add_stage_commands
 
     add_stage_commands(commands)
     add_selftest_command(commands)
+    add_research_commands(commands)
     return parser
 
 

@@ -13,6 +13,8 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from faceaudit.baseline_config import BaselineConfig
+from faceaudit.contamination.config import ContaminationConfig
 from faceaudit.corpus.config import CorpusConfig
 from faceaudit.data.config import DatasetConfig
 from faceaudit.errors import InputError, format_validation_errors
@@ -20,6 +22,8 @@ from faceaudit.evaluate.config import EvaluateConfig
 from faceaudit.gate.config import GateConfig, ReportConfig
 from faceaudit.perturb.config import PerturbConfig
 from faceaudit.scan.config import ScanConfig
+from faceaudit.sensitivity.config import SensitivityConfig
+from faceaudit.tracking import TrackingConfig
 from faceaudit.train.config import TrainConfig
 from faceaudit.yaml_io import load_yaml
 
@@ -29,6 +33,9 @@ class ConfigError(InputError):
 
 
 class AuditConfig(BaseModel):
+    """The whole run's configuration, one section per stage; ``faceaudit run --print-config``
+    prints it with every field's description. Build it with :func:`load_config`."""
+
     model_config = ConfigDict(extra="forbid")
 
     name: str = "embedded-default"
@@ -40,6 +47,10 @@ class AuditConfig(BaseModel):
     scan: ScanConfig = Field(default_factory=ScanConfig)
     train: TrainConfig = Field(default_factory=TrainConfig)
     evaluate: EvaluateConfig = Field(default_factory=EvaluateConfig)
+    contamination: ContaminationConfig = Field(default_factory=ContaminationConfig)
+    sensitivity: SensitivityConfig = Field(default_factory=SensitivityConfig)
+    baseline: BaselineConfig = Field(default_factory=BaselineConfig)
+    tracking: TrackingConfig = Field(default_factory=TrackingConfig)
     perturb: PerturbConfig = Field(default_factory=PerturbConfig)
     gate: GateConfig = Field(default_factory=GateConfig)
     report: ReportConfig = Field(default_factory=ReportConfig)

@@ -122,12 +122,13 @@ class StageContext:
     base_model: str | None = None
     adapter_dir: Path | None = None
     previous: AuditResult | None = None  # the stored audit a stage command merges into
+    baseline: AuditResult | None = None  # the in-run baseline's audit (baseline.enabled)
 
 
-STAGES = ("dataset", "corpus", "scan", "train", "evaluate", "perturb", "gate", "report")
+STAGES = ("dataset", "corpus", "scan", "train", "evaluate", "baseline", "contamination", "sensitivity", "perturb", "gate", "report")
 #: The section each computing stage writes, in pipeline order (later ones depend on earlier ones).
 _SECTIONS = {"corpus": "corpus", "scan": "corpus_scan", "train": "training", "evaluate": "evaluation",
-             "perturb": "robustness"}
+             "contamination": "contamination", "sensitivity": "sensitivity", "perturb": "robustness"}
 #: The ``kind`` of the warning left when a verdict is dropped; a new verdict clears it.
 VERDICT_DROPPED = "verdict_dropped"
 
@@ -194,6 +195,10 @@ def _run_locked(
         ("scan", lambda: config.scan.enabled and ctx.corpus_path is not None, _stage_scan),
         ("train", lambda: config.train.enabled, _stage_train),
         ("evaluate", lambda: config.evaluate.enabled, _stage_evaluate),
+        ("baseline", lambda: config.baseline.enabled and ctx.result.evaluation is not None, _stage_baseline),
+        ("contamination", lambda: config.contamination.enabled
+         and (ctx.corpus_path is not None or config.contamination.corpus is not None), _stage_contamination),
+        ("sensitivity", lambda: config.sensitivity.enabled, _stage_sensitivity),
         ("perturb", lambda: config.perturb.enabled, _stage_perturb),
     ]
     for name, enabled, stage in stages:
@@ -227,6 +232,10 @@ def _run_locked(
         # A report left from before is re-rendered too: it must never disagree with audit.json.
         with timer.stage("report"):
             outcome.report_path = _stage_report(ctx, audit_path)
+    if config.tracking.backend != "none":
+        from faceaudit.tracking import log_audit
+
+        log_audit(result, store.dir, config.tracking, Path(config.output_dir))
     return outcome
 
 
@@ -244,7 +253,8 @@ def _section_key(name: str, section: Any) -> Any:
 
 def _depends_on(name: str, upstream: str, previous: AuditResult) -> bool:
     """Whether the stored section ``name`` was computed from the stored section ``upstream``."""
-    if (name, upstream) in {("training", "corpus"), ("corpus_scan", "corpus")}:
+    if (name, upstream) in {("training", "corpus"), ("corpus_scan", "corpus"), ("contamination", "corpus"),
+                            ("contamination", "evaluation"), ("sensitivity", "training")}:
         return True
     if (name, upstream) == ("evaluation", "training"):
         # Only when the evaluated model is this run's adapter (not a model named on its own).
@@ -531,6 +541,97 @@ def _stage_evaluate(ctx: StageContext) -> None:
     ctx.result.evaluation = section
 
 
+def _stage_baseline(ctx: StageContext) -> None:
+    """Evaluate the baseline model on this run's items, store its audit, compare, paired."""
+    from faceaudit.compare import compare_audits, render_comparison_html, to_markdown
+    from faceaudit.evaluate.config import EvaluateConfig
+    from faceaudit.evaluate.stage import run_evaluation
+
+    cfg = ctx.config.baseline
+    merged = {**ctx.config.evaluate.model_dump(), **cfg.evaluate, "predictions_out": None}
+    try:
+        evaluate_cfg = EvaluateConfig.model_validate(merged)
+    except ValueError as error:
+        raise InputError(f"baseline.evaluate: {error}") from None
+    out = ctx.store.stage_dir("baseline")
+    section = run_evaluation(
+        ctx.eval_items, ctx.image_root, evaluate_cfg, out / "evaluate",
+        sensitive_attributes=ctx.sensitive_attributes, ordinal=ctx.ordinal,
+        model_dir=Path(ctx.base_model) if ctx.base_model else None,
+        adapter=ctx.adapter_dir if cfg.use_adapter else None,
+        seed=ctx.config.seed, progress=ctx.progress,
+    )
+    baseline = AuditResult(run=ctx.result.run.model_copy(update={"stages_run": ["dataset", "evaluate"]}),
+                           provenance=ProvenanceSection(config_sha256=ctx.result.provenance.config_sha256),
+                           dataset=ctx.result.dataset, evaluation=section)
+    baseline.provenance = derive_provenance(baseline)
+    baseline.save(out / "audit.json")
+    ctx.baseline = baseline
+    comparison = compare_audits(baseline, ctx.result, a_name="baseline/audit.json", b_name="audit.json",
+                                confidence=section.confidence)
+    atomic_write_text(ctx.store.path("comparison.md"), to_markdown(comparison))
+    atomic_write_text(ctx.store.path("comparison.json"), comparison.model_dump_json(indent=2) + "\n")
+    render_comparison_html(comparison, ctx.store.path("comparison.html"))
+    worse = [f"{g.task}: {g.group}" for g in comparison.changes if g.direction == "worse"]
+    if worse:
+        warn(ctx.result, "baseline", f"worse than the baseline {section.model}: {'; '.join(worse)}")
+
+
+def _stage_contamination(ctx: StageContext) -> None:
+    from faceaudit.contamination.stage import check_contamination
+
+    cfg = ctx.config.contamination
+    if cfg.corpus is not None:
+        corpus = Path(cfg.corpus)
+        if not corpus.is_file():
+            raise InputError(f"contamination.corpus {corpus} does not exist")
+        corpus_root = Path(cfg.media_dir) if cfg.media_dir else corpus.parent
+        name, digest = cfg.corpus, None
+    else:
+        corpus, corpus_root = ctx.corpus_path, ctx.image_root
+        # Relative to the run directory and hashed by content, like the corpus section itself.
+        name = corpus.relative_to(ctx.store.dir).as_posix()
+        digest = ctx.result.corpus.corpus_sha256 if ctx.result.corpus is not None else None
+    section = check_contamination(
+        ctx.eval_items, ctx.image_root, corpus, corpus_root, cfg,
+        sensitive_attributes=ctx.sensitive_attributes, evaluation=ctx.result.evaluation,
+        trained_on_corpus=ctx.result.training is not None and cfg.corpus is None,
+        corpus_name=name, corpus_sha256=digest,
+    )
+    ctx.result.contamination = section
+    if section.n_contaminated_images:
+        warn(ctx.result, "contamination", f"{section.n_contaminated_images} of {section.n_eval_images} evaluation "
+             f"images are in the training corpus ({section.n_exact_file} same file, {section.n_exact_pixels} same "
+             f"pixels, {section.n_near} near duplicates); accuracy on them is not a test of generalisation")
+
+
+def _stage_sensitivity(ctx: StageContext) -> None:
+    from faceaudit.models import make_model
+    from faceaudit.sensitivity.stage import analyse, ask_variants
+
+    cfg = ctx.config.evaluate
+    if cfg.backend == "predictions":
+        warn(ctx.result, "sensitivity", "prompt sensitivity not tested: a predictions file answers only the "
+             "items it was made for, not their paraphrases")
+        return
+    model_dir = Path(ctx.base_model) if ctx.base_model else None
+    model = make_model(cfg, model_dir=model_dir, adapter=ctx.adapter_dir, seed=ctx.config.seed)
+    try:
+        frame, mode = ask_variants(ctx.eval_items, ctx.image_root, model, ctx.config.sensitivity, cfg.mode,
+                                   ctx.store.stage_dir("sensitivity"), seed=ctx.config.seed,
+                                   batch_size=cfg.batch_size, progress=ctx.progress)
+    finally:
+        close = getattr(model, "close", None)
+        if close is not None:
+            close()
+    section = analyse(frame, model=model.name, mode=mode, cfg=ctx.config.sensitivity,
+                      sensitive_attributes=ctx.sensitive_attributes)
+    ctx.result.sensitivity = section
+    if section.flagged:
+        warn(ctx.result, "sensitivity", f"answers flip with the wording or option order more often for "
+             f"{', '.join(section.flagged)} than for the rest")
+
+
 def _stage_perturb(ctx: StageContext) -> None:
     from faceaudit.perturb.run import robustness_stage
 
@@ -548,7 +649,7 @@ def _stage_gate(ctx: StageContext) -> Path:
         policy = load_policy(cfg.policy)
     except PolicyError as error:
         raise InputError(f"gate.policy: {error}") from None
-    baseline = AuditResult.load(cfg.baseline) if cfg.baseline else None
+    baseline = AuditResult.load(cfg.baseline) if cfg.baseline else ctx.baseline
     gate = evaluate_gate(ctx.result, policy, baseline=baseline, insufficient_blocks=cfg.insufficient_blocks)
     ctx.result.gate = gate
     return write_junit(gate, ctx.store.path("junit.xml"))

@@ -12,6 +12,7 @@ from faceaudit.models.endpoint_config import EndpointSettings
 #: FaceXBench, room for the reasoning models write before the letter (VLMEvalKit's
 #: InternVL wrapper allows 4,096 new tokens).
 DEFAULT_MAX_NEW_TOKENS = 16
+BUILTIN_BACKENDS = ("hf", "openai", "predictions", "simulated")
 FACEXBENCH_MAX_NEW_TOKENS = 4096
 
 
@@ -21,10 +22,11 @@ class EvaluateConfig(EndpointSettings):
     enabled: bool = True
 
     # --- which model answers -------------------------------------------------------------
-    backend: Literal["hf", "openai", "predictions", "simulated"] = Field(
+    backend: str = Field(
         default="hf",
         description="hf: a transformers checkpoint; openai: an OpenAI-compatible endpoint; "
-        "predictions: a file of answers made elsewhere; simulated: known per-group accuracy.",
+        "predictions: a file of answers made elsewhere; simulated: known per-group accuracy; "
+        "or the name of an installed plug-in backend (entry point group faceaudit.backends).",
     )
     model: str | None = Field(
         default=None,
@@ -126,6 +128,21 @@ class EvaluateConfig(EndpointSettings):
                 )
             self.mode = "generation"
         return self
+
+    @field_validator("backend")
+    @classmethod
+    def _known_backend(cls, value: str) -> str:
+        if value in BUILTIN_BACKENDS:
+            return value
+        from faceaudit.plugins import backend_names
+
+        plugins = backend_names()
+        if value not in plugins:
+            raise ValueError(
+                f"unknown backend {value!r}; accepted: {', '.join([*BUILTIN_BACKENDS, *plugins])} "
+                "(plug-ins declare entry points in the group faceaudit.backends)"
+            )
+        return value
 
     @field_validator("simulated_accuracy")
     @classmethod

@@ -50,6 +50,10 @@ class InMemoryImagesUnsupported(RuntimeError):
 
 @runtime_checkable
 class FaceModel(Protocol):
+    """What the audit asks of a model: score the options of a batch of multiple-choice items, or
+    answer them in free text. Backends: ``hf``, ``openai``, ``predictions``, ``simulated``, and
+    plug-ins (entry point group ``faceaudit.backends``, see :mod:`faceaudit.plugins`)."""
+
     name: str
     #: Human name, content hash and hub revision; decides whether stored answers are reusable.
     identity: ModelIdentity

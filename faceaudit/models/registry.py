@@ -83,8 +83,12 @@ def make_model(
 ) -> FaceModel:
     """Build the configured backend. ``model_dir``/``adapter`` come from the train stage and
     are used by the hf backend when the config names no model/adapter of its own."""
-    try:
-        factory = BACKENDS[cfg.backend]
-    except KeyError:
-        raise InputError(f"unknown evaluate.backend {cfg.backend!r} (accepted: {', '.join(BACKENDS)})") from None
+    factory = BACKENDS.get(cfg.backend)
+    if factory is None:
+        from faceaudit.plugins import backend_factory, backend_names
+
+        factory = backend_factory(cfg.backend)
+        if factory is None:
+            accepted = ", ".join([*BACKENDS, *backend_names()])
+            raise InputError(f"unknown evaluate.backend {cfg.backend!r} (accepted: {accepted})")
     return factory(cfg, model_dir, adapter, seed)

@@ -150,6 +150,9 @@ def _ensure_builtins() -> None:
 
     for module in PROVIDERS:
         importlib.import_module(module)
+    from faceaudit.plugins import load_perturbation_plugins
+
+    load_perturbation_plugins()  # installed plug-ins (entry point group faceaudit.perturbations)
 
 
 def get_perturbation(name: str) -> Perturbation:

@@ -43,6 +43,7 @@ _LAST: set[str] = set()
 
 
 def register_scanner(name: str, *, last: bool = False) -> Callable[[ScannerFn], ScannerFn]:
+    """Decorator adding a corpus scanner whose result is stored in ``corpus_scan.<name>``."""
     if name not in CorpusScanSection.model_fields:
         raise ValueError(
             f"scanner {name!r} has no field in CorpusScanSection; add one holding its result type"

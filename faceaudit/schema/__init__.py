@@ -16,12 +16,14 @@ from pydantic import Field, ValidationError
 
 from faceaudit.errors import InputError, format_validation_errors
 from faceaudit.schema.common import Estimate, ResultModel, Warning_
+from faceaudit.schema.contamination import ContaminationSection
 from faceaudit.schema.corpus import CorpusSection
 from faceaudit.schema.corpus_scan import CorpusScanSection
 from faceaudit.schema.evaluation import EvaluationSection
 from faceaudit.schema.gate import GateSection
 from faceaudit.schema.robustness import RobustnessSection
 from faceaudit.schema.run import DatasetSection, ProvenanceSection, RunSection
+from faceaudit.schema.sensitivity import SensitivitySection
 from faceaudit.schema.training import TrainingSection
 from faceaudit.store import atomic_write_text
 
@@ -29,6 +31,9 @@ SCHEMA_VERSION = "2"
 
 
 class AuditResult(ResultModel):
+    """audit.json: one section per stage (``None`` where the stage did not run), versioned.
+    :meth:`load` validates a file (NaN stays NaN), :meth:`save` writes one atomically."""
+
     schema_version: Literal["2"] = SCHEMA_VERSION
     run: RunSection
     provenance: ProvenanceSection
@@ -37,6 +42,8 @@ class AuditResult(ResultModel):
     corpus_scan: CorpusScanSection | None = None
     training: TrainingSection | None = None
     evaluation: EvaluationSection | None = None
+    contamination: ContaminationSection | None = None
+    sensitivity: SensitivitySection | None = None
     robustness: RobustnessSection | None = None
     gate: GateSection | None = None
     warnings: list[Warning_] = Field(default_factory=list)
@@ -84,6 +91,7 @@ class AuditResult(ResultModel):
 __all__ = [
     "SCHEMA_VERSION",
     "AuditResult",
+    "ContaminationSection",
     "CorpusScanSection",
     "CorpusSection",
     "DatasetSection",
@@ -94,6 +102,7 @@ __all__ = [
     "ResultModel",
     "RobustnessSection",
     "RunSection",
+    "SensitivitySection",
     "TrainingSection",
     "Warning_",
 ]

@@ -49,7 +49,7 @@ def test_exit_code_matches_the_printed_verdict(default_run) -> None:
 def test_every_stage_ran_and_left_its_artefacts(default_run) -> None:
     _, run_dir = default_run
     result = AuditResult.load(run_dir / "audit.json")
-    assert result.run.stages_run == ["dataset", "corpus", "scan", "train", "evaluate", "perturb", "gate"]
+    assert result.run.stages_run == ["dataset", "corpus", "scan", "train", "evaluate", "contamination", "perturb", "gate"]
     assert result.corpus_scan.representation.n_pairs == result.corpus.n_accepted
     assert result.dataset.n_records == 3000 and result.dataset.kind == "synthetic"
     assert result.corpus.backend == "template" and result.corpus.n_accepted > 0

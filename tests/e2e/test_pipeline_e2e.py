@@ -52,7 +52,7 @@ def test_simulated_run_writes_every_artefact(tmp_path: Path) -> None:
     run_dir = tmp_path / "a"
     assert outcome.run_dir == run_dir
     result = AuditResult.load(run_dir / "audit.json")
-    assert result.run.stages_run == ["dataset", "corpus", "scan", "evaluate", "perturb", "gate"]
+    assert result.run.stages_run == ["dataset", "corpus", "scan", "evaluate", "contamination", "perturb", "gate"]
     assert result.corpus_scan is not None and result.corpus_scan.review.queue_html == "scan/review.html"
     assert (run_dir / "scan" / "review.html").is_file() and (run_dir / "scan" / "review_queue.csv").is_file()
     assert result.dataset is not None and result.dataset.n_records == 300

@@ -23,8 +23,9 @@ def test_default_policy_loads_and_every_threshold_is_justified():
     blocking = {c.id: c for c in policy.checks if c.severity == "blocking"}
     assert set(blocking) == {"group-vs-rest-accuracy", "intersection-group-vs-rest-accuracy",
                              "no-group-worse-than-baseline", "corpus-review-done",
-                             "robustness-extra-drop-10-points"}
+                             "robustness-extra-drop-10-points", "no-train-eval-contamination"}
     assert blocking["corpus-review-done"].when_missing == "skip"  # opt-in: scan.review.require
+    assert blocking["no-train-eval-contamination"].when_missing == "skip"  # needs a corpus to compare
     assert blocking["group-vs-rest-accuracy"].fail_when == "significant_harm"
     assert not blocking["intersection-group-vs-rest-accuracy"].insufficient_blocks
 

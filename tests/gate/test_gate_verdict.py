@@ -226,9 +226,11 @@ def test_junit_has_one_case_per_check_and_matches_exit_code(tmp_path):
     assert cases["group-vs-rest-accuracy"].find("failure").get("type") == "INSUFFICIENT_EVIDENCE"
     assert cases["no-group-worse-than-baseline"].find("skipped") is not None
     assert cases["intersection-group-vs-rest-accuracy"].find("skipped") is not None
-    # Two skipped checks, plus the corpus-scan and robustness checks: this audit has neither section.
+    # Two skipped checks, plus the corpus-scan, contamination and robustness checks: this audit
+    # has none of those sections.
     assert cases["robustness-extra-drop-10-points"].find("skipped") is not None
-    absent = sum(c.path.startswith(("corpus_scan.", "robustness.")) for c in gate.checks)
+    assert cases["no-train-eval-contamination"].find("skipped") is not None
+    absent = sum(c.path.startswith(("corpus_scan.", "robustness.", "contamination.")) for c in gate.checks)
     assert suite.get("failures") == "1" and suite.get("skipped") == str(2 + absent)
     relaxed = evaluate_gate(undecided, load_policy(None), insufficient_blocks=False)
     suite = ET.fromstring(write_junit(relaxed, tmp_path / "j2.xml").read_bytes()).find("testsuite")

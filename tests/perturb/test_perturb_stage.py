@@ -43,7 +43,7 @@ def planted_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_every_condition_is_reported_and_the_planted_group_is_named(planted_run: Path) -> None:
     result = AuditResult.load(planted_run / "audit.json")
-    assert result.run.stages_run[:5] == ["dataset", "corpus", "scan", "evaluate", "perturb"]
+    assert result.run.stages_run[:6] == ["dataset", "corpus", "scan", "evaluate", "contamination", "perturb"]
     robustness = result.robustness
     assert robustness is not None and result.evaluation is not None
     assert robustness.n_images == result.evaluation.n_images > 150

@@ -1,0 +1,27 @@
+"""Configuration of the in-run baseline (the ``baseline`` section of ``AuditConfig``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class BaselineConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    enabled: bool = Field(
+        default=False,
+        description="Also evaluate a baseline model on the same items in this run and compare the "
+        "candidate with it, paired (baseline/audit.json, comparison.md/.json/.html; the gate's "
+        "baseline checks use it when gate.baseline names no file).",
+    )
+    use_adapter: bool = Field(
+        default=False,
+        description="hf: give the baseline this run's trained adapter too (default: the base model alone).",
+    )
+    evaluate: dict[str, Any] = Field(
+        default_factory=dict,
+        description="evaluate fields that differ for the baseline, e.g. {model: OpenGVLab/InternVL3-1B-hf} "
+        "or {backend: simulated, simulated_accuracy: {default: 0.8}}; the rest is the candidate's.",
+    )
