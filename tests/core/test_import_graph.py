@@ -34,9 +34,18 @@ def _imports(tree: ast.Module, module: str, is_package: bool) -> set[str]:
         for statement in node.body
         for inner in ast.walk(statement)
     }
+    # Imports inside functions (methods included) run on first call, not at import time:
+    # deliberate lazy loads, which cannot take part in an import cycle.
+    lazy = {
+        id(inner)
+        for node in ast.walk(tree)
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))
+        for statement in node.body
+        for inner in ast.walk(statement)
+    }
     found: set[str] = set()
     for node in ast.walk(tree):
-        if id(node) in type_only:
+        if id(node) in type_only or id(node) in lazy:
             continue
         if isinstance(node, ast.Import):
             found.update(alias.name for alias in node.names)
@@ -129,3 +138,8 @@ def test_every_module_imports_alone_in_a_fresh_interpreter() -> None:
         [sys.executable, "-c", script, *names], capture_output=True, text=True, timeout=600
     )
     assert done.returncode == 0, done.stderr[-3000:]
+
+
+def test_imports_inside_functions_are_lazy_and_do_not_count() -> None:
+    tree = ast.parse("import a\n\nclass C:\n    def m(self):\n        import b\n\ndef f():\n    from c import d\n")
+    assert _imports(tree, "x", False) == {"a"}
