@@ -87,6 +87,16 @@ class Recipe(BaseModel):
     eval_batch_size: int = Field(default=16, ge=1)
     merge: bool = Field(default=False, description="Also write the adapter merged into the base.")
     dataloader_num_workers: int = Field(default=0, ge=0)
+    fast_path: bool = Field(
+        default=True,
+        description="Training fast path (faceaudit/train/fast.py): vision features computed once per "
+        "image and reused by all its Q&A pairs, LM head only at answer tokens; same loss and "
+        "gradients as the standard forward. Single-process runs only (a distributed run uses the "
+        "standard path). false: the standard model(**batch) forward.",
+    )
+    vision_cache_mb: int = Field(
+        default=4096, ge=0, description="Memory for cached vision features (fast path); images beyond it are recomputed."
+    )
 
     @field_validator("base_model")
     @classmethod
