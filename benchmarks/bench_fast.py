@@ -62,7 +62,7 @@ def machine() -> dict[str, Any]:
     return info
 
 
-def build_checkpoint(shape: str, work: Path) -> Path:
+def build_checkpoint(shape: str, work: Path, layers: int | None = None) -> Path:
     """A checkpoint directory: the tiny model, or the 1B shape with random weights."""
     from faceaudit.train.tiny import tiny_internvl_cached
 
@@ -75,9 +75,12 @@ def build_checkpoint(shape: str, work: Path) -> Path:
     out = work / "internvl3-1b-shape"
     shutil.copytree(tiny, out, ignore=shutil.ignore_patterns("*.safetensors", "config.json"))
     tiny_config = json.loads((tiny / "config.json").read_text())
+    vision, text = dict(ONE_B["vision"]), dict(ONE_B["text"])
+    if layers is not None:  # a shallower copy of the shape, to test this script on a CPU
+        vision["num_hidden_layers"] = text["num_hidden_layers"] = layers
     config = InternVLConfig(
-        vision_config=ONE_B["vision"],
-        text_config={**ONE_B["text"], "tie_word_embeddings": True, "eos_token_id": tiny_config["text_config"]["eos_token_id"],
+        vision_config=vision,
+        text_config={**text, "tie_word_embeddings": True, "eos_token_id": tiny_config["text_config"]["eos_token_id"],
                      "pad_token_id": tiny_config["text_config"].get("pad_token_id")},
         image_token_id=tiny_config["image_token_id"], image_seq_length=256, tie_word_embeddings=True,
     )
@@ -132,7 +135,12 @@ def train_path(args: argparse.Namespace, path: str) -> dict[str, Any]:
     from peft import get_peft_model
 
     from faceaudit.models.loading import load_model
-    from faceaudit.train.data import FastCollator, FastSupervisedDataset, SupervisedCollator, SupervisedDataset
+    from faceaudit.train.data import (
+        FastCollator,
+        FastSupervisedDataset,
+        SupervisedCollator,
+        SupervisedDataset,
+    )
     from faceaudit.train.fast import VisionFeatureCache, fast_loss
     from faceaudit.train.lora import build_lora_config
     from faceaudit.train.recipe import LoraSpec, load_recipe
@@ -232,6 +240,8 @@ def main() -> None:
     parser.add_argument("--lr", type=float, default=2e-3)
     parser.add_argument("--cache-mb", type=int, default=4096)
     parser.add_argument("--eval-batch", type=int, default=16)
+    parser.add_argument("--layers", type=int, default=None,
+                        help="internvl3-1b only: layers per tower instead of 24 (a quick CPU check of the script)")
     parser.add_argument("--work", default=None)
     parser.add_argument("--child", choices=["train", "eval"], default=None)
     parser.add_argument("--path", choices=["standard", "fast"], default=None)
@@ -244,7 +254,7 @@ def main() -> None:
     own_work = args.work is None
     args.work = args.work or tempfile.mkdtemp(prefix="bench-fast-")
     try:
-        checkpoint = build_checkpoint(args.shape, Path(args.work))
+        checkpoint = build_checkpoint(args.shape, Path(args.work), args.layers)
         if checkpoint != Path(args.work) / "model":
             os.symlink(checkpoint, Path(args.work) / "model")
         train = {p: child(args, "train", p) for p in ("standard", "fast")}
@@ -290,7 +300,8 @@ def main() -> None:
     ok = t["max_relative_loss_gap"] < tolerance and same == n_items
     print("agreement:", "OK" if ok else "MISMATCH")
     RESULTS.mkdir(exist_ok=True)
-    out = RESULTS / f"bench_fast-{args.shape}-{args.device.split(':')[0]}.json"
+    layers = f"-{args.layers}layers" if args.layers is not None else ""
+    out = RESULTS / f"bench_fast-{args.shape}{layers}-{args.device.split(':')[0]}.json"
     out.write_text(json.dumps(summary, indent=2) + "\n")
     print(f"written: {out}")
     sys.exit(0 if ok else 1)

@@ -107,3 +107,20 @@ def test_cache_budget_bounds_memory_and_stays_exact(setup) -> None:
     assert len(cache) == 0 and cache.bytes == 0
     with pytest.raises(ValueError, match="max_bytes"):
         VisionFeatureCache(-1)
+
+
+def test_fast_path_only_where_it_is_exact(monkeypatch) -> None:
+    from types import SimpleNamespace
+
+    from faceaudit.train.trainer import _fast_path_applies
+
+    one = SimpleNamespace(world_size=1, n_gpu=0, fsdp=None, deepspeed=None)
+    tiny = load_recipe("tiny")
+    assert _fast_path_applies(tiny, one)
+    assert not _fast_path_applies(tiny.model_copy(update={"fast_path": False}), one)
+    trained_tower = tiny.lora.model_copy(update={"modules_to_save": ["vision_tower", "multi_modal_projector"]})
+    assert not _fast_path_applies(tiny.model_copy(update={"lora": trained_tower}), one)
+    for wrapped in ({"world_size": 2}, {"n_gpu": 2}, {"fsdp": "full_shard"}, {"deepspeed": "zero3.json"}):
+        assert not _fast_path_applies(tiny, SimpleNamespace(**{**vars(one), **wrapped})), wrapped
+    monkeypatch.setenv("ACCELERATE_USE_FSDP", "true")
+    assert not _fast_path_applies(tiny, one)
