@@ -76,3 +76,13 @@ def test_generation_mode_expands_shared_tiles(setup) -> None:
     assert prepared["pixel_values"].shape[0] == 2 and prepared["image_index"].tolist() == [0, 0, 0, 1]
     plain = HFFaceModel.load(base, share_vision=False)
     assert fast.generate(batch, prepared, 3) == plain.generate(batch, plain.prepare(batch, root), 3)
+
+
+def test_config_switch_reaches_the_backend(setup) -> None:
+    from faceaudit.evaluate.config import EvaluateConfig
+    from faceaudit.models import make_model
+
+    _, _, base = setup
+    for share in (True, False):
+        cfg = EvaluateConfig(backend="hf", model=str(base), share_vision=share)
+        assert make_model(cfg).share_vision is share
