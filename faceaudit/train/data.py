@@ -206,6 +206,16 @@ class SupervisedDataset:
     def __len__(self) -> int:
         return len(self.examples)
 
+    def lengths(self) -> list[int]:
+        """Approximate token length of each example, for length-grouped batching: the tokens of
+        its texts plus the image tokens (the chat template's few tokens are left out)."""
+        tokenizer = getattr(self.processor, "tokenizer", self.processor)
+        per_image = int(getattr(self.processor, "image_seq_length", 0) or 0) + 2
+        texts = [" ".join(part for pair in example.exchanges for part in pair) + (example.system or "")
+                 for example in self.examples]
+        ids = tokenizer(texts, add_special_tokens=False)["input_ids"] if texts else []
+        return [len(row) + per_image * len(example.image_paths) for row, example in zip(ids, self.examples, strict=True)]
+
     def __getitem__(self, index: int) -> dict[str, Any]:
         example = self.examples[index]
         images = load_images(example.image_paths, root=self.image_root)

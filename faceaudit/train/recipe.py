@@ -94,6 +94,13 @@ class Recipe(BaseModel):
         "gradients as the standard forward. Single-process runs only (a distributed run uses the "
         "standard path). false: the standard model(**batch) forward.",
     )
+    group_by_length: bool = Field(
+        default=False,
+        description="Batch examples of similar length together (transformers' LengthGroupedSampler: "
+        "shuffled mega-batches of 50 batches, sorted by length inside), so that a long corpus answer "
+        "does not pad a batch of one-letter answers. It changes which examples share a batch, so "
+        "training is not identical to the default shuffle; off by default.",
+    )
     vision_cache_mb: int = Field(
         default=4096, ge=0, description="Memory for cached vision features (fast path); images beyond it are recomputed."
     )

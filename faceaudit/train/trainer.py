@@ -149,9 +149,12 @@ def _peak_memory() -> tuple[float, str]:
     return (rss / 2**20 if sys.platform == "darwin" else rss / 2**10), "cpu_max_rss"
 
 
-def _trainer_class(loss_weighting: str, feature_cache: Any = None):
-    """The Trainer for ``loss_weighting``; with ``feature_cache`` (not None), on the fast path."""
+def _trainer_class(loss_weighting: str, feature_cache: Any = None, group_by_length: bool = False):
+    """The Trainer for ``loss_weighting``; with ``feature_cache`` (not None), on the fast path;
+    with ``group_by_length``, batching examples of similar length together."""
     base = _weighted_trainer_class(loss_weighting)
+    if group_by_length:
+        base = _length_grouped(base)
     if feature_cache is None:
         return base
     from faceaudit.train.fast import fast_loss
@@ -168,6 +171,21 @@ def _trainer_class(loss_weighting: str, feature_cache: Any = None):
             )
 
     return FastPathTrainer
+
+
+def _length_grouped(base: Any) -> Any:
+    from transformers.trainer_pt_utils import LengthGroupedSampler
+
+    class LengthGroupedTrainer(base):  # type: ignore[valid-type,misc]
+        def _get_train_sampler(self, train_dataset=None):  # noqa: ANN001
+            dataset = train_dataset if train_dataset is not None else self.train_dataset
+            # The dataset's own estimate: transformers would otherwise encode every example
+            # (images included) just to measure it.
+            return LengthGroupedSampler(
+                self.args.train_batch_size * self.args.gradient_accumulation_steps, lengths=dataset.lengths()
+            )
+
+    return LengthGroupedTrainer
 
 
 def _weighted_trainer_class(loss_weighting: str):
@@ -370,7 +388,7 @@ def train_lora(
     else:
         dataset = SupervisedDataset(examples, processor, image_root, recipe.cutoff_len)
         collator = SupervisedCollator(processor.tokenizer.pad_token_id)
-    trainer = _trainer_class(recipe.loss_weighting, feature_cache)(
+    trainer = _trainer_class(recipe.loss_weighting, feature_cache, recipe.group_by_length)(
         model=model,
         args=args,
         train_dataset=dataset,
