@@ -18,6 +18,12 @@ __version__ = "0.1.0"
 # set here, at the package's import, so the Python API and notebooks are as offline as the
 # CLI (which also sets it). A user who exported the variable keeps their value.
 _os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
+# OpenMP threads that wait at a barrier spin by default (libgomp). When another process is
+# busy on the same cores, a spinning thread burns the time slice its partner needs: on 2
+# shared cores the tiny model trained at 3.5-5.7 samples/s with 2 spinning threads against
+# 28-60 with 2 passive ones (benchmarks/bench_threads.py, benchmarks/results/threads-cpu.json).
+# Passive waiting must be chosen before torch loads libgomp; a user's own setting wins.
+_os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 #: Public name -> the module that defines it.
 _PUBLIC: dict[str, str] = {

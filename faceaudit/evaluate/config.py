@@ -59,6 +59,11 @@ class EvaluateConfig(EndpointSettings):
     prefetch_batches: int = Field(
         default=2, ge=0, description="Batches decoded and preprocessed ahead in a background thread (0: inline)."
     )
+    share_vision: bool = Field(
+        default=True,
+        description="hf backend: run the vision tower once per distinct image of a batch and share its "
+        "features among that image's questions (same answers); false: once per question, like model(**batch).",
+    )
     predictions_out: str | None = Field(
         default=None,
         description="Where predictions are appended (JSONL, resumable), relative to the run directory "

@@ -178,6 +178,19 @@ def _prefetched(
                                   ((batch, batch) for batch in batches), prefetch)
 
 
+def group_by_image(items: Sequence[McqItem]) -> list[McqItem]:
+    """Items reordered so that the questions on one image are adjacent (first appearance order).
+
+    A batch then holds few distinct images, and a backend that shares one vision pass among
+    an image's questions (hf) runs its vision tower far less. Records are keyed by item id
+    and the returned table follows the input order, so the order of answering changes nothing.
+    """
+    groups: dict[tuple[str, ...], list[McqItem]] = {}
+    for item in items:
+        groups.setdefault(tuple(item.image_paths), []).append(item)
+    return [item for group in groups.values() for item in group]
+
+
 def item_sha256(item: McqItem) -> str:
     """Hash of everything about an item that determines its answer (question, options, images, groups)."""
     return sha256_json(item.model_dump(mode="json"))
@@ -264,7 +277,7 @@ def predict(
     # Every record is flushed (a killed process loses nothing); fsync once per batch keeps
     # a fast GPU from waiting on the disk for every single item.
     with JsonlWriter(out_jsonl, key_field="item_id", fsync_every=batch_size) as writer:
-        todo = [item for item in items if item.item_id not in writer]
+        todo = group_by_image([item for item in items if item.item_id not in writer])
         batches = [todo[i : i + batch_size] for i in range(0, len(todo), batch_size)]
         with tqdm(
             total=len(items),

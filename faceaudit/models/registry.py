@@ -31,6 +31,7 @@ def _hf(cfg: EvaluateConfig, model_dir: Path | None, adapter: Path | None, seed:
         dtype=cfg.dtype,
         device=cfg.device,
         trust_remote_code=cfg.trust_remote_code,
+        share_vision=cfg.share_vision,
     )
 
 

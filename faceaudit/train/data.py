@@ -212,6 +212,16 @@ class SupervisedDataset:
     def __len__(self) -> int:
         return len(self.examples)
 
+    def lengths(self) -> list[int]:
+        """Approximate token length of each example, for length-grouped batching: the tokens of
+        its texts plus the image tokens (the chat template's few tokens are left out)."""
+        tokenizer = getattr(self.processor, "tokenizer", self.processor)
+        per_image = int(getattr(self.processor, "image_seq_length", 0) or 0) + 2
+        texts = [" ".join(part for pair in example.exchanges for part in pair) + (example.system or "")
+                 for example in self.examples]
+        ids = tokenizer(texts, add_special_tokens=False)["input_ids"] if texts else []
+        return [len(row) + per_image * len(example.image_paths) for row, example in zip(ids, self.examples, strict=True)]
+
     def __getitem__(self, index: int) -> dict[str, Any]:
         example = self.examples[index]
         images = load_images(example.image_paths, root=self.image_root)
@@ -222,6 +232,77 @@ class SupervisedDataset:
         return encode_prompt(
             self.processor, images, example.question, answer=example.answer, max_length=self.cutoff_len
         )
+
+
+class FastSupervisedDataset(SupervisedDataset):
+    """The fast path's dataset (:mod:`faceaudit.train.fast`): each example is tokenized once
+    (kept for later epochs) and an image whose vision features are in ``feature_cache`` is
+    neither decoded nor preprocessed again. Items carry ``image_keys`` (the resolved image
+    paths, in prompt order) and ``pixel_values`` only for the images not yet cached, with
+    their keys in ``pixel_keys``."""
+
+    def __init__(
+        self,
+        examples: Sequence[SupervisedExample],
+        processor: Any,
+        image_root: Path,
+        cutoff_len: int,
+        feature_cache: Any,
+    ):
+        super().__init__(examples, processor, image_root, cutoff_len)
+        self.feature_cache = feature_cache
+        self._text: dict[int, dict[str, Any]] = {}
+
+    def image_keys(self, index: int) -> tuple[str, ...]:
+        return tuple(str(self.image_root / path) for path in self.examples[index].image_paths)
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        keys = self.image_keys(index)
+        missing = [key for key in keys if key not in self.feature_cache]
+        text = self._text.get(index)
+        item: dict[str, Any] = {"image_keys": keys, "pixel_keys": ()}
+        if text is None or missing:
+            encoded = super().__getitem__(index)
+            pixels = encoded.pop("pixel_values", None)
+            if keys and (pixels is None or pixels.shape[0] != len(keys)):
+                raise ValueError(
+                    f"training fast path: {len(keys)} image(s) became "
+                    f"{0 if pixels is None else pixels.shape[0]} tiles; it needs one tile per image "
+                    "(set the recipe's fast_path: false for a tiling processor)"
+                )
+            text = self._text.setdefault(index, encoded)
+            if missing:
+                rows = [keys.index(key) for key in dict.fromkeys(missing)]
+                item["pixel_keys"] = tuple(keys[row] for row in rows)
+                item["pixel_values"] = pixels[rows]
+        item.update(text)
+        return item
+
+
+class FastCollator:
+    """Right-pads the fast path's items; pixels of an image needed twice in a batch go once."""
+
+    def __init__(self, pad_token_id: int):
+        self.pad_token_id = pad_token_id
+
+    def __call__(self, examples: list[dict[str, Any]]) -> dict[str, Any]:
+        import torch
+
+        text = [{k: v for k, v in example.items() if k in ("input_ids", "attention_mask", "labels")}
+                for example in examples]
+        batch = pad_batch(text, self.pad_token_id, padding_side="right")
+        batch["image_keys"] = [example["image_keys"] for example in examples]
+        pixel_keys: list[str] = []
+        pixels = []
+        for example in examples:
+            for row, key in enumerate(example["pixel_keys"]):
+                if key not in pixel_keys:
+                    pixel_keys.append(key)
+                    pixels.append(example["pixel_values"][row])
+        batch["pixel_keys"] = tuple(pixel_keys)
+        if pixels:
+            batch["pixel_values"] = torch.stack(pixels)
+        return batch
 
 
 class SupervisedCollator:

@@ -87,6 +87,24 @@ class Recipe(BaseModel):
     eval_batch_size: int = Field(default=16, ge=1)
     merge: bool = Field(default=False, description="Also write the adapter merged into the base.")
     dataloader_num_workers: int = Field(default=0, ge=0)
+    fast_path: bool = Field(
+        default=True,
+        description="Training fast path (faceaudit/train/fast.py): vision features computed once per "
+        "image and reused by all its Q&A pairs, LM head only at answer tokens; same loss and "
+        "gradients as the standard forward. Single-process runs only (a distributed run uses the "
+        "standard path). false: the standard model(**batch) forward.",
+    )
+    group_by_length: bool = Field(
+        default=False,
+        description="Batch examples of similar length together (transformers' LengthGroupedSampler: "
+        "shuffled mega-batches of 50 batches, sorted by length inside), so that a long corpus answer "
+        "does not pad a batch of one-letter answers. It changes which examples share a batch, so "
+        "training is not identical to the default shuffle; off by default (on the tiny recipe it "
+        "left two tasks at chance accuracy: README, Performance).",
+    )
+    vision_cache_mb: int = Field(
+        default=4096, ge=0, description="Memory for cached vision features (fast path); images beyond it are recomputed."
+    )
 
     @field_validator("base_model")
     @classmethod

@@ -12,6 +12,8 @@ throughput, peak memory and per-attribute accuracy) and ``training.json`` (the s
 from __future__ import annotations
 
 import json
+import logging
+import os
 import platform
 import random
 import resource
@@ -35,11 +37,20 @@ from faceaudit.store import (
     sha256_json,
     sha256_tree,
 )
-from faceaudit.train.data import SupervisedCollator, SupervisedDataset, mcq_examples, read_corpus
+from faceaudit.train.data import (
+    FastCollator,
+    FastSupervisedDataset,
+    SupervisedCollator,
+    SupervisedDataset,
+    mcq_examples,
+    read_corpus,
+)
 from faceaudit.train.lora import build_lora_config, language_model_target_regex, lora_module_names
 from faceaudit.train.mcq_eval import accuracy_by_task, chance_by_task, predict_mcq
 from faceaudit.train.recipe import Recipe
 from faceaudit.train.tiny import tiny_internvl_cached
+
+log = logging.getLogger(__name__)
 
 CHECKPOINTS = "checkpoints"
 ADAPTER = "adapter"
@@ -139,7 +150,46 @@ def _peak_memory() -> tuple[float, str]:
     return (rss / 2**20 if sys.platform == "darwin" else rss / 2**10), "cpu_max_rss"
 
 
-def _trainer_class(loss_weighting: str):
+def _trainer_class(loss_weighting: str, feature_cache: Any = None, group_by_length: bool = False):
+    """The Trainer for ``loss_weighting``; with ``feature_cache`` (not None), on the fast path;
+    with ``group_by_length``, batching examples of similar length together."""
+    base = _weighted_trainer_class(loss_weighting)
+    if group_by_length:
+        base = _length_grouped(base)
+    if feature_cache is None:
+        return base
+    from faceaudit.train.fast import fast_loss
+
+    class FastPathTrainer(base):  # type: ignore[valid-type,misc]
+        def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):  # noqa: ANN001
+            if return_outputs or self.accelerator.unwrap_model(model) is not model:
+                raise RuntimeError(
+                    "the training fast path runs on the unwrapped model only; set the recipe's fast_path: false"
+                )
+            return fast_loss(
+                model, inputs, cache=feature_cache, loss_weighting=loss_weighting,
+                num_items_in_batch=num_items_in_batch if self.model_accepts_loss_kwargs else None,
+            )
+
+    return FastPathTrainer
+
+
+def _length_grouped(base: Any) -> Any:
+    from transformers.trainer_pt_utils import LengthGroupedSampler
+
+    class LengthGroupedTrainer(base):  # type: ignore[valid-type,misc]
+        def _get_train_sampler(self, train_dataset=None):  # noqa: ANN001
+            dataset = train_dataset if train_dataset is not None else self.train_dataset
+            # The dataset's own estimate: transformers would otherwise encode every example
+            # (images included) just to measure it.
+            return LengthGroupedSampler(
+                self.args.train_batch_size * self.args.gradient_accumulation_steps, lengths=dataset.lengths()
+            )
+
+    return LengthGroupedTrainer
+
+
+def _weighted_trainer_class(loss_weighting: str):
     """transformers' Trainer, or one whose loss weighs every example equally.
 
     The standard causal-LM loss is the mean over all answer tokens of the batch, so a
@@ -174,6 +224,23 @@ def _trainer_class(loss_weighting: str):
             return (loss, outputs) if return_outputs else loss
 
     return ExampleMeanTrainer
+
+
+def _fast_path_applies(recipe: Recipe, args: Any) -> bool:
+    """The fast path needs the unwrapped model in one process and a frozen vision tower."""
+    if not recipe.fast_path:
+        return False
+    if "vision_tower" in recipe.lora.modules_to_save:
+        log.info("training fast path off: the vision tower is trained, its features cannot be cached")
+        return False
+    distributed = (
+        args.world_size > 1 or args.n_gpu > 1 or bool(args.fsdp) or args.deepspeed is not None
+        or os.environ.get("ACCELERATE_USE_FSDP", "").lower() == "true"
+        or os.environ.get("ACCELERATE_USE_DEEPSPEED", "").lower() == "true"
+    )
+    if distributed:
+        log.info("training fast path off: a distributed or multi-GPU run uses the standard forward")
+    return not distributed
 
 
 def _loss_callback(log_path: Path, progress_start: float):
@@ -312,12 +379,21 @@ def train_lora(
         **_checkpointing_args(TrainingArguments, recipe.gradient_checkpointing),
         **precision_flags,
     )
-    dataset = SupervisedDataset(examples, processor, image_root, recipe.cutoff_len)
-    trainer = _trainer_class(recipe.loss_weighting)(
+    feature_cache = None
+    if _fast_path_applies(recipe, args):
+        from faceaudit.train.fast import VisionFeatureCache
+
+        feature_cache = VisionFeatureCache(recipe.vision_cache_mb * 2**20)
+        dataset: Any = FastSupervisedDataset(examples, processor, image_root, recipe.cutoff_len, feature_cache)
+        collator: Any = FastCollator(processor.tokenizer.pad_token_id)
+    else:
+        dataset = SupervisedDataset(examples, processor, image_root, recipe.cutoff_len)
+        collator = SupervisedCollator(processor.tokenizer.pad_token_id)
+    trainer = _trainer_class(recipe.loss_weighting, feature_cache, recipe.group_by_length)(
         model=model,
         args=args,
         train_dataset=dataset,
-        data_collator=SupervisedCollator(processor.tokenizer.pad_token_id),
+        data_collator=collator,
         callbacks=[_loss_callback(log_path, started)],
     )
     if not progress:
