@@ -200,23 +200,18 @@ def _read_rows(manifest: Path) -> tuple[list[Row], list[str]]:
     return rows, columns
 
 
+def _bad_row(manifest: Path, line: int, message: str, field: str | None = None) -> Row:
+    """A manifest row that is skipped, with the issue that says why."""
+    return line, DataIssue(kind="bad_row", file=str(manifest), row=line, field=field, message=message)
+
+
 def _csv_rows(manifest: Path) -> tuple[list[Row], list[str]]:
     delimiter = "\t" if manifest.suffix.lower() == ".tsv" else ","
     columns, cells = read_csv_rows(manifest, delimiter=delimiter)
     rows: list[Row] = []
     for line, row in cells:
         if None in row:
-            rows.append(
-                (
-                    line,
-                    DataIssue(
-                        kind="bad_row",
-                        file=str(manifest),
-                        row=line,
-                        message=f"the row has more cells than the header's {len(columns)}; skipped",
-                    ),
-                )
-            )
+            rows.append(_bad_row(manifest, line, f"the row has more cells than the header's {len(columns)}; skipped"))
         else:
             rows.append((line, row))
     return rows, columns
@@ -233,47 +228,16 @@ def _jsonl_rows(manifest: Path, text: str) -> tuple[list[Row], list[str]]:
         try:
             value = json.loads(raw)
         except json.JSONDecodeError as exc:
-            rows.append(
-                (
-                    line,
-                    DataIssue(
-                        kind="bad_row",
-                        file=str(manifest),
-                        row=line,
-                        message=f"not valid JSON ({exc.msg} at column {exc.colno}); skipped",
-                    ),
-                )
-            )
+            rows.append(_bad_row(manifest, line, f"not valid JSON ({exc.msg} at column {exc.colno}); skipped"))
             continue
         if not isinstance(value, dict):
-            rows.append(
-                (
-                    line,
-                    DataIssue(
-                        kind="bad_row",
-                        file=str(manifest),
-                        row=line,
-                        message=f"expected a JSON object, got {type(value).__name__}; skipped",
-                    ),
-                )
-            )
+            rows.append(_bad_row(manifest, line, f"expected a JSON object, got {type(value).__name__}; skipped"))
             continue
         nested = value.pop("attributes", None)
         if isinstance(nested, dict):
             value = {**nested, **value}
         elif nested is not None:
-            rows.append(
-                (
-                    line,
-                    DataIssue(
-                        kind="bad_row",
-                        file=str(manifest),
-                        row=line,
-                        field="attributes",
-                        message="'attributes' must be an object; skipped",
-                    ),
-                )
-            )
+            rows.append(_bad_row(manifest, line, "'attributes' must be an object; skipped", field="attributes"))
             continue
         columns.update(dict.fromkeys(value))
         rows.append((line, value))
