@@ -264,26 +264,21 @@ def run_robustness(
     total_items = int(items_n.sum()) * len(conditions)
     stored = _answer_store(answers_jsonl, model, mode, seed, geometry_note,
                            [it for i in chosen for it in by_image[i]])
-    answered: dict[tuple[int, str], Any] = {}
 
     def record(k: int, item: McqItem, predicted: Any) -> None:
         i = index[item.image_ids[0]]
         correct[k, i] += predicted == item.answer
         flips[k, i] += predicted != clean_predicted[item.item_id]
-        answered[k, item.item_id] = predicted
 
-    def done(k: int, chunk: list[str]) -> bool:
-        if stored is None:
-            return False
-        perturbation, severity = conditions[k]
-        return all(_answer_key(perturbation, severity, it.item_id) in stored
-                   for i in chunk for it in by_image[i])
-
+    # (condition, first image of the chunk) whose answers were all stored: not perturbed again
+    finished: set[tuple[int, str]] = set()
     resumed = 0
     if stored is not None:
         for chunk in chunks:
             for k, (perturbation, severity) in enumerate(conditions):
-                if done(k, chunk):
+                if all(_answer_key(perturbation, severity, it.item_id) in stored
+                       for i in chunk for it in by_image[i]):
+                    finished.add((k, chunk[0]))
                     for image_id in chunk:
                         for item in by_image[image_id]:
                             record(k, item, stored.get(_answer_key(perturbation, severity, item.item_id))["predicted"])
@@ -293,7 +288,7 @@ def run_robustness(
     started = time.perf_counter()
     model_s = 0.0
     executor = _executor(cfg)
-    pending = ((tag, job) for tag, job in jobs() if not done(*tag))
+    pending = ((tag, job) for tag, job in jobs() if (tag[0], tag[1][0]) not in finished)
     try:
         with tqdm(total=total_items, initial=resumed, desc="perturb", unit="item", disable=not progress,
                   file=sys.stderr) as bar:

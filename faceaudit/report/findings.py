@@ -205,7 +205,7 @@ def _group_metric(task: dict[str, Any] | None, group: str | None, metric: str) -
     return None
 
 
-def _limit_of(check: CheckResult, target: TargetResult) -> float:
+def applied_limit(check: CheckResult, target: TargetResult) -> float:
     """The limit this target was judged against: its own when the check's limit is on the
     chance-corrected scale (it then differs per task), else the check's."""
     return target.limit if target.limit is not None else check.limit
@@ -219,7 +219,7 @@ def _scale_words(check: CheckResult) -> str:
 
 
 def _limit_words(check: CheckResult, target: TargetResult, *, points: bool) -> str:
-    limit = _limit_of(check, target)
+    limit = applied_limit(check, target)
     if points:
         amount = f"{_pts(limit)} points{_scale_words(check)}"
         if check.operator == "at_least":
@@ -308,10 +308,10 @@ def _sentence(data: dict[str, Any], check: CheckResult, target: TargetResult, ow
         elif metric_name == "accuracy":
             words = (f"{asked}the model is right for {_pct(value)} of {who}{_pct_interval(lower, upper)}, "
                      f"n = {n:,}; the policy requires {'at least' if check.operator == 'at_least' else 'at most'} "
-                     f"{_pct(_limit_of(check, target))}{_scale_words(check)}.")
+                     f"{_pct(applied_limit(check, target))}{_scale_words(check)}.")
         elif metric_name == "invalid_rate":
             words = (f"{asked}{_pct(value)} of the answers for {who} could not be read or were refused"
-                     f"{_pct_interval(lower, upper)}, n = {n:,}; the policy allows at most {_pct(_limit_of(check, target))}.")
+                     f"{_pct_interval(lower, upper)}, n = {n:,}; the policy allows at most {_pct(applied_limit(check, target))}.")
     elif isinstance(owner, dict) and {"perturbation", "severity", "interaction"} <= owner.keys() and value is not None:
         who = _group_words(f"{owner['attribute']}={owner['group']}")
         if lower is not None and upper is not None:
@@ -319,7 +319,7 @@ def _sentence(data: dict[str, Any], check: CheckResult, target: TargetResult, ow
             words = (f"Under {owner['perturbation'].replace('_', ' ')} at severity {owner['severity']}, the model "
                      f"loses {_pts(drop)} points of accuracy for {who} and {_pts(drop - value)} for everyone "
                      f"else: {_extra(value)} (95% interval {_extra(lower)} to {_extra(upper)}; n = {n:,} images); "
-                     f"the policy allows at most {_pts(_limit_of(check, target))} points more than the rest.")
+                     f"the policy allows at most {_pts(applied_limit(check, target))} points more than the rest.")
     if words is None:  # a value the phrasings above do not cover: say what was measured, plainly
         subject = f"for {who} " if target.group else ""
         measured = f"measured {_number(value)}{_interval(target)}" if value is not None else "could not be measured"
@@ -347,7 +347,7 @@ def _severity(check: CheckResult, target: TargetResult) -> float:
     end = {"lower": target.lower, "upper": target.upper}.get(check.side, target.value)
     if end is None or (isinstance(end, float) and math.isnan(end)):
         return -math.inf
-    limit = _limit_of(check, target)
+    limit = applied_limit(check, target)
     return limit - end if check.operator == "at_least" else end - limit
 
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from faceaudit.report import charts
-from faceaudit.report.findings import _group_words
+from faceaudit.report.findings import _group_words, applied_limit
 from faceaudit.schema import AuditResult
 from faceaudit.schema.evaluation import TaskMetrics
 
@@ -68,7 +68,7 @@ def worst_group_charts(result: AuditResult, k: int = WORST_K) -> list[TaskChart]
         chosen.sort(key=lambda d: d.estimate.value)
         checks = [judged[paths[id(d)]][0] for d in chosen if paths[id(d)] in judged]
         # a chance-corrected check stores each target's own limit
-        limits = {t.limit if t.limit is not None else c.limit
+        limits = {applied_limit(c, t)
                   for c, t in (judged[paths[id(d)]] for d in chosen if paths[id(d)] in judged)}
         limit = limits.pop() if len(limits) == 1 and len(checks) == len(chosen) else None
         plot_rows = []

@@ -18,7 +18,7 @@ from faceaudit.gate.verdict import AUDIT_STAGES, fmt, not_tested
 from faceaudit.provenance import privacy_statement
 from faceaudit.report import charts
 from faceaudit.report.card import DEMOGRAPHIC_INFERENCE, build_card
-from faceaudit.report.findings import group_in_words, page_one_findings
+from faceaudit.report.findings import applied_limit, group_in_words, page_one_findings
 from faceaudit.report.inputs import CardInput, SignOff
 from faceaudit.report.overview import worst_confusions, worst_group_charts
 from faceaudit.schema import AuditResult
@@ -123,7 +123,7 @@ def _accuracy_limit(gate: Any, task: str, groups: list[dict[str, Any]]) -> float
     for check in gate.checks:
         if check.against_baseline:
             continue
-        limits = {t.path: t.limit if t.limit is not None else check.limit for t in check.targets}
+        limits = {t.path: applied_limit(check, t) for t in check.targets}
         if wanted <= limits.keys():
             # a chance-corrected limit differs per task, never within one task's groups
             shown = {limits[path] for path in wanted}
