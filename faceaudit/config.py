@@ -23,6 +23,7 @@ from faceaudit.gate.config import GateConfig, ReportConfig
 from faceaudit.perturb.config import PerturbConfig
 from faceaudit.scan.config import ScanConfig
 from faceaudit.sensitivity.config import SensitivityConfig
+from faceaudit.store import read_regular_text
 from faceaudit.tracking import TrackingConfig
 from faceaudit.train.config import TrainConfig
 from faceaudit.yaml_io import load_yaml
@@ -124,7 +125,7 @@ def load_config(
         path = Path(path)
         source = str(path)
         try:
-            text = path.read_text(encoding="utf-8")
+            text = read_regular_text(path)
         except OSError as error:
             raise ConfigError(f"cannot read config {path}: {error.strerror}") from None
         except UnicodeDecodeError as error:

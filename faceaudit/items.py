@@ -41,7 +41,7 @@ from typing import Any
 
 from faceaudit.data.records import OPTION_LETTERS, McqItem
 from faceaudit.errors import InputError
-from faceaudit.store import atomic_write_bytes, atomic_write_text, read_jsonl
+from faceaudit.store import atomic_write_bytes, atomic_write_text, open_regular, read_jsonl
 
 ITEMS_FILE = "items.jsonl"
 FORMATS = ("jsonl", "vlmevalkit", "facexbench")
@@ -187,7 +187,7 @@ def _read_table(path: Path) -> tuple[list[tuple[str, dict[str, Any]]], str]:
     """Rows of a harness result file with where each came from (for messages)."""
     suffix = path.suffix.lower()
     if suffix in (".csv", ".tsv"):
-        with open(path, encoding="utf-8-sig", newline="") as handle:
+        with open_regular(path, "r", encoding="utf-8-sig", newline="") as handle:
             reader = csv.DictReader(handle, delimiter="\t" if suffix == ".tsv" else ",")
             return [(f"row {n}", dict(row)) for n, row in enumerate(reader, start=2)], "row"
     if suffix in (".jsonl", ".ndjson"):
@@ -227,7 +227,7 @@ def import_answers(answers: str | Path, export_dir: str | Path, out_path: str | 
         "index": {str(r["index"]): str(r["item_id"]) for r in exported},
         "facexbench_id": {str(r["facexbench_id"]): str(r["item_id"]) for r in exported},
     }
-    if not answers.is_file():
+    if not answers.exists():  # a FIFO or a folder is refused by name when read
         raise InputError(f"answers file {answers} does not exist")
     rows, _ = _read_table(answers)
     if not rows:

@@ -41,7 +41,13 @@ from faceaudit.config import AuditConfig
 from faceaudit.errors import InputError, StageError, StaleResultsError
 from faceaudit.provenance import config_sha256, derive_provenance
 from faceaudit.schema import AuditResult, ProvenanceSection, RunSection, Warning_
-from faceaudit.store import RunStore, atomic_write_bytes, atomic_write_text, utc_now
+from faceaudit.store import (
+    RunStore,
+    atomic_write_bytes,
+    atomic_write_text,
+    read_regular_bytes,
+    utc_now,
+)
 
 log = logging.getLogger("faceaudit")
 
@@ -436,7 +442,7 @@ def _stage_corpus(ctx: StageContext) -> None:
             for note in imported.notes():
                 warn(ctx.result, "corpus", f"import of {source.name}: {note}")
         else:
-            atomic_write_bytes(out, source.read_bytes())
+            atomic_write_bytes(out, read_regular_bytes(source))
         section = describe_corpus(out)
     else:
         section = generate_corpus(

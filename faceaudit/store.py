@@ -22,7 +22,7 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from faceaudit.errors import InputError, StageError
 
@@ -37,7 +37,7 @@ def sha256_bytes(data: bytes) -> str:
 
 def sha256_file(path: str | os.PathLike[str]) -> str:
     digest = hashlib.sha256()
-    with open(path, "rb") as handle:
+    with open_regular(path) as handle:
         while chunk := handle.read(_CHUNK):
             digest.update(chunk)
     return digest.hexdigest()
@@ -84,30 +84,54 @@ def fsync_dir(path: str | os.PathLike[str]) -> None:
         os.close(fd)
 
 
-def read_regular_bytes(path: str | os.PathLike[str]) -> bytes:
-    """The bytes of a regular file; ``InputError`` for a FIFO, socket, device or directory.
+def _special_kind(mode: int) -> str:
+    return (
+        "a directory" if stat.S_ISDIR(mode)
+        else "a FIFO (named pipe)" if stat.S_ISFIFO(mode)
+        else "a socket" if stat.S_ISSOCK(mode)
+        else "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode)
+        else "not a regular file"
+    )
 
-    Opened non-blocking and checked with ``fstat`` on the open descriptor, so a FIFO named
-    as a label file or an image neither hangs the reader nor is raced in between.
+
+def open_regular(
+    path: str | os.PathLike[str], mode: str = "rb", *, encoding: str | None = None, newline: str | None = None
+) -> IO[Any]:
+    """``open(path, mode)`` for reading a file a user named; ``InputError`` for a FIFO, socket,
+    device or directory.
+
+    Every user-supplied input file (label CSVs, manifests, configs, policies, sign-off and card
+    YAML, FaceXBench JSON, corpora, predictions, images) is opened through here. The file is
+    opened non-blocking and checked with ``fstat`` on the open descriptor, so a FIFO neither
+    hangs the reader (a blocking open waits for a writer forever) nor is swapped in between
+    the check and the read, and ``/dev/zero`` is never read until memory runs out.
     """
+    if set(mode) - set("rbt"):
+        raise ValueError(f"open_regular reads only; mode {mode!r} writes")
     fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
     try:
-        mode = os.fstat(fd).st_mode
-        if not stat.S_ISREG(mode):
-            kind = (
-                "a directory" if stat.S_ISDIR(mode)
-                else "a FIFO (named pipe)" if stat.S_ISFIFO(mode)
-                else "a socket" if stat.S_ISSOCK(mode)
-                else "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode)
-                else "not a regular file"
+        file_mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(file_mode):
+            raise InputError(
+                f"{path} is {_special_kind(file_mode)}, not a regular file; faceaudit reads only regular files"
             )
-            raise InputError(f"{path} is {kind}, not a regular file; faceaudit reads only regular files")
-        chunks = []
-        while chunk := os.read(fd, _CHUNK):
-            chunks.append(chunk)
-        return b"".join(chunks)
-    finally:
+        os.set_blocking(fd, True)
+        return os.fdopen(fd, mode, encoding=encoding, newline=newline)
+    except BaseException:
         os.close(fd)
+        raise
+
+
+def read_regular_bytes(path: str | os.PathLike[str]) -> bytes:
+    """The bytes of a regular file (see :func:`open_regular`)."""
+    with open_regular(path) as handle:
+        return handle.read()
+
+
+def read_regular_text(path: str | os.PathLike[str], encoding: str = "utf-8") -> str:
+    """``Path.read_text`` of a regular file (universal newlines; see :func:`open_regular`)."""
+    with open_regular(path, "r", encoding=encoding) as handle:
+        return handle.read()
 
 
 @contextmanager
@@ -317,7 +341,7 @@ class JsonlWriter:
 
 def read_jsonl(path: str | os.PathLike[str]) -> Iterator[dict[str, Any]]:
     """Read a JSONL file, naming the file and line of any invalid record."""
-    with open(path, "rb") as handle:
+    with open_regular(path) as handle:
         for number, raw in enumerate(handle, start=1):
             try:
                 line = raw.decode("utf-8")

@@ -32,7 +32,7 @@ from faceaudit.schema.contamination import (
 )
 from faceaudit.schema.evaluation import EvaluationSection
 from faceaudit.stats.proportions import proportion_estimate
-from faceaudit.store import read_jsonl, sha256_file
+from faceaudit.store import read_jsonl, read_regular_text, sha256_file
 
 log = logging.getLogger("faceaudit.contamination")
 
@@ -53,7 +53,7 @@ def corpus_image_paths(corpus: Path) -> list[str]:
     paths: list[str] = []
     if corpus.suffix.lower() == ".json":
         try:
-            data = json.loads(corpus.read_text(encoding="utf-8"))
+            data = json.loads(read_regular_text(corpus))
         except (UnicodeDecodeError, json.JSONDecodeError) as error:
             raise InputError(f"{corpus}: not a ShareGPT JSON list ({error})") from None
         if not isinstance(data, list):

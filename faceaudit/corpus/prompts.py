@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from faceaudit.corpus.labels import LabelView
 from faceaudit.errors import InputError, format_validation_errors
-from faceaudit.store import sha256_json
+from faceaudit.store import read_regular_text, sha256_json
 from faceaudit.yaml_io import load_yaml
 
 # Aspect ids in FairFaceGPT order, with the wording the original generator used.
@@ -196,7 +196,7 @@ def load_prompt_set(path: str | Path | None = None) -> PromptSet:
         return DEFAULT_PROMPT_SET
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        text = read_regular_text(path)
     except OSError as error:
         raise FileNotFoundError(f"cannot read prompt file {path}: {error.strerror}") from None
     try:

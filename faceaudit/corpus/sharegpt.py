@@ -49,6 +49,7 @@ from faceaudit.store import (
     atomic_write_json,
     atomic_write_text,
     read_jsonl,
+    read_regular_text,
     sha256_json,
     utc_now,
 )
@@ -305,7 +306,7 @@ def import_sharegpt(
     """
     path = Path(path)
     try:
-        items = json.loads(path.read_text(encoding="utf-8"))
+        items = json.loads(read_regular_text(path))
     except OSError as error:
         raise FileNotFoundError(f"cannot read {path}: {error.strerror}") from None
     except UnicodeDecodeError as error:

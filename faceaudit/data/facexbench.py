@@ -39,7 +39,7 @@ from pathlib import Path, PurePosixPath
 from faceaudit.data.dataset import DataIssue, DatasetError, resolve_in_root, summarize_issues
 from faceaudit.data.records import OPTION_LETTERS, McqItem
 from faceaudit.schema.run import DataIssueSummary, DatasetSection
-from faceaudit.store import sha256_file
+from faceaudit.store import read_regular_bytes, read_regular_text, sha256_file
 
 
 @dataclasses.dataclass(frozen=True)
@@ -139,7 +139,7 @@ def _read_file(file: Path, out: McqItemList, *, root: Path, check_images: bool) 
         )
 
     try:
-        data = json.loads(file.read_text(encoding="utf-8"))
+        data = json.loads(read_regular_text(file))
     except UnicodeDecodeError as exc:
         skip_file(f"not UTF-8 text ({exc.reason})")
         return
@@ -335,7 +335,7 @@ def facexbench_dataset_section(path: str | Path, items: McqItemList) -> DatasetS
     digest = hashlib.sha256()
     manifest = hashlib.sha256()
     for file in sorted(items.files):
-        data = Path(file).read_bytes()
+        data = read_regular_bytes(file)
         manifest.update(Path(file).name.encode("utf-8") + b"\0" + data)
     digest.update(manifest.hexdigest().encode("ascii"))
     missing = 0

@@ -26,6 +26,7 @@ from faceaudit.data.csvfile import decode_utf8, read_csv_rows, read_label_bytes
 from faceaudit.data.dataset import DataIssue, Dataset, DatasetError
 from faceaudit.data.images import DEFAULT_MAX_PIXELS
 from faceaudit.errors import format_validation_errors
+from faceaudit.store import read_regular_text
 from faceaudit.yaml_io import load_yaml
 
 SIDECAR_NAME = "faceaudit-dataset.yaml"
@@ -65,7 +66,7 @@ class DatasetSidecar(BaseModel):
 def read_sidecar(path: Path) -> DatasetSidecar:
     # Every scalar stays a string: labels such as `yes`/`no` or `1` must stay the strings the
     # manifest holds, not become booleans or integers.
-    raw = load_yaml(path.read_text(encoding="utf-8"), str(path), DatasetError, strings=True)
+    raw = load_yaml(read_regular_text(path), str(path), DatasetError, strings=True)
     if raw is None:
         raw = {}
     if not isinstance(raw, dict):
@@ -92,7 +93,7 @@ def find_manifest(path: Path) -> Path:
             if (path / name).is_file():
                 return path / name
         raise DatasetError(f"{path} is a folder without {' or '.join(MANIFEST_NAMES)}")
-    if not path.is_file():
+    if not path.exists():  # a FIFO or device is refused by name when read
         raise DatasetError(f"manifest {path} does not exist")
     return path
 

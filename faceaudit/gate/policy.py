@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from faceaudit.errors import InputError, format_validation_errors
 from faceaudit.gate.paths import PathError, terminal_type
 from faceaudit.schema.common import Estimate
-from faceaudit.store import sha256_bytes
+from faceaudit.store import read_regular_bytes, sha256_bytes
 from faceaudit.yaml_io import load_yaml
 
 DEFAULT_POLICY_RESOURCE = "policy-default.yaml"
@@ -202,7 +202,7 @@ def load_policy(path: str | Path | None = None) -> Policy:
         return parse_policy(data, "built-in default")
     path = Path(path)
     try:
-        data = path.read_bytes()
+        data = read_regular_bytes(path)
     except OSError as error:
         raise PolicyError(f"cannot read policy {path}: {error.strerror}") from None
     return parse_policy(data, str(path))

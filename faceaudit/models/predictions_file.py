@@ -20,7 +20,7 @@ from faceaudit.data.records import McqItem
 from faceaudit.errors import InputError
 from faceaudit.models.base import ScoringUnavailable
 from faceaudit.schema.run import ModelIdentity
-from faceaudit.store import read_jsonl, sha256_file
+from faceaudit.store import open_regular, read_jsonl, sha256_file
 
 _TEXT_COLUMNS = ("prediction", "predicted", "answer")
 
@@ -47,7 +47,7 @@ def _rows(path: Path) -> list[tuple[int, dict[str, Any]]]:
 
 def _csv_rows(path: Path) -> list[tuple[int, dict[str, Any]]]:
     # Not the label files' strict reader: a raw generated answer may hold line breaks.
-    with open(path, encoding="utf-8-sig", newline="") as handle:
+    with open_regular(path, "r", encoding="utf-8-sig", newline="") as handle:
         reader = csv.DictReader(handle, strict=True)
         try:
             columns = reader.fieldnames or []

@@ -15,6 +15,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from faceaudit.errors import InputError, format_validation_errors
+from faceaudit.store import read_regular_text
 from faceaudit.yaml_io import load_yaml
 
 Decision = Literal["approved", "approved with conditions", "rejected", "deferred"]
@@ -79,7 +80,7 @@ class CardInput(_Input):
 
 def _load(path: Path, model: type[_Input], what: str) -> _Input:
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        text = read_regular_text(path)
     except OSError as error:
         raise InputError(f"cannot read the {what} file {path}: {error.strerror or error}") from error
     data = load_yaml(text, str(path))

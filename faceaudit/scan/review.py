@@ -29,7 +29,7 @@ from faceaudit.scan.table import GroupColumn, ScanCorpus, _intersection
 from faceaudit.schema.common import Estimate
 from faceaudit.schema.corpus_scan import GroupRate, RateTable, ReviewedGroup, ReviewResult
 from faceaudit.stats.proportions import proportion_estimate
-from faceaudit.store import atomic_write_text
+from faceaudit.store import atomic_write_text, read_regular_text
 
 QUEUE_COLUMNS = ("key", "stratum", "selection", "reasons", "image_id", "aspect", "labels",
                  "question", "answer", "verdict", "note")  # fmt: skip
@@ -164,7 +164,7 @@ def read_verdicts(path: str | Path) -> dict[str, str]:
     """key -> "ok" | "error" from a reviewer's CSV (the queue CSV filled in, or the page's download)."""
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8-sig")
+        text = read_regular_text(path, "utf-8-sig")
     except OSError as error:
         raise FileNotFoundError(f"cannot read verdicts {path}: {error.strerror}") from None
     reader = csv.DictReader(io.StringIO(text))

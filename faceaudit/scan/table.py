@@ -22,7 +22,7 @@ import pandas as pd
 from faceaudit.corpus.labels import LabelView, label_view
 from faceaudit.errors import InputError
 from faceaudit.scan.tokens import Tokens, tokenize
-from faceaudit.store import read_jsonl
+from faceaudit.store import open_regular, read_jsonl
 
 try:
     from orjson import loads as _loads
@@ -150,7 +150,7 @@ def read_pair_columns(path: str | Path) -> PairColumns:
     and the per-record Python work is a few list comprehensions.
     """
     path = Path(path)
-    if not path.is_file():
+    if not path.exists():  # a FIFO or a folder is refused by name when opened
         raise FileNotFoundError(f"corpus {path} does not exist")
     if path.suffix.lower() == ".json":
         from faceaudit.corpus.sharegpt import import_sharegpt
@@ -164,7 +164,7 @@ def read_pair_columns(path: str | Path) -> PairColumns:
     def where(number: int) -> str:
         return f"{path}: line {number}"
 
-    with path.open("rb") as handle:
+    with open_regular(path) as handle:
         number = 0
         while True:
             lines, numbers = [], []
@@ -211,12 +211,12 @@ def read_corpus(path: str | Path) -> tuple[list[dict[str, Any]], int]:
 def read_labels(path: str | Path) -> dict[str, dict[str, str]]:
     """Labels per image id from a FairFace label CSV (``file`` column) or a manifest."""
     path = Path(path)
-    if not path.is_file():
+    if not path.exists():
         raise FileNotFoundError(f"label file {path} does not exist")
     if path.suffix.lower() == ".jsonl":
         rows = list(read_jsonl(path))
     else:
-        with path.open(encoding="utf-8-sig", newline="") as handle:
+        with open_regular(path, "r", encoding="utf-8-sig", newline="") as handle:
             rows = list(csv.DictReader(handle))
     labels: dict[str, dict[str, str]] = {}
     for number, row in enumerate(rows, start=2):

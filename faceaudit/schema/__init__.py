@@ -25,7 +25,7 @@ from faceaudit.schema.robustness import RobustnessSection
 from faceaudit.schema.run import DatasetSection, ProvenanceSection, RunSection
 from faceaudit.schema.sensitivity import SensitivitySection
 from faceaudit.schema.training import TrainingSection
-from faceaudit.store import atomic_write_text
+from faceaudit.store import atomic_write_text, read_regular_text
 
 SCHEMA_VERSION = "2"
 
@@ -69,7 +69,7 @@ class AuditResult(ResultModel):
     def load(cls, path: str | Path) -> AuditResult:
         path = Path(path)
         try:
-            text = path.read_text(encoding="utf-8")
+            text = read_regular_text(path)
         except OSError as error:
             raise FileNotFoundError(f"cannot read audit result {path}: {error.strerror}") from None
         try:

@@ -17,13 +17,14 @@ from pathlib import Path
 
 from faceaudit.data.records import McqItem
 from faceaudit.errors import EXIT_USAGE, InputError
+from faceaudit.store import open_regular
 
 
 def _read_items(path: Path | None) -> list[McqItem] | None:
     if path is None:
         return None
     items = []
-    with open(path, encoding="utf-8") as handle:
+    with open_regular(path, "r", encoding="utf-8") as handle:
         for number, line in enumerate(handle, start=1):
             if line.strip():
                 try:

@@ -34,6 +34,7 @@ from faceaudit.models.chat import (
     pad_batch,
     strip_image_tags,
 )
+from faceaudit.store import open_regular, read_regular_text
 
 
 class CorpusFormatError(InputError):
@@ -87,7 +88,7 @@ def _require(record: dict[str, Any], field: str, where: str) -> str:
 
 def read_corpus_jsonl(path: Path) -> list[SupervisedExample]:
     examples = []
-    with open(path, "rb") as handle:
+    with open_regular(path) as handle:
         for number, raw in enumerate(handle, start=1):
             where = f"{path}: line {number}"
             try:
@@ -134,7 +135,7 @@ def read_corpus_jsonl(path: Path) -> list[SupervisedExample]:
 
 def read_sharegpt(path: Path) -> list[SupervisedExample]:
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = json.loads(read_regular_text(path))
     except UnicodeDecodeError as error:
         raise CorpusFormatError(f"{path}: not UTF-8 text ({error.reason} at byte {error.start})") from None
     except json.JSONDecodeError as error:
@@ -179,7 +180,7 @@ def read_sharegpt(path: Path) -> list[SupervisedExample]:
 def read_corpus(path: Path) -> list[SupervisedExample]:
     """Examples of a corpus file: ``.jsonl`` (faceaudit corpus) or ``.json`` (ShareGPT)."""
     path = Path(path)
-    if not path.is_file():
+    if not path.exists():  # anything else that is no regular file is refused by name when opened
         raise FileNotFoundError(f"corpus not found: {path}")
     if path.suffix == ".jsonl":
         return read_corpus_jsonl(path)

@@ -15,7 +15,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from faceaudit.errors import InputError, format_validation_errors
-from faceaudit.store import sha256_json
+from faceaudit.store import read_regular_text, sha256_json
 from faceaudit.yaml_io import load_yaml
 
 RECIPES_DIR = Path(__file__).resolve().parent / "recipes"
@@ -148,7 +148,7 @@ def load_recipe(name_or_path: str | Path) -> Recipe:
                 "or a path to a recipe YAML file"
             )
     try:
-        text = path.read_text(encoding="utf-8")
+        text = read_regular_text(path)
     except OSError as error:
         raise RecipeError(f"cannot read recipe {path}: {error.strerror}") from None
     data = load_yaml(text, str(path), RecipeError)
