@@ -25,7 +25,9 @@ import imagehash
 import numpy as np
 from PIL import Image, ImageOps
 
+from faceaudit.data.images import ImageReadError, decode_face_image
 from faceaudit.errors import InputError
+from faceaudit.store import read_regular_bytes
 
 _THUMB = 16
 _PHASH_SIZE = 16  # 16x16 = 256 bits
@@ -44,14 +46,17 @@ def fingerprint(path: str | Path) -> ImageFingerprint:
     """The fingerprint of one image file; an unreadable image is an InputError naming it."""
     path = Path(path)
     try:
-        data = path.read_bytes()
-        with Image.open(path) as opened:
-            # A camera's rotation flag changes what the picture shows; transposing costs as much
-            # as the hash, so only when the flag is there (PNG renders and FairFace crops have none).
-            rotated = opened.getexif().get(0x0112, 1) not in (1, None)
-            image = (ImageOps.exif_transpose(opened) if rotated else opened).convert("RGB")
+        data = read_regular_bytes(path)
+        # Through the budgeted decode every image takes (pixel limit, shared decode budget, RGB).
+        image = decode_face_image(data, name=str(path))[0]
+        # A camera's rotation flag changes what the picture shows; transposing costs as much
+        # as the hash, so only when the flag is there (PNG renders and FairFace crops have none).
+        if image.getexif().get(0x0112, 1) not in (1, None):
+            image = ImageOps.exif_transpose(image)
+    except ImageReadError as error:
+        raise InputError(f"{path}: cannot read the image ({error.reason})") from None
     except OSError as error:
-        raise InputError(f"{path}: cannot read the image ({error})") from None
+        raise InputError(f"{path}: cannot read the image ({error.strerror or error})") from None
     pixels = hashlib.sha256(f"{image.width}x{image.height}\0".encode() + image.tobytes()).hexdigest()
     bits = imagehash.phash(image, hash_size=_PHASH_SIZE).hash.reshape(-1)
     phash = np.packbits(bits).view(np.uint64).copy()

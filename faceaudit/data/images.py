@@ -72,6 +72,9 @@ class ImageReadError(InputError):
         self.path = str(path)
         self.reason = message
 
+    def __reduce__(self):  # noqa: ANN204 - rebuilt from its three fields when it crosses a process pool
+        return type(self), (self.kind, self.path, self.reason)
+
 
 @dataclass(frozen=True)
 class ImageCheck:

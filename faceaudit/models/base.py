@@ -22,8 +22,9 @@ from typing import Any, Protocol, runtime_checkable
 
 from PIL import Image
 
+from faceaudit.data.images import ImageReadError, open_face_image
 from faceaudit.data.records import McqItem
-from faceaudit.errors import StageError
+from faceaudit.errors import InputError, StageError
 from faceaudit.schema.run import ModelIdentity
 
 
@@ -85,10 +86,9 @@ def load_batch_images(batch: Sequence[McqItem], image_root: str | Path) -> list[
         for relative in item.image_paths:
             path = resolve_image(image_root, relative, item.item_id)
             try:
-                with Image.open(path) as handle:
-                    images.append(handle.convert("RGB"))
-            except OSError as error:
-                raise ValueError(f"item {item.item_id!r}: cannot decode image {path}: {error}") from None
+                images.append(open_face_image(path)[0])
+            except ImageReadError as error:
+                raise InputError(f"item {item.item_id!r}: cannot use image {error}") from None
         decoded.append(images)
     return decoded
 

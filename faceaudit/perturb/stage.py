@@ -29,6 +29,7 @@ import pandas as pd
 from PIL import Image
 from tqdm.auto import tqdm
 
+from faceaudit.data.images import open_face_image
 from faceaudit.data.records import McqItem
 from faceaudit.evaluate.predict import (
     Mode,
@@ -98,8 +99,7 @@ def perturb_chunk(job: _Job) -> list[np.ndarray]:
     perturbation = get_perturbation(job.perturbation)
     out = []
     for path, image_id, geometry in zip(job.paths, job.image_ids, job.geometries, strict=True):
-        with Image.open(path) as handle:
-            pixels = np.asarray(handle.convert("RGB"))
+        pixels = np.asarray(open_face_image(path)[0])  # the pixel limit and RGB conversion of every decode
         out.append(
             perturbation.apply(pixels, job.severity, seed=job.seed, image_id=image_id, geometry=geometry)
         )
