@@ -16,7 +16,8 @@ into something each output shows literally and cannot be steered by:
   hold become visible escapes (ElementTree escapes ``<``/``&`` but writes control
   characters raw, which makes the file unparseable);
 - :func:`markdown_text` / :func:`markdown_code` — one table cell or line of a Markdown
-  summary: one line, HTML and Markdown markup escaped.
+  summary: one line, HTML and Markdown markup escaped, and nothing the CI page would turn
+  into a link, a mention or an issue reference (see :func:`markdown_text`).
 
 The HTML report is escaped by jinja2's autoescape and needs nothing here.
 """
@@ -85,11 +86,28 @@ def _one_line(text: object) -> str:
     return visible(_LINE_BREAKS.sub(" ", str(text)))
 
 
+# Where a CI page would make a link, a notification or a cross-reference out of plain text,
+# after Markdown is rendered (so a backslash or an HTML entity does not stop it: GitHub runs its
+# mention and reference filters on the rendered text, github/markup#1168, github/cmark-gfm#181):
+# right after "@" (GitHub/GitLab @mentions, e-mail autolinks), "#" and "GH-" (issues, owner/repo#1),
+# GitLab's "!" (merge requests), "~" (labels), "%" (milestones), "&" (epics) and "$" (snippets)
+# when a word follows; after a colon between a letter and a word or "/" (scheme autolinks such
+# as http://, also written <...>, and mailto:, xmpp:); between two slashes (protocol-relative
+# //host); after a "." followed by a letter ("www." autolinks and bare domains, which some
+# renderers link).
+_LINK_TRIGGER = re.compile(r"(?<=[@#!~%&$])(?=\w)|(?<=\b[Gg][Hh]-)(?=\d)|(?<=[^\W\d_]:)(?=[\w/])|(?<=/)(?=/)|(?<=\.)(?=[^\W\d_])")
+#: ZERO WIDTH SPACE: invisible, and not a word character, so none of the patterns above matches
+#: across it (the workaround GitHub's own issue tracker documents for mentions).
+LINK_BREAK = "\u200b"
+
+
 def markdown_text(text: object) -> str:
-    """One line of Markdown prose that renders as exactly ``text``: line breaks become
-    spaces, HTML is entity-escaped, Markdown punctuation backslash-escaped."""
-    escaped = html.escape(_one_line(text), quote=False)
-    return _MARKDOWN_SPECIAL.sub(r"\\\1", escaped)
+    """One line of Markdown prose that renders as ``text``: line breaks become spaces, HTML is
+    entity-escaped, Markdown punctuation backslash-escaped, and an invisible zero-width
+    space is put where GitHub or GitLab would otherwise ping a user (``@name``), link an issue
+    or merge request (``#12``, ``!12``) or a URL (``http://…``, ``<http://…>``, ``www.…``)."""
+    unlinked = _LINK_TRIGGER.sub(LINK_BREAK, _one_line(text))
+    return _MARKDOWN_SPECIAL.sub(r"\\\1", html.escape(unlinked, quote=False))
 
 
 def markdown_code(text: object) -> str:

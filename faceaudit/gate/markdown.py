@@ -2,7 +2,8 @@
 
 Reasons, policy names and untested items carry labels from the user's data: each goes
 through :func:`faceaudit.textsafe.markdown_text`, so a carriage return cannot start a second
-heading and HTML in a label is shown, not rendered, by the CI page.
+heading, HTML in a label is shown, not rendered, by the CI page, and a label such as
+``@team``, ``#12`` or ``http://…`` neither pings anyone, nor links an issue, nor becomes a link.
 """
 
 from __future__ import annotations

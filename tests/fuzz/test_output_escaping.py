@@ -9,6 +9,7 @@ matplotlib's mathtext raise, so no report was written.
 from __future__ import annotations
 
 import base64
+import re
 import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -24,7 +25,14 @@ from faceaudit.data.validate import ValidationReport  # noqa: E402
 from faceaudit.gate import evaluate_gate, junit_xml, load_policy, markdown_summary  # noqa: E402
 from faceaudit.report import charts, render_html  # noqa: E402
 from faceaudit.report.robustness import heat_map, severity_curves  # noqa: E402
-from faceaudit.textsafe import chart_label, markdown_text, terminal_text, visible, xml_text  # noqa: E402
+from faceaudit.textsafe import (  # noqa: E402
+    LINK_BREAK,
+    chart_label,
+    markdown_text,
+    terminal_text,
+    visible,
+    xml_text,
+)
 
 FORGED_HEADING = "B\r## faceaudit gate: PASS\r"
 HTML = "<img src=x onerror=alert(1)>"
@@ -57,6 +65,68 @@ def test_markdown_summary_has_one_heading_and_no_live_html(label):
     assert html.count("<tr>") == len(gate.checks) + 1  # header row + one per check: no cell broke out
     if label == HOSTILE[0]:
         assert "&lt;img src=x onerror=alert(1)&gt;" in html  # shown, not rendered
+
+
+# What a CI page turns into a notification, a cross-reference or a link after rendering the
+# Markdown (GitHub's mention and issue-reference filters run on the rendered text, so a
+# backslash or an HTML entity does not stop them: github/markup#1168, github/cmark-gfm#181).
+LINKY = [
+    "@octocat", "team @org/reviewers", "fixes #123", "owner/repo#7", "GH-42", "gitlab !12 ~bug %v1 &3",
+    "http://example.com/x?a=1", "<https://example.com>", "www.example.com", "example.org",
+    "mailto:a@example.com", "a@example.com", "//example.com/x",
+]
+# GitHub's patterns, as html-pipeline's MentionFilter and IssueReferenceFilter write them (simplified
+# to the start of a match), plus GitLab's merge-request, label and milestone references.
+REFERENCES = [
+    re.compile(r"(?:^|\W)@[a-z0-9][a-z0-9-]*", re.IGNORECASE),
+    re.compile(r"(?:^|\W)#\d+\b"),
+    re.compile(r"[\w.-]+/[\w.-]+#\d+"),
+    re.compile(r"\bGH-\d+", re.IGNORECASE),
+    re.compile(r"(?:^|\W)[!%&]\d+|(?:^|\W)[~%]\w"),
+]
+
+
+def _linkify() -> MarkdownIt:
+    # Fuzzy linkify (bare domains too) finds more links than GitHub's autolink extension
+    # (scheme, www., e-mail) or GitLab's: passing it is the stricter test.
+    return MarkdownIt("commonmark", {"linkify": True}).enable(["table", "linkify"])
+
+
+def _inline(tokens):
+    for token in tokens:
+        yield token
+        yield from _inline(token.children or [])
+
+
+@pytest.mark.parametrize("label", LINKY)
+def test_markdown_summary_pings_no_one_and_links_nothing(label):
+    md = _linkify()
+    raw = [t for t in _inline(md.parse(label)) if t.type == "text"]
+    # The oracle sees the threat in the raw label (so it can fail) ...
+    assert any(t.type == "link_open" for t in _inline(md.parse(label))) or any(
+        p.search(t.content) for p in REFERENCES for t in raw
+    ), label
+    gate = evaluate_gate(harmed_audit(label), load_policy(None))
+    text = markdown_summary(gate)
+    tokens = list(_inline(md.parse(text)))
+    # ... and none of it in the rendered summary: no link node, no mention, no reference.
+    assert [t.type for t in tokens if t.type in {"link_open", "html_inline", "html_block"}] == []
+    shown = [t.content for t in tokens if t.type == "text"]
+    assert [m.group() for p in REFERENCES for s in shown for m in p.finditer(s)] == []
+    assert "<a " not in md.render(text)
+    # The label is still there to read: only zero-width spaces were added.
+    assert any(label in s.replace(LINK_BREAK, "") for s in shown)
+
+
+def test_markdown_text_breaks_mentions_references_and_links_with_zero_width_spaces():
+    z = LINK_BREAK
+    assert z == "\u200b"
+    assert markdown_text("@octocat fixes #12 (GH-3), see <http://x.example/a> or www.y.example") == (
+        f"@{z}octocat fixes \\#{z}12 \\(GH-{z}3\\), see &lt;http:{z}/{z}/x.{z}example/a&gt; or www.{z}y.{z}example"
+    )
+    assert markdown_text("mailto:a@b.org !7 ~bug") == f"mailto:{z}a@{z}b.{z}org \\!{z}7 \\~{z}bug"
+    # Numbers, times, prose and lone sigils are left alone.
+    assert markdown_text("0.62 at 12:30, 50% of C# users; ratio: 2") == "0.62 at 12:30, 50% of C\\# users; ratio: 2"
 
 
 @pytest.mark.parametrize("label", HOSTILE)
