@@ -266,8 +266,30 @@ def _loss_callback(log_path: Path, progress_start: float):
     return LossLog()
 
 
+def _rewind_log(log_path: Path, checkpoint_step: int | None) -> None:
+    """Keep only the loss records of the steps a (re)started run will not train again.
+
+    A killed run has logged the steps after its last checkpoint, perhaps tearing the last
+    line; the resumed run trains and logs those steps again. Without this the log held them
+    twice (and the section took whichever came last), so a run killed several times no
+    longer had the log of one uninterrupted run. Summaries of earlier finished runs go too:
+    this run writes its own.
+    """
+    if not log_path.is_file():
+        return
+    kept = []
+    for line in log_path.read_text(encoding="utf-8").splitlines():
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError:
+            continue  # torn by the kill
+        if checkpoint_step is not None and "loss" in record and record.get("step", checkpoint_step + 1) <= checkpoint_step:
+            kept.append(line + "\n")
+    atomic_write_text(log_path, "".join(kept))
+
+
 def _read_loss_curve(log_path: Path) -> list[LossPoint]:
-    """Loss per step from the log; a resumed run re-logs steps after its checkpoint, last wins."""
+    """Loss per step from the log (one record per step, see :func:`_rewind_log`)."""
     by_step: dict[int, LossPoint] = {}
     if log_path.is_file():
         for line in log_path.read_text(encoding="utf-8").splitlines():
@@ -280,15 +302,26 @@ def _read_loss_curve(log_path: Path) -> list[LossPoint]:
 
 
 def _last_checkpoint(checkpoint_dir: Path) -> Path | None:
-    """The newest complete checkpoint; one killed while being written (no trainer_state.json) is skipped."""
+    """The newest complete checkpoint; one killed while being written (no readable
+    trainer_state.json) is skipped."""
     if not checkpoint_dir.is_dir():
         return None
     candidates = []
     for path in checkpoint_dir.glob("checkpoint-*"):
         step = path.name.rsplit("-", 1)[-1]
-        if step.isdigit() and (path / "trainer_state.json").is_file():
+        if step.isdigit() and _state_readable(path / "trainer_state.json"):
             candidates.append((int(step), path))
     return max(candidates)[1] if candidates else None
+
+
+def _state_readable(path: Path) -> bool:
+    # The Trainer writes trainer_state.json last, in place: a kill while writing it leaves it
+    # torn, and resuming from that checkpoint would fail on it.
+    try:
+        json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return True
 
 
 def train_lora(
@@ -408,6 +441,8 @@ def train_lora(
         "examples_sha256": sha256_json([[list(e.image_paths), e.question, e.answer, e.source] for e in examples]),
     })
     resumed_from = int(last.name.rsplit("-", 1)[-1]) if last is not None else None
+    if args.process_index == 0:
+        _rewind_log(log_path, resumed_from)
     output = trainer.train(resume_from_checkpoint=str(last) if last is not None else None)
 
     adapter_dir = out_dir / ADAPTER

@@ -182,3 +182,105 @@ def test_a_full_disk_mid_jsonl_is_a_clear_error_and_resumes(tmp_path: Path) -> N
     resumed = store.JsonlWriter(path, "item_id")
     assert resumed.keys == {"q1"} and resumed.recovered_bytes == 5
     resumed.close()
+
+
+# --- training: killed three times, resumed each time --------------------------------------
+
+TRAIN_STEPS = 16
+TRAIN_SAVE_STEPS = 2
+# Fields of a loss-log record that describe the run's timing, not its training.
+TRAIN_VOLATILE = {"elapsed_s"}
+
+
+def _train_command(base: Path, data: Path, corpus: Path, items: Path, out: Path) -> list[str]:
+    # The tiny recipe as shipped (trained projector, checkpoint rotation with save_total_limit 2),
+    # made short, logging every step and checkpointing every second step.
+    return [
+        sys.executable, "-m", "faceaudit.train", "--recipe", "tiny", "--base-model", str(base),
+        "--corpus", str(corpus), "--image-root", str(data), "--out", str(out), "--train-items", str(items),
+        "--quiet", "--seed", "7",
+        "--set", f"max_steps={TRAIN_STEPS}", "--set", f"save_steps={TRAIN_SAVE_STEPS}",
+        "--set", "logging_steps=1", "--set", "per_device_train_batch_size=4",
+    ]
+
+
+def _checkpoint_steps(out: Path) -> list[int]:
+    return sorted(int(p.name.rsplit("-", 1)[1]) for p in (out / "checkpoints").glob("checkpoint-*")
+                  if (p / "trainer_state.json").is_file())
+
+
+def _loss_log(out: Path) -> list[dict]:
+    rows = [json.loads(line) for line in (out / "training_log.jsonl").read_text(encoding="utf-8").splitlines()]
+    return [{k: v for k, v in row.items() if k not in TRAIN_VOLATILE} for row in rows if "loss" in row]
+
+
+def _adapter_tensors(out: Path) -> dict:
+    from safetensors.torch import load_file
+
+    return load_file(out / "adapter" / "adapter_model.safetensors")
+
+
+@pytest.mark.slow
+def test_training_killed_three_times_then_resumed_equals_one_uninterrupted_run(tmp_path, tmp_path_factory):
+    """Each kill lands at a seeded delay after a seeded checkpoint was written (so in the middle
+    of a step, a log write or the next checkpoint's save); each rerun resumes from the newest
+    complete checkpoint. The end: the same adapter tensors, bit for bit, and the same loss log
+    (every step once) as a run never interrupted."""
+    import torch
+
+    sys.path.insert(0, str(TESTS / "train"))
+    from train_support import make_square_set
+
+    from faceaudit.train.tiny import tiny_internvl_cached
+
+    base = tiny_internvl_cached(tmp_path_factory.getbasetemp() / "tiny-models")
+    items, corpus = make_square_set(tmp_path, n=12)
+    items_file = tmp_path / "items.jsonl"
+    items_file.write_text("".join(item.model_dump_json() + "\n" for item in items))
+    # One thread: the same summation order in every process, so the runs can be compared exactly.
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false", "OMP_NUM_THREADS": "1",
+           "PYTHONHASHSEED": "0"}
+    killed = tmp_path / "killed"
+    rng = random.Random("train")
+    kill_after = sorted(rng.sample(range(TRAIN_SAVE_STEPS, TRAIN_STEPS - TRAIN_SAVE_STEPS, TRAIN_SAVE_STEPS), 3))
+    resumed_from = []
+    for step in kill_after:
+        before = _checkpoint_steps(killed)
+        resumed_from.append(before[-1] if before else None)
+        child = subprocess.Popen(_train_command(base, tmp_path, corpus, items_file, killed), env=env,
+                                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        deadline = time.monotonic() + 240
+        while (not _checkpoint_steps(killed) or _checkpoint_steps(killed)[-1] < step) and child.poll() is None \
+                and time.monotonic() < deadline:
+            time.sleep(0.01)
+        time.sleep(rng.uniform(0.0, 0.5))
+        child.send_signal(signal.SIGKILL)
+        child.wait(timeout=30)
+        stderr = child.stderr.read().decode(errors="replace") if child.stderr else ""
+        assert child.returncode == -signal.SIGKILL, f"the run ended before it was killed:\n{stderr[-2000:]}"
+        assert not (killed / "training.json").exists()
+    finished = subprocess.run(_train_command(base, tmp_path, corpus, items_file, killed), env=env,
+                              capture_output=True, text=True, timeout=300)
+    assert finished.returncode == 0, finished.stderr[-3000:]
+    clean = tmp_path / "clean"
+    uninterrupted = subprocess.run(_train_command(base, tmp_path, corpus, items_file, clean), env=env,
+                                   capture_output=True, text=True, timeout=300)
+    assert uninterrupted.returncode == 0, uninterrupted.stderr[-3000:]
+
+    section = json.loads((killed / "training.json").read_text())
+    reference = json.loads((clean / "training.json").read_text())
+    # Every kill made progress and every rerun resumed from a checkpoint of the killed run.
+    assert section["steps"] == reference["steps"] == TRAIN_STEPS
+    assert section["resumed_from_step"] is not None and section["resumed_from_step"] >= kill_after[-1]
+    assert resumed_from[0] is None and all(s is not None for s in resumed_from[1:]), resumed_from
+    # The loss log: every step exactly once, each record the uninterrupted run's.
+    log, clean_log = _loss_log(killed), _loss_log(clean)
+    assert [row["step"] for row in log] == list(range(1, TRAIN_STEPS + 1))
+    assert log == clean_log
+    assert section["loss_curve"] == reference["loss_curve"]
+    # The adapter: the same tensors, bit for bit.
+    tensors, clean_tensors = _adapter_tensors(killed), _adapter_tensors(clean)
+    assert sorted(tensors) == sorted(clean_tensors) and tensors
+    different = [name for name in tensors if not torch.equal(tensors[name], clean_tensors[name])]
+    assert different == [], f"{len(different)} of {len(tensors)} adapter tensors differ, e.g. {different[:3]}"
+    assert section["adapter_sha256"] == reference["adapter_sha256"]
