@@ -1,12 +1,16 @@
 """SIGKILL at several seeded points, then a rerun: the same records as one uninterrupted run.
 
-Issue #13, "what to build" 2, for corpus generation (template backend) and prediction
-(simulated model): a child process is killed three times at seeded, increasing record counts
-(a kill may tear the last line), restarted each time, and finally run to completion. The
-result must hold every record exactly once, and each equal to the uninterrupted run's record
-apart from its timestamps. Training has its own kill-and-resume test
-(tests/train/test_train_resume.py); the perturbation stage is not covered here yet.
-A full disk is simulated on audit.json: a clear error, and the previous file left whole.
+Issue #13, "what to build" 2. Corpus generation (template backend), prediction (simulated
+model) and the perturbation stage (simulated model): a child process (crash_support.py) is
+killed three times at seeded, increasing record counts observed in its output file (a kill
+may tear the last line), restarted each time, and finally run to completion. The result must
+hold every record exactly once, each equal to the uninterrupted run's record apart from its
+timestamps (and for perturbation, the same robustness section). Training: killed three times
+at seeded delays after seeded checkpoints, resumed each time; the same adapter bit for bit and
+the same loss log. The corpus scan (`faceaudit scan`): killed at seeded delays after seeded
+artefacts appeared; every artefact present after a kill is whole, and the rerun's are the
+uninterrupted run's. A full disk is simulated on audit.json: a clear error, and the previous
+file left whole.
 """
 
 from __future__ import annotations
@@ -18,101 +22,39 @@ import random
 import signal
 import subprocess
 import sys
-import textwrap
 import time
 from pathlib import Path
 
+import crash_support
 import pytest
+from crash_support import STAGES, TESTS, records, run_stage, section_path
 
 from faceaudit import store
 from faceaudit.errors import StageError
 from faceaudit.store import atomic_write_json
-
-TESTS = Path(__file__).resolve().parents[1]
-VOLATILE = {"started_at", "finished_at"}
-
-_CHILD = textwrap.dedent(
-    """
-    import sys, time
-    from pathlib import Path
-    sys.path[:0] = [{corpus!r}, {evaluate!r}]
-    from faceaudit import store
-
-    append = store.JsonlWriter.append
-    def slow_append(self, record):  # slow enough that a kill lands between (or inside) writes
-        time.sleep(0.004)
-        return append(self, record)
-    store.JsonlWriter.append = slow_append
-
-    stage, root, out = sys.argv[1], Path(sys.argv[2]), Path(sys.argv[3])
-    if stage == "generate":
-        from corpus_server import make_face_set
-        from faceaudit.corpus.config import CorpusConfig
-        from faceaudit.corpus.generate import generate_corpus
-        generate_corpus(make_face_set(root, n=24), root, CorpusConfig(backend="template"), out,
-                        seed=3, progress=False)
-    else:
-        from test_predict import make_items
-        from faceaudit.evaluate.predict import predict
-        from faceaudit.models.simulated import SimulatedFaceModel
-        predict(make_items(300), root, SimulatedFaceModel({{"default": 0.7}}, seed=9, invalid_rate=0.1),
-                mode="generation", out_jsonl=out, batch_size=1, progress=False)
-    """
-)
-STAGES = {"generate": ("key", 24 * 8), "predict": ("item_id", 300)}
-
-
-def _records(path: Path, key: str) -> list[dict]:
-    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
-    for row in rows:
-        for name in VOLATILE:
-            row.pop(name, None)
-    return sorted(rows, key=lambda r: r[key])
 
 
 def _lines(path: Path) -> int:
     return path.read_bytes().count(b"\n") if path.exists() else 0
 
 
-def _run_inline(stage: str, root: Path, out: Path) -> None:
-    """The uninterrupted run, in this process (what the child does, minus the slowing)."""
-    for folder in ("corpus", "evaluate"):
-        if str(TESTS / folder) not in sys.path:
-            sys.path.insert(0, str(TESTS / folder))
-    if stage == "generate":
-        from corpus_server import make_face_set
+def _child(stage: str, root: Path, out: Path) -> list[str]:
+    return [sys.executable, str(Path(crash_support.__file__)), stage, str(root), str(out), "--slow"]
 
-        from faceaudit.corpus.config import CorpusConfig
-        from faceaudit.corpus.generate import generate_corpus
 
-        generate_corpus(make_face_set(root, n=24), root, CorpusConfig(backend="template"), out,
-                        seed=3, progress=False)
-    else:
-        from test_predict import make_items
-
-        from faceaudit.evaluate.predict import predict
-        from faceaudit.models.simulated import SimulatedFaceModel
-
-        predict(make_items(300), root, SimulatedFaceModel({"default": 0.7}, seed=9, invalid_rate=0.1),
-                mode="generation", out_jsonl=out, batch_size=1, progress=False)
+CHILD_ENV = {**os.environ, "PYTHONHASHSEED": "0", "OMP_NUM_THREADS": "1", "NO_ALBUMENTATIONS_UPDATE": "1"}
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("stage", sorted(STAGES))
 def test_killed_three_times_then_rerun_equals_one_uninterrupted_run(stage: str, tmp_path: Path) -> None:
     key, total = STAGES[stage]
-    script = _CHILD.format(corpus=str(TESTS / "corpus"), evaluate=str(TESTS / "evaluate"))
     root = tmp_path / "faces"
     root.mkdir()
-    env = {**os.environ, "PYTHONHASHSEED": "0", "OMP_NUM_THREADS": "1"}
-
-    def command(out: Path) -> list[str]:
-        return [sys.executable, "-c", script, stage, str(root), str(out)]
-
     killed_at = []
     out = tmp_path / "killed.jsonl"
     for threshold in sorted(random.Random(stage).sample(range(15, total - 40), 3)):
-        child = subprocess.Popen(command(out), env=env, stderr=subprocess.PIPE)
+        child = subprocess.Popen(_child(stage, root, out), env=CHILD_ENV, stderr=subprocess.PIPE)
         deadline = time.monotonic() + 120
         while _lines(out) < threshold and child.poll() is None and time.monotonic() < deadline:
             time.sleep(0.002)
@@ -121,14 +63,16 @@ def test_killed_three_times_then_rerun_equals_one_uninterrupted_run(stage: str, 
         assert child.returncode == -signal.SIGKILL, child.stderr.read().decode()[-2000:]
         killed_at.append(_lines(out))
     assert killed_at == sorted(killed_at) and killed_at[-1] < total, killed_at  # each kill landed mid-stage
-    done = subprocess.run(command(out), env=env, capture_output=True, text=True, timeout=180)
+    done = subprocess.run(_child(stage, root, out), env=CHILD_ENV, capture_output=True, text=True, timeout=180)
     assert done.returncode == 0, done.stderr[-2000:]
 
     clean = tmp_path / "clean.jsonl"
-    _run_inline(stage, root, clean)
-    resumed, uninterrupted = _records(out, key), _records(clean, key)
+    run_stage(stage, root, clean)
+    resumed, uninterrupted = records(out, key), records(clean, key)
     assert len(resumed) == len({r[key] for r in resumed}) == total  # nothing lost, nothing twice
     assert resumed == uninterrupted
+    if stage == "perturb":  # the section computed from the resumed answers is the uninterrupted one
+        assert json.loads(section_path(out).read_text()) == json.loads(section_path(clean).read_text())
 
 
 def test_a_full_disk_leaves_the_previous_audit_whole(tmp_path: Path, monkeypatch) -> None:
@@ -284,3 +228,83 @@ def test_training_killed_three_times_then_resumed_equals_one_uninterrupted_run(t
     different = [name for name in tensors if not torch.equal(tensors[name], clean_tensors[name])]
     assert different == [], f"{len(different)} of {len(tensors)} adapter tensors differ, e.g. {different[:3]}"
     assert section["adapter_sha256"] == reference["adapter_sha256"]
+
+
+# --- corpus scan: killed at three points of `faceaudit scan`, then rerun ------------------
+
+# The artefacts of a scan run in the order it writes them; a kill is aimed at a seeded delay
+# after one of them was written by that very process (its mtime is after the process started).
+SCAN_ARTEFACTS = ["config.yaml", "corpus/corpus.jsonl", "scan/review_queue.csv", "scan/review.html", "audit.json"]
+
+
+def _written_since(run: Path, name: str, since_ns: int) -> bool:
+    path = run / name
+    return path.is_file() and path.stat().st_mtime_ns >= since_ns
+
+
+def _whole_scan_artefacts(run: Path) -> list[str]:
+    """The artefacts present, each checked whole; an AssertionError names a torn one."""
+    import csv
+
+    from faceaudit.schema import AuditResult
+
+    present = [name for name in SCAN_ARTEFACTS if (run / name).is_file()]
+    if "audit.json" in present:
+        AuditResult.load(run / "audit.json")
+    if "scan/review_queue.csv" in present:
+        rows = list(csv.DictReader((run / "scan/review_queue.csv").open(encoding="utf-8", newline="")))
+        assert rows and all(None not in row and None not in row.values() for row in rows)
+    if "scan/review.html" in present:
+        assert (run / "scan/review.html").read_text(encoding="utf-8").rstrip().endswith("</html>")
+    return present
+
+
+def _scan_comparable(run: Path) -> dict:
+    """What a scan run found: its audit.json minus run id, times and paths; the review files."""
+    audit = json.loads((run / "audit.json").read_text(encoding="utf-8"))
+    for volatile in ("run", "provenance"):
+        audit.pop(volatile)
+    audit["corpus_scan"].pop("wall_time_s")
+    audit["corpus"] = {k: v for k, v in audit["corpus"].items() if k not in {"path", "generated_at", "wall_time_s"}}
+    text = json.dumps(audit, sort_keys=True).replace(str(run), "<run>")
+    return {
+        "audit": json.loads(text),
+        "corpus": records(run / "corpus/corpus.jsonl", "key"),
+        "queue": (run / "scan/review_queue.csv").read_text(encoding="utf-8"),
+        "page": (run / "scan/review.html").read_text(encoding="utf-8").replace(run.name, "<id>"),
+    }
+
+
+@pytest.mark.slow
+def test_scan_killed_three_times_then_rerun_equals_one_uninterrupted_run(tmp_path: Path) -> None:
+    inputs = tmp_path / "inputs"
+    inputs.mkdir()
+    killed = tmp_path / "runs" / "killed"
+    rng = random.Random("scan")
+    aims = sorted(rng.sample(range(len(SCAN_ARTEFACTS) - 1), 3))  # never after audit.json: the end
+    seen = []
+    for aim in aims:
+        started = time.time_ns()
+        child = subprocess.Popen(_child("scan", inputs, killed), env=CHILD_ENV, stdout=subprocess.DEVNULL,
+                                 stderr=subprocess.PIPE)
+        deadline = time.monotonic() + 180
+        while not any(_written_since(killed, name, started) for name in SCAN_ARTEFACTS[aim:]) \
+                and child.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.002)
+        time.sleep(rng.uniform(0.0, 0.05))
+        child.send_signal(signal.SIGKILL)
+        child.wait(timeout=30)
+        stderr = child.stderr.read().decode(errors="replace") if child.stderr else ""
+        assert child.returncode == -signal.SIGKILL, f"the scan ended before it was killed:\n{stderr[-2000:]}"
+        seen.append(_whole_scan_artefacts(killed))
+    print("artefacts present after each kill:", seen)
+    assert "audit.json" not in seen[-1] or len(seen[-1]) < len(SCAN_ARTEFACTS), seen  # killed before the end
+    done = subprocess.run(_child("scan", inputs, killed), env=CHILD_ENV, capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    clean = tmp_path / "runs" / "clean"
+    run_stage("scan", inputs, clean)
+    assert _whole_scan_artefacts(killed) == SCAN_ARTEFACTS
+    resumed, uninterrupted = _scan_comparable(killed), _scan_comparable(clean)
+    assert len(resumed["corpus"]) == len({r["key"] for r in resumed["corpus"]}) == 180  # nothing lost or twice
+    assert resumed == uninterrupted
