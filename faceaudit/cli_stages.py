@@ -217,6 +217,8 @@ def _run_stages(args: argparse.Namespace, config, only: set[str]):  # -> RunOutc
 
     command = shlex.join(["faceaudit", *sys.argv[1:]])
     outcome = run_audit(config, progress=progress_enabled(args), command=command, only=only)
+    if not outcome.wrote:  # a data-parallel process other than rank 0: rank 0 reports
+        return outcome
     print(f"audit:   {outcome.audit_path}")
     if outcome.report_path:
         print(f"report:  {outcome.report_path}")
