@@ -10,6 +10,7 @@ byte, what a single process writes; a rerun must ask the model nothing.
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -212,3 +213,23 @@ def test_merged_perturbed_answers_give_the_single_process_section(tmp_path: Path
     assert shard_files(tmp_path / "multi" / "answers.jsonl") == []
     lines = [json.loads(line) for line in (tmp_path / "multi" / "answers.jsonl").read_text().splitlines()]
     assert len(lines) == len({line["key"] for line in lines}) == 12 * 2 * 4  # images x questions x conditions
+
+
+# --- the pipeline under a launcher ---------------------------------------------------------
+
+@pytest.mark.parametrize(("overrides", "message"), [
+    (["run_id=null"], "needs --run-id: every process must work in the same run directory"),
+    (["run_id=r"], "stage(s) corpus, scan, train, contamination do not run data-parallel"),
+    (["run_id=r", "corpus.enabled=false", "train.enabled=false", "sensitivity.enabled=true"],
+     "stage(s) sensitivity do not run data-parallel"),
+])
+def test_what_cannot_run_data_parallel_is_refused_before_any_work(tmp_path: Path, monkeypatch, overrides,
+                                                                 message) -> None:
+    import faceaudit.pipeline
+    from faceaudit.config import load_config
+
+    monkeypatch.setattr(faceaudit.pipeline, "current_shard", lambda: Shard(0, 2))
+    config = load_config(overrides=[f"output_dir={tmp_path / 'runs'}", *overrides])
+    with pytest.raises(InputError, match=re.escape(message)):
+        faceaudit.pipeline.run_audit(config, progress=False)
+    assert not (tmp_path / "runs").exists()
