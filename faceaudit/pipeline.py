@@ -616,11 +616,8 @@ def _run_share(store: RunStore, config: AuditConfig, shard: Shard, *, only: set[
 def _shared_dataset(ctx: StageContext) -> None:
     """The dataset stage in a data-parallel run: rank 0 prepares it (renders a synthetic set), then
     the others read what it prepared, never writing; in one process, just the dataset stage."""
-    if not ctx.shard.is_main:
-        ctx.shard.barrier()
-    _stage_dataset(ctx)
-    if ctx.shard.is_main:
-        ctx.shard.barrier()
+    with ctx.shard.main_first():
+        _stage_dataset(ctx)
 
 
 def _stage_baseline(ctx: StageContext) -> None:

@@ -20,6 +20,7 @@ Outside a launcher (no ``WORLD_SIZE`` above 1 in the environment) nothing here d
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -75,6 +76,15 @@ class Shard:
         """Wait until every process gets here (nothing to wait for in a single process)."""
         if self.active:
             _state().wait_for_everyone()
+
+    @contextlib.contextmanager
+    def main_first(self) -> Iterator[None]:
+        """Rank 0 runs the block first (it prepares: renders, builds), then the others (they read)."""
+        if not self.is_main:
+            self.barrier()
+        yield
+        if self.is_main:
+            self.barrier()
 
 
 def _state() -> Any:

@@ -10,14 +10,13 @@ test_reproducibility.py) -- here also the command line, whose --run-id names the
 
 from __future__ import annotations
 
-import os
-import socket
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 from fuzz.test_reproducibility import _volatile
+from launch_support import cpu_env, free_port, launch_command
 
 CONFIG = [
     "dataset.synthetic.n=60",
@@ -34,25 +33,6 @@ ANSWER_FILES = ["evaluate/predictions-scoring.jsonl", "evaluate/predictions-scor
                 "robustness/perturbed_answers.jsonl", "robustness/perturbed_answers.jsonl.meta.json"]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def launch_command(port: int, processes: int = 2) -> list[str]:
-    """`accelerate launch` on CPU: --multi_gpu selects its torchrun launcher (on a machine with
-    no GPU every process joins a gloo group); --cpu would start one process, not two."""
-    return [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", str(processes),
-            "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
-            "--main_process_port", str(port)]
-
-
-def cpu_env() -> dict[str, str]:
-    return {**os.environ, "CUDA_VISIBLE_DEVICES": "", "OMP_NUM_THREADS": "1", "NO_ALBUMENTATIONS_UPDATE": "1",
-            "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
-
-
 def _faceaudit(prefix: list[str], out: Path, run_id: str) -> subprocess.CompletedProcess:
     sets = [arg for value in CONFIG for arg in ("--set", value)]
     done = subprocess.run([*prefix, "-m", "faceaudit", "--quiet", "run", *sets, "--output-dir", str(out),
@@ -64,7 +44,7 @@ def _faceaudit(prefix: list[str], out: Path, run_id: str) -> subprocess.Complete
 @pytest.mark.slow
 def test_two_processes_write_the_audit_one_process_writes(tmp_path: Path) -> None:
     single = _faceaudit([sys.executable], tmp_path, "single")
-    multi = _faceaudit(launch_command(_free_port()), tmp_path, "multi")
+    multi = _faceaudit(launch_command(free_port()), tmp_path, "multi")
     assert multi.stdout.count("audit:") == single.stdout.count("audit:") == 1  # rank 1 reports nothing
     one, two = tmp_path / "single", tmp_path / "multi"
     for name in ANSWER_FILES:

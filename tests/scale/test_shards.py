@@ -233,3 +233,44 @@ def test_what_cannot_run_data_parallel_is_refused_before_any_work(tmp_path: Path
     with pytest.raises(InputError, match=re.escape(message)):
         faceaudit.pipeline.run_audit(config, progress=False)
     assert not (tmp_path / "runs").exists()
+
+
+SMALL_RUN = ["dataset.synthetic.n=40", "corpus.enabled=false", "train.enabled=false", "evaluate.backend=simulated",
+             "evaluate.n_boot=100", "perturb.max_images=12", "perturb.families=[lighting]", "perturb.severities=[2,5]",
+             "report.enabled=false"]
+
+
+def _differences(one: Path, two: Path) -> list[tuple[str, str]]:
+    """Lines of two audit.json files that differ where two runs may not (tests/fuzz/test_reproducibility.py)."""
+    from fuzz.test_reproducibility import _volatile
+
+    first, second = one.read_text().splitlines(), two.read_text().splitlines()
+    assert len(first) == len(second) > 500
+    return [(a, b) for a, b in zip(first, second, strict=True) if a != b and not _volatile(a)]
+
+
+def test_the_evaluate_and_perturb_commands_share_their_work_and_rank_0_writes(tmp_path: Path, monkeypatch) -> None:
+    """`faceaudit evaluate --run-id` and `faceaudit perturb <run>` under a launcher, ranks in barrier order."""
+    import faceaudit.pipeline
+    from faceaudit.config import load_config
+    from faceaudit.pipeline import perturb_existing_run, run_audit
+
+    def config(run_id: str):
+        return load_config(overrides=[*SMALL_RUN, f"output_dir={tmp_path}", f"run_id={run_id}"])
+
+    run_audit(config("single"), progress=False, only={"evaluate"})
+    perturb_existing_run(tmp_path / "single", progress=False)
+    for rank in (1, 0):
+        monkeypatch.setattr(faceaudit.pipeline, "current_shard", lambda rank=rank: Sequential(rank, 2))
+        outcome = run_audit(config("multi"), progress=False, only={"evaluate"})
+        assert outcome.wrote == (rank == 0)
+        assert (tmp_path / "multi" / "audit.json").is_file() == (rank == 0)  # rank 1 wrote no audit
+    for rank in (1, 0):
+        monkeypatch.setattr(faceaudit.pipeline, "current_shard", lambda rank=rank: Sequential(rank, 2))
+        before = (tmp_path / "multi" / "audit.json").read_bytes()
+        perturb_existing_run(tmp_path / "multi", progress=False)
+        assert ((tmp_path / "multi" / "audit.json").read_bytes() == before) == (rank == 1)
+    for name in ("evaluate/predictions-scoring.jsonl", "robustness/perturbed_answers.jsonl"):
+        assert (tmp_path / "multi" / name).read_bytes() == (tmp_path / "single" / name).read_bytes()
+    assert _differences(tmp_path / "single" / "audit.json", tmp_path / "multi" / "audit.json") == []
+    assert not list((tmp_path / "multi").rglob("*.rank*"))
