@@ -9,6 +9,7 @@ one stage, with their most used options as flags (each flag is the same as a
 from __future__ import annotations
 
 import argparse
+import os
 import shlex
 import sys
 from contextlib import nullcontext
@@ -352,7 +353,8 @@ def _cmd_perturb(args: argparse.Namespace) -> int:
         audit = perturb_existing_run(args.run_dir, overrides, progress=progress_enabled(args))
     except (ConfigError, FileNotFoundError, ValueError) as error:
         raise UsageError(str(error)) from None
-    print(f"audit:   {audit}")
+    if int(os.environ.get("RANK", "0") or 0) == 0:  # under a launcher, rank 0 wrote the audit
+        print(f"audit:   {audit}")
     return EXIT_OK
 
 
