@@ -12,7 +12,8 @@ file is what a single process computes: the same audit.json apart from timings.
 The assignment depends only on the set of images and the number of processes, never on what
 is already answered, so a rerun after a crash resumes each shard where it stopped; answers
 already merged into the single-process file (an earlier run, with any number of processes)
-are not asked again.
+are not asked again, and a single process finding shard files a stopped launch left merges
+them before answering the rest.
 
 Outside a launcher (no ``WORLD_SIZE`` above 1 in the environment) nothing here does anything:
 :func:`current_shard` is ``Shard(0, 1)``, and no process group is created.

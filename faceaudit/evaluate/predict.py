@@ -284,6 +284,8 @@ def predict(
         return _predict_shard(items, out_jsonl, meta, digests, shard, answer, group_columns,
                               batch_size=batch_size, progress=progress)
     check_resume_meta(out_jsonl, meta, digests)
+    if shard_files(out_jsonl):  # a data-parallel launch stopped before merging: its answers count
+        _merge_shards(items, out_jsonl, meta, digests, batch_size=batch_size, complete=False)
     # Every record is flushed (a killed process loses nothing); fsync once per batch keeps
     # a fast GPU from waiting on the disk for every single item.
     with JsonlWriter(out_jsonl, key_field="item_id", fsync_every=batch_size) as writer:
@@ -376,9 +378,11 @@ def _predict_shard(
 
 def _merge_shards(
     items: list[McqItem], out_jsonl: Path, meta: dict[str, Any], digests: dict[str, str], *, batch_size: int,
+    complete: bool = True,
 ) -> dict[str, dict[str, Any]]:
-    """Rank 0: append every shard's answers to ``out_jsonl`` in single-process order, then delete
-    the shard files. A shard file written by another model or to other questions is refused."""
+    """Append every shard's answers to ``out_jsonl`` in single-process order, then delete the shard
+    files; with ``complete`` (rank 0 after the others finished) every item must have an answer.
+    A shard file written by another model or to other questions is refused."""
     parts = shard_files(out_jsonl)
     answers: dict[str, dict[str, Any]] = {}
     for part in parts:
@@ -387,11 +391,10 @@ def _merge_shards(
             answers.setdefault(record["item_id"], record)
     with JsonlWriter(out_jsonl, key_field="item_id", fsync_every=batch_size) as writer:
         for item in group_by_image(items):
-            if item.item_id in writer:
-                continue
-            if item.item_id not in answers:
+            if item.item_id in answers:
+                writer.append(answers[item.item_id])  # no-op for an answer already merged
+            elif complete and item.item_id not in writer:
                 raise StageError(f"no process answered item {item.item_id!r}; rerun with the same --run-id")
-            writer.append(answers[item.item_id])
         by_id = {record["item_id"]: record for record in writer.records()}
     remove_shard_files(parts)
     return by_id

@@ -339,23 +339,10 @@ def run_robustness(
     def store(path: str | Path | None, images: list[str]) -> JsonlWriter | None:
         return _answer_store(path, model, mode, seed, geometry_note, [it for i in images for it in by_image[i]])
 
-    started = time.perf_counter()
-    model_s = 0.0
-    if shard is not None and shard.active:
-        if answers_jsonl is None:
-            raise ValueError("a data-parallel robustness run needs answers_jsonl to merge the processes' answers")
-        main = Path(answers_jsonl)
-        if shard.is_main:
-            store(main, chosen).close()  # a file of other settings is refused before any work
-        merged = frozenset(record["key"] for record in complete_records(main))
-        own = [i for i in chosen if i in set(shard.select(chosen))]
-        model_s = answer(own, store(shard.path(main), own), merged=merged, count=False,
-                         show=progress and shard.is_main)
-        shard.barrier()  # every shard file is complete
-        if not shard.is_main:
-            return None
-        # Rank 0 merges the shard files into the single-process file, in the order one process
-        # writes it; a shard file written under other settings is refused.
+    def merge(main: Path, *, complete: bool) -> None:
+        """Append the shard files' answers to ``main`` in the order one process writes them, then
+        delete them; with ``complete`` (rank 0 after the others finished) none may be missing.
+        A shard file written under other settings is refused."""
         parts = shard_files(main)
         answers: dict[str, dict[str, Any]] = {}
         for part in parts:
@@ -367,13 +354,32 @@ def run_robustness(
                 for perturbation, severity in conditions:
                     for item in (it for i in chunk for it in by_image[i]):
                         key = _answer_key(perturbation, severity, item.item_id)
-                        if key in writer:
-                            continue
-                        if key not in answers:
+                        if key in answers:
+                            writer.append(answers[key])  # no-op for an answer already merged
+                        elif complete and key not in writer:
                             raise StageError(f"no process answered {item.item_id!r} under {perturbation.name} "
                                              f"severity {severity}; rerun with the same --run-id")
-                        writer.append(answers[key])
         remove_shard_files(parts)
+
+    started = time.perf_counter()
+    model_s = 0.0
+    if shard is not None and shard.active:
+        if answers_jsonl is None:
+            raise ValueError("a data-parallel robustness run needs answers_jsonl to merge the processes' answers")
+        main = Path(answers_jsonl)
+        if shard.is_main:
+            store(main, chosen).close()  # a file of other settings is refused before any work
+        merged = frozenset(record["key"] for record in complete_records(main))
+        mine = set(shard.select(chosen))
+        own = [i for i in chosen if i in mine]
+        model_s = answer(own, store(shard.path(main), own), merged=merged, count=False,
+                         show=progress and shard.is_main)
+        shard.barrier()  # every shard file is complete
+        if not shard.is_main:
+            return None
+        merge(main, complete=True)
+    elif answers_jsonl is not None and shard_files(answers_jsonl):
+        merge(Path(answers_jsonl), complete=False)  # a data-parallel launch stopped before merging
     model_s += answer(chosen, store(answers_jsonl, chosen))
     wall = time.perf_counter() - started
 

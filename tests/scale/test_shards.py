@@ -168,6 +168,17 @@ def test_a_crashed_shard_resumes_and_a_finished_run_asks_nothing(tmp_path: Path,
     assert _predict(items, root, Counting(), out).equals(single)
 
 
+def test_one_process_after_a_stopped_launch_reuses_the_shares(tmp_path: Path, root: Path) -> None:
+    items = _items(root)
+    out = tmp_path / "p.jsonl"
+    single = _predict(items, root, Counting(), tmp_path / "single.jsonl")
+    share = _predict(items, root, Counting(), out, Sequential(1, 2))  # rank 1 finished, rank 0 never merged
+    model = Counting()
+    assert _predict(items, root, model, out).equals(single)
+    assert sorted(model.asked) == sorted(set(single["item_id"]) - set(share["item_id"]))  # only the rest
+    assert shard_files(out) == []
+
+
 def test_a_shard_file_of_another_model_is_refused_at_the_merge(tmp_path: Path, root: Path) -> None:
     items = _items(root)
     out = tmp_path / "p.jsonl"
@@ -213,6 +224,20 @@ def test_merged_perturbed_answers_give_the_single_process_section(tmp_path: Path
     assert shard_files(tmp_path / "multi" / "answers.jsonl") == []
     lines = [json.loads(line) for line in (tmp_path / "multi" / "answers.jsonl").read_text().splitlines()]
     assert len(lines) == len({line["key"] for line in lines}) == 12 * 2 * 4  # images x questions x conditions
+
+
+def test_one_process_after_a_stopped_launch_reuses_the_perturbed_shares(tmp_path: Path, root: Path) -> None:
+    items = _items(root)
+    clean = _predict(items, root, Counting(), tmp_path / "clean.jsonl")
+    single = _robustness(items, root, clean, tmp_path / "single.jsonl")
+    answers = tmp_path / "answers.jsonl"
+    assert _robustness(items, root, clean, answers, Sequential(1, 2)) is None  # rank 0 never came
+    stored = len(list(complete_records(Shard(1, 2).path(answers))))
+    assert stored == 6 * 2 * 4  # rank 1's 6 of the 12 images, 2 questions, 4 conditions
+    resumed = _robustness(items, root, clean, answers)
+    assert _comparable(resumed) == _comparable(single)
+    assert shard_files(answers) == []
+    assert len((answers).read_text().splitlines()) == 12 * 2 * 4
 
 
 # --- the pipeline under a launcher ---------------------------------------------------------
