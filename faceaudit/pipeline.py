@@ -19,6 +19,11 @@ done and training restarts from its last checkpoint, each refusing results made 
 other inputs (weights, config, items). The directory is locked while a command uses it.
 Provenance is never set here: :func:`faceaudit.provenance.derive_provenance` reads it off
 the sections just before audit.json is written.
+
+Under ``accelerate launch``/``torchrun`` every process runs this module: the evaluation and
+perturbation stages are shared (each process answers its share of the images, see
+:mod:`faceaudit.evaluate.distributed`), rank 0 holds the lock and alone writes the run's
+files; stages that only rank 0 could run are refused before any work.
 """
 
 from __future__ import annotations
