@@ -62,7 +62,7 @@ class Shard:
         others through a fallback they take on their first batch.
         """
         ordered = sorted(set(keys))
-        if len(ordered) < self.world_size:
+        if self.active and len(ordered) < self.world_size:
             raise InputError(
                 f"{self.world_size} processes for {len(ordered)} image(s): launch at most one process per image"
             )
