@@ -126,6 +126,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
     command = shlex.join(["faceaudit", *sys.argv[1:]])
     outcome = run_audit(config, progress=_progress(args), command=command)
+    if not outcome.wrote:  # a data-parallel process other than rank 0: rank 0 reports
+        return EXIT_OK
     gate = outcome.result.gate
     print(f"audit:   {outcome.audit_path}")
     if outcome.report_path:

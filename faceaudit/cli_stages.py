@@ -9,6 +9,7 @@ one stage, with their most used options as flags (each flag is the same as a
 from __future__ import annotations
 
 import argparse
+import os
 import shlex
 import sys
 from contextlib import nullcontext
@@ -217,6 +218,8 @@ def _run_stages(args: argparse.Namespace, config, only: set[str]):  # -> RunOutc
 
     command = shlex.join(["faceaudit", *sys.argv[1:]])
     outcome = run_audit(config, progress=progress_enabled(args), command=command, only=only)
+    if not outcome.wrote:  # a data-parallel process other than rank 0: rank 0 reports
+        return outcome
     print(f"audit:   {outcome.audit_path}")
     if outcome.report_path:
         print(f"report:  {outcome.report_path}")
@@ -350,7 +353,8 @@ def _cmd_perturb(args: argparse.Namespace) -> int:
         audit = perturb_existing_run(args.run_dir, overrides, progress=progress_enabled(args))
     except (ConfigError, FileNotFoundError, ValueError) as error:
         raise UsageError(str(error)) from None
-    print(f"audit:   {audit}")
+    if int(os.environ.get("RANK", "0") or 0) == 0:  # under a launcher, rank 0 wrote the audit
+        print(f"audit:   {audit}")
     return EXIT_OK
 
 

@@ -19,6 +19,11 @@ done and training restarts from its last checkpoint, each refusing results made 
 other inputs (weights, config, items). The directory is locked while a command uses it.
 Provenance is never set here: :func:`faceaudit.provenance.derive_provenance` reads it off
 the sections just before audit.json is written.
+
+Under ``accelerate launch``/``torchrun`` every process runs this module: the evaluation and
+perturbation stages are shared (each process answers its share of the images, see
+:mod:`faceaudit.evaluate.distributed`), rank 0 holds the lock and alone writes the run's
+files; stages that only rank 0 could run are refused before any work.
 """
 
 from __future__ import annotations
@@ -39,6 +44,7 @@ import yaml
 from faceaudit import __version__
 from faceaudit.config import AuditConfig
 from faceaudit.errors import InputError, StageError, StaleResultsError
+from faceaudit.evaluate.distributed import Shard, current_shard
 from faceaudit.provenance import config_sha256, derive_provenance
 from faceaudit.schema import AuditResult, ProvenanceSection, RunSection, Warning_
 from faceaudit.store import (
@@ -87,6 +93,8 @@ class RunOutcome:
     report_path: Path | None = None
     junit_path: Path | None = None
     artefacts: dict[str, Path] = field(default_factory=dict)
+    #: False in a process other than rank 0 of a data-parallel run: it wrote none of these files
+    wrote: bool = True
 
 
 class _Timer:
@@ -129,6 +137,7 @@ class StageContext:
     adapter_dir: Path | None = None
     previous: AuditResult | None = None  # the stored audit a stage command merges into
     baseline: AuditResult | None = None  # the in-run baseline's audit (baseline.enabled)
+    shard: Shard = field(default_factory=Shard)  # this process's share under accelerate launch
 
 
 STAGES = ("dataset", "corpus", "scan", "train", "evaluate", "baseline", "contamination", "sensitivity", "perturb", "gate", "report")
@@ -156,9 +165,40 @@ def run_audit(
     unknown = (only or set()) - set(STAGES)
     if unknown:
         raise InputError(f"unknown stage(s) {sorted(unknown)}; stages are {', '.join(STAGES)}")
+    shard = current_shard()
+    if shard.active:
+        _check_data_parallel(config, only)
     store = RunStore.create(config.output_dir, config.run_id)
+    if not shard.is_main:
+        return _run_share(store, config, shard, only=only)  # writes nothing but its share of answers
     with store.lock():
-        return _run_locked(store, config, progress=progress, command=command, only=only)
+        return _run_locked(store, config, progress=progress, command=command, only=only, shard=shard)
+
+
+#: Stages every process of a data-parallel launch shares; rank 0 alone writes the rest afterwards.
+DATA_PARALLEL_STAGES = ("dataset", "evaluate", "perturb")
+
+
+def _check_data_parallel(config: AuditConfig, only: set[str] | None) -> None:
+    """Refuse what a data-parallel launch cannot run: a stage that rank 0 would run alone while
+    the others wait (they time out after 30 minutes), or a run directory each process would name."""
+    if config.run_id is None:
+        raise InputError("a data-parallel run (accelerate launch / torchrun) needs --run-id: every process "
+                         "must work in the same run directory")
+    labelled = config.dataset.kind != "facexbench"  # FaceXBench turns corpus and train off itself
+    has_corpus = labelled and config.corpus.enabled and (only is None or "corpus" in only)
+    enabled = {"corpus": labelled and config.corpus.enabled, "scan": config.scan.enabled and has_corpus,
+               "train": labelled and config.train.enabled, "baseline": config.baseline.enabled,
+               "contamination": config.contamination.enabled and (has_corpus or config.contamination.corpus is not None),
+               "sensitivity": config.sensitivity.enabled}
+    alone = [name for name in STAGES if enabled.get(name) and (only is None or name in only)]
+    if alone:
+        raise InputError(
+            f"stage(s) {', '.join(alone)} do not run data-parallel: run them in one process first (training "
+            "has its own launch, `accelerate launch -m faceaudit.train`), or switch them off (--set "
+            f"{alone[0]}.enabled=false); under accelerate launch only {', '.join(DATA_PARALLEL_STAGES)} are "
+            "shared by the processes, and gate and report follow on rank 0"
+        )
 
 
 def _save_config(store: RunStore, config: AuditConfig) -> dict[str, Any]:
@@ -168,7 +208,8 @@ def _save_config(store: RunStore, config: AuditConfig) -> dict[str, Any]:
 
 
 def _run_locked(
-    store: RunStore, config: AuditConfig, *, progress: bool, command: str | None, only: set[str] | None
+    store: RunStore, config: AuditConfig, *, progress: bool, command: str | None, only: set[str] | None,
+    shard: Shard | None = None,
 ) -> RunOutcome:
     def wanted(name: str, enabled: bool) -> bool:
         return enabled and (only is None or name in only or name == "dataset")
@@ -191,12 +232,12 @@ def _run_locked(
         command=command,
     )
     result = AuditResult(run=run, provenance=ProvenanceSection(config_sha256=config_sha256(config_dump)))
-    ctx = StageContext(config, store, result, progress, timer, previous=previous)
+    ctx = StageContext(config, store, result, progress, timer, previous=previous, shard=shard or Shard())
 
     # `enabled` is read when the stage's turn comes: the dataset stage may turn
     # off stages its data cannot feed (FaceXBench has no labels to train on).
     stages: list[tuple[str, Callable[[], bool], Callable[[StageContext], None]]] = [
-        ("dataset", lambda: True, _stage_dataset),
+        ("dataset", lambda: True, _shared_dataset),
         ("corpus", lambda: config.corpus.enabled, _stage_corpus),
         ("scan", lambda: config.scan.enabled and ctx.corpus_path is not None, _stage_scan),
         ("train", lambda: config.train.enabled, _stage_train),
@@ -527,11 +568,7 @@ def _stage_evaluate(ctx: StageContext) -> None:
     from faceaudit.evaluate.stage import run_evaluation
 
     cfg = ctx.config.evaluate
-    stored = ctx.previous.training if ctx.previous is not None else None
-    if ctx.base_model is None and stored is not None and stored.adapter_path:
-        # `faceaudit evaluate` on a run that trained earlier evaluates that run's model.
-        ctx.base_model, ctx.adapter_dir = stored.base_model, Path(stored.adapter_path)
-    model_dir = Path(ctx.base_model) if ctx.base_model else None
+    model_dir = _evaluated_model(ctx)
     section = run_evaluation(
         ctx.eval_items,
         ctx.image_root,
@@ -543,8 +580,55 @@ def _stage_evaluate(ctx: StageContext) -> None:
         adapter=ctx.adapter_dir,
         seed=ctx.config.seed,
         progress=ctx.progress,
+        shard=ctx.shard,
     )
     ctx.result.evaluation = section
+
+
+def _evaluated_model(ctx: StageContext) -> Path | None:
+    """The base model this run trained, or the one a run that trained earlier stored (then
+    `faceaudit evaluate` evaluates that run's model); sets ``ctx.adapter_dir`` with it."""
+    stored = ctx.previous.training if ctx.previous is not None else None
+    if ctx.base_model is None and stored is not None and stored.adapter_path:
+        ctx.base_model, ctx.adapter_dir = stored.base_model, Path(stored.adapter_path)
+    return Path(ctx.base_model) if ctx.base_model else None
+
+
+def _run_share(store: RunStore, config: AuditConfig, shard: Shard, *, only: set[str] | None) -> RunOutcome:
+    """A process other than rank 0 of a data-parallel run: answer this process's share of the
+    evaluation and perturbation, write nothing else. Rank 0 (:func:`_run_locked`) holds the run
+    directory, merges the shares and writes config.yaml, audit.json, junit.xml and the report;
+    this function meets it at the same barriers (after the data set, inside each shared stage).
+    """
+    from faceaudit.evaluate.stage import answer_evaluation
+    from faceaudit.perturb.run import robustness_stage
+
+    audit_path = store.path("audit.json")
+    previous = AuditResult.load(audit_path) if only is not None and audit_path.is_file() else None
+    run = RunSection(run_id=store.run_id, started_at=utc_now(), faceaudit_version=__version__,
+                     python_version=sys.version.split()[0], platform=platform.platform(), seed=config.seed,
+                     config=config.model_dump(mode="json"))
+    scratch = AuditResult(run=run, provenance=ProvenanceSection(config_sha256=""))
+    ctx = StageContext(config, store, scratch, False, _Timer(), previous=previous, shard=shard)
+    outcome = RunOutcome(result=scratch, run_dir=store.dir, audit_path=audit_path, wrote=False)
+    _shared_dataset(ctx)
+    if not (config.evaluate.enabled and (only is None or "evaluate" in only)):
+        return outcome
+    answered = answer_evaluation(
+        ctx.eval_items, ctx.image_root, config.evaluate, store.stage_dir("evaluate"),
+        sensitive_attributes=ctx.sensitive_attributes, model_dir=_evaluated_model(ctx), adapter=ctx.adapter_dir,
+        seed=config.seed, shard=shard, progress=False,
+    )
+    if config.perturb.enabled and (only is None or "perturb" in only):
+        robustness_stage(ctx, mode=answered.mode)
+    return outcome
+
+
+def _shared_dataset(ctx: StageContext) -> None:
+    """The dataset stage in a data-parallel run: rank 0 prepares it (renders a synthetic set), then
+    the others read what it prepared, never writing; in one process, just the dataset stage."""
+    with ctx.shard.main_first():
+        _stage_dataset(ctx)
 
 
 def _stage_baseline(ctx: StageContext) -> None:
@@ -690,11 +774,15 @@ def perturb_existing_run(run_dir: str | Path, overrides: list[str] | None = None
     # into a scratch result, the stored audit keeps its own dataset section.
     scratch = AuditResult(run=stored.run, provenance=stored.provenance.model_copy())
     timer = _Timer()
-    ctx = StageContext(config, store, scratch, progress, timer)
-    _stage_dataset(ctx)
+    shard = current_shard()  # under accelerate launch every process perturbs its share of the images
+    ctx = StageContext(config, store, scratch, progress and shard.is_main, timer, shard=shard)
+    _shared_dataset(ctx)
     ctx.result = stored
     started = time.perf_counter()
-    stored.robustness = robustness_stage(ctx)
+    section = robustness_stage(ctx)
+    if section is None:  # not rank 0: its answers are merged, rank 0 writes the audit
+        return audit_path
+    stored.robustness = section
     stored.run.timings_s["perturb"] = round(time.perf_counter() - started, 3)
     if "perturb" not in stored.run.stages_run:
         stored.run.stages_run.append("perturb")

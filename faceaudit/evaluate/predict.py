@@ -13,6 +13,7 @@ of the next batch (PIL and the tokenizers release the GIL for the heavy parts).
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import sys
@@ -26,7 +27,8 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from faceaudit.data.records import OPTION_LETTERS, McqItem
-from faceaudit.errors import StaleResultsError
+from faceaudit.errors import StageError, StaleResultsError
+from faceaudit.evaluate.distributed import Shard, complete_records, remove_shard_files, shard_files
 from faceaudit.evaluate.parse import parse_answer
 from faceaudit.models.base import FaceModel, prepare_batch
 from faceaudit.store import JsonlWriter, atomic_write_json, read_jsonl, sha256_json
@@ -241,6 +243,7 @@ def predict(
     prefetch: int = 2,
     sensitive_attributes: Sequence[str] | None = None,
     progress: bool = True,
+    shard: Shard | None = None,
 ) -> pd.DataFrame:
     """Answer every item (resuming from ``out_jsonl``) and return one row per item, in order.
 
@@ -248,6 +251,9 @@ def predict(
     ``predicted`` is the most probable option and ``option_probs`` the distribution over
     the options; in generation mode ``predicted`` is the parsed letter (None when the
     answer cannot be read: invalid, and counted wrong).
+
+    With an active ``shard`` (one of several processes under ``accelerate launch``) this
+    process answers only its share of the images; see :func:`_predict_shard`.
     """
     if mode not in ("scoring", "generation"):
         raise ValueError(f"mode must be 'scoring' or 'generation', got {mode!r}")
@@ -267,41 +273,131 @@ def predict(
     out_jsonl = Path(out_jsonl)
     out_jsonl.parent.mkdir(parents=True, exist_ok=True)
     identity = getattr(model, "identity", None)
-    check_resume_meta(
-        out_jsonl,
-        {"model": model.name, "model_sha256": identity.sha256 if identity else None,
-         "model_revision": identity.revision if identity else None, "mode": mode},
-        {item.item_id: item_sha256(item) for item in items},
+    meta = {"model": model.name, "model_sha256": identity.sha256 if identity else None,
+            "model_revision": identity.revision if identity else None, "mode": mode}
+    digests = {item.item_id: item_sha256(item) for item in items}
+    answer = functools.partial(
+        _answer_into, model=model, image_root=Path(image_root), mode=mode, batch_size=batch_size,
+        max_new_tokens=max_new_tokens, prefetch=prefetch, group_columns=group_columns,
     )
-    image_root = Path(image_root)
+    if shard is not None and shard.active:
+        return _predict_shard(items, out_jsonl, meta, digests, shard, answer, group_columns,
+                              batch_size=batch_size, progress=progress)
+    check_resume_meta(out_jsonl, meta, digests)
+    if shard_files(out_jsonl):  # a data-parallel launch stopped before merging: its answers count
+        _merge_shards(items, out_jsonl, meta, digests, batch_size=batch_size, complete=False)
     # Every record is flushed (a killed process loses nothing); fsync once per batch keeps
     # a fast GPU from waiting on the disk for every single item.
     with JsonlWriter(out_jsonl, key_field="item_id", fsync_every=batch_size) as writer:
-        todo = group_by_image([item for item in items if item.item_id not in writer])
-        batches = [todo[i : i + batch_size] for i in range(0, len(todo), batch_size)]
-        with tqdm(
-            total=len(items),
-            initial=len(items) - len(todo),
-            desc=f"predict ({mode})",
-            unit="item",
-            disable=not progress,
-            file=sys.stderr,
-        ) as bar:
-            for batch, prepared in _prefetched(model, batches, image_root, prefetch):
-                answers = answer_batch(model, batch, prepared, mode=mode, max_new_tokens=max_new_tokens)
-                for item, (predicted, probs, raw) in zip(batch, answers, strict=True):
-                    writer.append(
-                        make_record(
-                            item,
-                            predicted=predicted,
-                            option_probs=probs,
-                            raw_output=raw,
-                            group_columns=group_columns,
-                        )
-                    )
-                bar.update(len(batch))
+        answer(writer, [item for item in items if item.item_id not in writer], total=len(items), progress=progress)
         by_id = {record["item_id"]: record for record in writer.records()}
     return predictions_frame([by_id[item.item_id] for item in items], group_columns)
+
+
+def _answer_into(
+    writer: JsonlWriter,
+    todo: list[McqItem],
+    *,
+    total: int,
+    progress: bool,
+    model: FaceModel,
+    image_root: Path,
+    mode: Mode,
+    batch_size: int,
+    max_new_tokens: int,
+    prefetch: int,
+    group_columns: Sequence[str],
+) -> None:
+    """Answer ``todo`` (the questions of an image adjacent) and append each record to ``writer``."""
+    todo = group_by_image(todo)
+    batches = [todo[i : i + batch_size] for i in range(0, len(todo), batch_size)]
+    with tqdm(
+        total=total,
+        initial=total - len(todo),
+        desc=f"predict ({mode})",
+        unit="item",
+        disable=not progress,
+        file=sys.stderr,
+    ) as bar:
+        for batch, prepared in _prefetched(model, batches, image_root, prefetch):
+            answers = answer_batch(model, batch, prepared, mode=mode, max_new_tokens=max_new_tokens)
+            for item, (predicted, probs, raw) in zip(batch, answers, strict=True):
+                writer.append(
+                    make_record(
+                        item,
+                        predicted=predicted,
+                        option_probs=probs,
+                        raw_output=raw,
+                        group_columns=group_columns,
+                    )
+                )
+            bar.update(len(batch))
+
+
+def _image_key(item: McqItem) -> str:
+    return "\x00".join(item.image_paths)
+
+
+def _predict_shard(
+    items: list[McqItem],
+    out_jsonl: Path,
+    meta: dict[str, Any],
+    digests: dict[str, str],
+    shard: Shard,
+    answer: Callable[..., None],
+    group_columns: Sequence[str],
+    *,
+    batch_size: int,
+    progress: bool,
+) -> pd.DataFrame:
+    """:func:`predict` as one of ``shard.world_size`` processes (see :mod:`faceaudit.evaluate.distributed`).
+
+    Every rank answers the questions on its images into its shard file; rank 0 then merges the
+    shard files into ``out_jsonl`` in the order one process writes it and returns the whole
+    table, the other ranks return the rows of their shard. All ranks return only once the
+    merged file is complete, so any of them may read it afterwards.
+    """
+    mine_keys = set(shard.select(_image_key(item) for item in items))
+    if shard.is_main:
+        check_resume_meta(out_jsonl, meta, digests)  # a file of another model is refused before any work
+    merged = {record["item_id"]: record for record in complete_records(out_jsonl)}
+    mine = [item for item in items if _image_key(item) in mine_keys]
+    part = shard.path(out_jsonl)
+    check_resume_meta(part, meta, {item.item_id: digests[item.item_id] for item in mine})
+    with JsonlWriter(part, key_field="item_id", fsync_every=batch_size) as writer:
+        todo = [item for item in mine if item.item_id not in writer and item.item_id not in merged]
+        answer(writer, todo, total=len(mine), progress=progress and shard.is_main)
+        by_id = {**merged, **{record["item_id"]: record for record in writer.records()}}
+    shard.barrier()  # every shard file is complete
+    if shard.is_main:
+        by_id = _merge_shards(items, out_jsonl, meta, digests, batch_size=batch_size)
+    shard.barrier()  # the merged file is complete
+    rows = items if shard.is_main else mine
+    return predictions_frame([by_id[item.item_id] for item in rows], group_columns)
+
+
+def _merge_shards(
+    items: list[McqItem], out_jsonl: Path, meta: dict[str, Any], digests: dict[str, str], *, batch_size: int,
+    complete: bool = True,
+) -> dict[str, dict[str, Any]]:
+    """Append every shard's answers to ``out_jsonl`` in single-process order, then delete the shard
+    files; with ``complete`` (rank 0 after the others finished) every item must have an answer.
+    A shard file written by another model or to other questions is refused."""
+    parts = shard_files(out_jsonl)
+    answers: dict[str, dict[str, Any]] = {}
+    for part in parts:
+        check_resume_meta(part, meta, digests)
+        for record in complete_records(part):
+            answers.setdefault(record["item_id"], record)
+    with JsonlWriter(out_jsonl, key_field="item_id", fsync_every=batch_size) as writer:
+        for item in group_by_image(items):
+            if item.item_id in answers:
+                writer.append(answers[item.item_id])  # no-op for an answer already merged
+            elif complete and item.item_id not in writer:
+                raise StageError(f"no process answered item {item.item_id!r}; rerun with the same --run-id")
+        by_id = {record["item_id"]: record for record in writer.records()}
+    remove_shard_files(parts)
+    return by_id
 
 
 def predictions_frame(records: Sequence[dict[str, Any]], group_columns: Sequence[str]) -> pd.DataFrame:

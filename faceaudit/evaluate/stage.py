@@ -20,7 +20,9 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -31,6 +33,7 @@ from faceaudit.evaluate.config import (
     FACEXBENCH_MAX_NEW_TOKENS,
     EvaluateConfig,
 )
+from faceaudit.evaluate.distributed import Shard
 from faceaudit.evaluate.facexbench import (
     facexbench_accuracy,
     official_accuracy,
@@ -41,6 +44,7 @@ from faceaudit.evaluate.predict import Mode, predict
 from faceaudit.models import FaceModel, ScoringUnavailable, make_model
 from faceaudit.schema.common import Estimate
 from faceaudit.schema.evaluation import EvaluationSection
+from faceaudit.schema.run import DataTransfer, ModelIdentity
 from faceaudit.stats.significance import CORRECTION_NAMES
 from faceaudit.store import sha256_json
 
@@ -84,6 +88,7 @@ def predict_items(
     sensitive_attributes: Sequence[str] | None,
     progress: bool = True,
     max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS,
+    shard: Shard | None = None,
 ) -> tuple[pd.DataFrame, Mode, list[str]]:
     """The prediction table, the mode that produced it, and notes on any fallback.
 
@@ -104,6 +109,7 @@ def predict_items(
             prefetch=cfg.prefetch_batches,
             sensitive_attributes=sensitive_attributes,
             progress=progress,
+            shard=shard,
         )
 
     try:
@@ -121,23 +127,38 @@ def predict_items(
     return frame, mode, notes
 
 
-def run_evaluation(
+@dataclass
+class Answered:
+    """The evaluation stage's answers, before any statistics (what every rank of a data-parallel
+    run computes; rank 0 alone goes on to :func:`evaluation_section`)."""
+
+    items: Sequence[McqItem]
+    frame: pd.DataFrame
+    mode: Mode
+    notes: list[str]
+    model: str
+    identity: ModelIdentity | None
+    data_sent: list[DataTransfer]
+    questions: Any  # FaceXBench's full question list, else None
+
+
+def answer_evaluation(
     items: Sequence[McqItem],
     image_root: str | Path,
     cfg: EvaluateConfig,
     out_dir: str | Path,
     *,
     sensitive_attributes: Sequence[str],
-    ordinal: dict[str, list[str]] | None = None,
     model_dir: Path | None = None,
     adapter: Path | None = None,
     seed: int = 0,
     progress: bool = True,
-) -> EvaluationSection:
-    """Answer ``items`` with the configured model and return the ``evaluation`` section.
+    shard: Shard | None = None,
+) -> Answered:
+    """Answer ``items`` with the configured model (resumably, into the stage's predictions file).
 
-    ``model_dir``/``adapter`` are the training stage's outputs; the hf backend uses them
-    unless ``cfg.model``/``cfg.adapter`` name a model of their own.
+    With an active ``shard`` every rank answers its share and rank 0 merges (see
+    :mod:`faceaudit.evaluate.distributed`); a rank other than 0 gets the rows of its share only.
     """
     if not items:
         raise InputError("no items to evaluate")
@@ -158,6 +179,7 @@ def run_evaluation(
             sensitive_attributes=None if questions is not None else sensitive_attributes,
             progress=progress,
             max_new_tokens=FACEXBENCH_MAX_NEW_TOKENS if questions is not None else DEFAULT_MAX_NEW_TOKENS,
+            shard=shard,
         )
     finally:
         close = getattr(model, "close", None)
@@ -165,7 +187,50 @@ def run_evaluation(
             close()
     # What left the machine is the transport's record, read from the model that sent it.
     data_sent = model.data_sent() if hasattr(model, "data_sent") else []
-    identity = getattr(model, "identity", None)
+    return Answered(items, frame, mode, notes, model.name, getattr(model, "identity", None), data_sent, questions)
+
+
+def run_evaluation(
+    items: Sequence[McqItem],
+    image_root: str | Path,
+    cfg: EvaluateConfig,
+    out_dir: str | Path,
+    *,
+    sensitive_attributes: Sequence[str],
+    ordinal: dict[str, list[str]] | None = None,
+    model_dir: Path | None = None,
+    adapter: Path | None = None,
+    seed: int = 0,
+    progress: bool = True,
+    shard: Shard | None = None,
+) -> EvaluationSection:
+    """Answer ``items`` with the configured model and return the ``evaluation`` section.
+
+    ``model_dir``/``adapter`` are the training stage's outputs; the hf backend uses them
+    unless ``cfg.model``/``cfg.adapter`` name a model of their own. ``shard``: this process's
+    share in a data-parallel run, whose rank 0 calls this (the others call
+    :func:`answer_evaluation`).
+    """
+    answered = answer_evaluation(
+        items, image_root, cfg, out_dir, sensitive_attributes=sensitive_attributes, model_dir=model_dir,
+        adapter=adapter, seed=seed, progress=progress, shard=shard,
+    )
+    return evaluation_section(answered, cfg, sensitive_attributes=sensitive_attributes, ordinal=ordinal,
+                              seed=seed, progress=progress)
+
+
+def evaluation_section(
+    answered: Answered,
+    cfg: EvaluateConfig,
+    *,
+    sensitive_attributes: Sequence[str],
+    ordinal: dict[str, list[str]] | None = None,
+    seed: int = 0,
+    progress: bool = True,
+) -> EvaluationSection:
+    """The ``evaluation`` section of audit.json from the answers: metrics, intervals, benchmark."""
+    items, frame, mode, questions = answered.items, answered.frame, answered.mode, answered.questions
+    notes = list(answered.notes)
     benchmark: dict[str, Estimate] | None = None
     if cfg.facexbench_report:
         benchmark = facexbench_accuracy(
@@ -183,12 +248,12 @@ def run_evaluation(
     if not sensitive_attributes:
         if questions is None:
             raise InputError("sensitive_attributes is empty: name at least one group column")
-        only = _benchmark_only_section(frame, model.name, mode, cfg, seed, benchmark, notes)
-        only.model_identity, only.data_sent = identity, data_sent
+        only = _benchmark_only_section(frame, answered.model, mode, cfg, seed, benchmark, notes)
+        only.model_identity, only.data_sent = answered.identity, answered.data_sent
         return only
     section = build_evaluation_section(
         frame,
-        model=model.name,
+        model=answered.model,
         mode=mode,
         sensitive_attributes=list(sensitive_attributes),
         ordinal=ordinal,
@@ -204,8 +269,8 @@ def run_evaluation(
         progress=progress,
     )
     section.method_notes.extend(notes)
-    section.model_identity = identity
-    section.data_sent = data_sent
+    section.model_identity = answered.identity
+    section.data_sent = answered.data_sent
     return section
 
 

@@ -26,7 +26,7 @@ from typing import Any
 
 from faceaudit.data.records import OPTION_LETTERS, McqItem
 from faceaudit.models.base import resolve_image
-from faceaudit.models.chat import encode_prompt, option_letter_token_ids
+from faceaudit.models.chat import encode_prompt, load_images, option_letter_token_ids, prompt_text
 from faceaudit.models.local import LocalVisionClient
 from faceaudit.schema.run import ModelIdentity
 
@@ -49,6 +49,7 @@ class HFFaceModel:
         self.name = name
         self.identity = self.client.identity
         self.letter_ids = option_letter_token_ids(self.client.tokenizer, OPTION_LETTERS)
+        self._splice: bool | None = None  # whether _reuse_pixels matches the processor (checked once)
 
     @classmethod
     def from_client(cls, client: LocalVisionClient, *, share_vision: bool = True) -> HFFaceModel:
@@ -79,22 +80,70 @@ class HFFaceModel:
     def prepare(self, batch: list[McqItem], image_root: str | Path) -> dict[str, Any]:
         """Decode images, run the image processor and tokenizer, left-pad: a model-ready batch."""
         keys = [[str(Path(image_root) / p) for p in item.image_paths] for item in batch]
-        encoded = [
-            self.client.encode([resolve_image(image_root, p, item.item_id) for p in item.image_paths],
-                               item.prompt())
-            for item in batch
-        ]
-        return self._share(self.client.collate(encoded), keys)
+
+        def decode(item: McqItem) -> list[Any]:
+            return load_images([resolve_image(image_root, p, item.item_id) for p in item.image_paths])
+
+        return self._share(self.client.collate(self._encode(batch, decode, keys)), keys)
 
     def prepare_images(self, batch: list[McqItem], images: list[list[Any]], condition: object = None) -> dict[str, Any]:
         """Like :meth:`prepare` for images already in memory (perturbed copies), one list per item."""
-        encoded = [
-            encode_prompt(self.client.processor, item_images, item.prompt())
-            for item, item_images in zip(batch, images, strict=True)
-        ]
         # The same image object asked several questions is one image.
-        return self._share(self.client.collate(encoded), [[id(image) for image in row] for row in images])
+        keys = [[id(image) for image in row] for row in images]
+        row_of = {id(item): row for item, row in zip(batch, images, strict=True)}
+        return self._share(self.client.collate(self._encode(batch, lambda item: row_of[id(item)], keys)), keys)
 
+    def _encode(self, batch: list[McqItem], images_of: Any, keys: list[list[Any]]) -> list[dict[str, Any]]:
+        """One encoded example per item. With ``share_vision``, the images of a question are decoded
+        and preprocessed once per batch: the other questions on them reuse the pixels and get only
+        their text tokenized (:meth:`_reuse_pixels`); without it, every question does everything."""
+        processor = self.client.processor
+        encoded: list[dict[str, Any]] = []
+        first: dict[tuple[Any, ...], tuple[dict[str, Any], str]] = {}  # images -> (example, its question)
+        for item, row_keys in zip(batch, keys, strict=True):
+            shared = first.get(tuple(row_keys)) if self.share_vision else None
+            example = self._reuse_pixels(*shared, item) if shared is not None else None
+            if example is None:
+                example = encode_prompt(processor, images_of(item), item.prompt())
+                first.setdefault(tuple(row_keys), (example, item.prompt()))
+            encoded.append(example)
+        return encoded
+
+    def _reuse_pixels(self, shared: dict[str, Any], question: str, item: McqItem) -> dict[str, Any] | None:
+        """``item`` encoded with the pixels of ``shared`` (``question`` encoded on the same images), its image
+        placeholders expanded as the processor expands them; None where that cannot be done exactly.
+
+        InternVL's processor replaces each image placeholder of the prompt by a start token, the
+        context token once per image token of each tile, and an end token; with one tile per image
+        (faceaudit's processor never tiles) that text is the same for every image. The first time,
+        the result is checked against the processor's own encoding of the example it came from;
+        a processor that expands otherwise keeps the plain path for good.
+        """
+        pixels = shared.get("pixel_values")
+        if self._splice is False or pixels is None or pixels.shape[0] != len(item.image_paths):
+            return None
+        processor = self.client.processor
+        try:
+            expansion = (processor.start_image_token + processor.image_token * processor.image_seq_length
+                         + processor.end_image_token)
+        except AttributeError:
+            self._splice = False
+            return None
+
+        def tokenized(question: str) -> dict[str, Any]:
+            prompt = prompt_text(processor, question, n_images=len(item.image_paths))
+            text = expansion.join(prompt.split(processor.image_token))
+            ids = self.client.tokenizer([text], return_tensors="pt", add_special_tokens=False)
+            return {"input_ids": ids["input_ids"], "attention_mask": ids["attention_mask"], "pixel_values": pixels}
+
+        if self._splice is None:
+            import torch
+
+            check = tokenized(question)
+            self._splice = torch.equal(check["input_ids"], shared["input_ids"])
+            if not self._splice:
+                return None
+        return tokenized(item.prompt())
     def _share(self, batch: dict[str, Any], keys: list[list[Any]]) -> dict[str, Any]:
         """Keep one tile per distinct image and, in ``image_index``, which tile each image slot uses."""
         import torch

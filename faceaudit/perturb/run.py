@@ -40,18 +40,24 @@ def _model_location(ctx: Any) -> tuple[Path | None, Path | None]:
     return None, None
 
 
-def robustness_stage(ctx: Any) -> RobustnessSection:
-    """Run the robustness stage for a pipeline ``StageContext`` whose evaluation is done."""
+def robustness_stage(ctx: Any, mode: str | None = None) -> RobustnessSection | None:
+    """Run the robustness stage for a pipeline ``StageContext`` whose evaluation is done.
+
+    Under a data-parallel launch (``ctx.shard``) every process answers its share; rank 0 gets
+    the section, the others None. ``mode``: the evaluation's, for a process that has answered
+    its share of the evaluation but holds no evaluation section (rank 0 holds it).
+    """
     from faceaudit.evaluate.predict import load_predictions
     from faceaudit.evaluate.stage import predictions_path
     from faceaudit.models import make_model
     from faceaudit.perturb.stage import run_robustness
 
     evaluation = ctx.result.evaluation
-    if evaluation is None:
+    mode = mode or (evaluation.mode if evaluation is not None else None)
+    if mode is None:
         raise ValueError("the robustness stage needs the evaluation stage's predictions: run evaluate first")
     cfg = ctx.config
-    clean_path = predictions_path(cfg.evaluate, ctx.store.stage_dir("evaluate"), evaluation.mode)
+    clean_path = predictions_path(cfg.evaluate, ctx.store.stage_dir("evaluate"), mode)
     if not clean_path.is_file():
         raise FileNotFoundError(f"no clean predictions at {clean_path}: run `faceaudit evaluate` first")
     clean = load_predictions(clean_path, ctx.sensitive_attributes)
@@ -65,7 +71,7 @@ def robustness_stage(ctx: Any) -> RobustnessSection:
             clean,
             model,
             cfg.perturb,
-            mode=evaluation.mode,  # type: ignore[arg-type]
+            mode=mode,  # type: ignore[arg-type]
             sensitive_attributes=ctx.sensitive_attributes,
             geometry=geometry,
             geometry_note=note,
@@ -74,12 +80,13 @@ def robustness_stage(ctx: Any) -> RobustnessSection:
             seed=cfg.seed,
             progress=ctx.progress,
             answers_jsonl=ctx.store.stage_dir("robustness") / "perturbed_answers.jsonl",
+            shard=getattr(ctx, "shard", None),
         )
     finally:
         close = getattr(model, "close", None)
         if close is not None:
             close()
-    return with_baseline(section, cfg.gate.baseline)
+    return with_baseline(section, cfg.gate.baseline) if section is not None else None
 
 
 def with_baseline(section: RobustnessSection, baseline_path: str | None) -> RobustnessSection:

@@ -31,6 +31,8 @@ from tqdm.auto import tqdm
 
 from faceaudit.data.images import open_face_image
 from faceaudit.data.records import McqItem
+from faceaudit.errors import StageError
+from faceaudit.evaluate.distributed import Shard, complete_records, remove_shard_files, shard_files
 from faceaudit.evaluate.predict import (
     Mode,
     answer_batch,
@@ -178,7 +180,8 @@ def run_robustness(
     seed: int = 0,
     progress: bool = True,
     answers_jsonl: str | Path | None = None,
-) -> RobustnessSection:
+    shard: Shard | None = None,
+) -> RobustnessSection | None:
     """The ``robustness`` section for ``model`` answering ``items`` under every configured condition.
 
     ``clean`` is the evaluation stage's prediction table for the same items (``item_id``,
@@ -192,6 +195,11 @@ def run_robustness(
     face geometry, and a rerun with any of them changed is refused rather than mixing old and
     new answers. (A user-registered perturbation whose code changed but whose parameters did
     not cannot be told apart: delete the file after changing such code.)
+
+    With an active ``shard`` (one of several processes under ``accelerate launch``) every
+    process answers the conditions on its share of the images into its own file beside
+    ``answers_jsonl``; rank 0 merges them into ``answers_jsonl`` and returns the section from
+    it, the other ranks return None (see :mod:`faceaudit.evaluate.distributed`).
     """
     perturbations = select_perturbations(cfg)
     notes: list[str] = []
@@ -242,84 +250,137 @@ def run_robustness(
     conditions = [(p, s) for p in perturbations for s in cfg.severities]
     correct = np.zeros((len(conditions), n))
     flips = np.zeros((len(conditions), n))
-    chunks = _chunks(chosen, {i: len(by_image[i]) for i in chosen}, cfg.batch_size or batch_size)
+    chunk_size = cfg.batch_size or batch_size
+    items_per_image = {i: len(by_image[i]) for i in chosen}
     image_root = Path(image_root)
     paths = {i: str(resolve_image(image_root, by_image[i][0].image_paths[0], by_image[i][0].item_id)) for i in chosen}
     geometries = {i: geometry(i) for i in chosen}
-
-    def jobs() -> Iterator[tuple[tuple[int, list[str]], _Job]]:
-        # Chunk-major: each image's file is hot in the page cache for all its conditions.
-        for chunk in chunks:
-            for k, (perturbation, severity) in enumerate(conditions):
-                job = _Job(
-                    paths=tuple(paths[i] for i in chunk),
-                    image_ids=tuple(chunk),
-                    geometries=tuple(geometries[i] for i in chunk),
-                    perturbation=perturbation.name,
-                    severity=severity,
-                    seed=seed,
-                )
-                yield (k, chunk), job
-
     total_items = int(items_n.sum()) * len(conditions)
-    stored = _answer_store(answers_jsonl, model, mode, seed, geometry_note,
-                           [it for i in chosen for it in by_image[i]])
 
     def record(k: int, item: McqItem, predicted: Any) -> None:
         i = index[item.image_ids[0]]
         correct[k, i] += predicted == item.answer
         flips[k, i] += predicted != clean_predicted[item.item_id]
 
-    # (condition, first image of the chunk) whose answers were all stored: not perturbed again
-    finished: set[tuple[int, str]] = set()
-    resumed = 0
-    if stored is not None:
-        for chunk in chunks:
-            for k, (perturbation, severity) in enumerate(conditions):
-                if all(_answer_key(perturbation, severity, it.item_id) in stored
-                       for i in chunk for it in by_image[i]):
-                    finished.add((k, chunk[0]))
-                    for image_id in chunk:
+    def answer(images: list[str], stored: JsonlWriter | None, *, merged: frozenset[str] = frozenset(),
+               count: bool = True, show: bool = progress) -> float:
+        """Answer every condition on ``images`` unless stored (in ``stored`` or ``merged``); with
+        ``count`` each answer, stored or new, goes into the table. Returns the model's seconds."""
+        chunks = _chunks(images, items_per_image, chunk_size)
+        # (condition, first image of the chunk) whose answers were all stored: not perturbed again
+        finished: set[tuple[int, str]] = set()
+        resumed = 0
+        if stored is not None:
+            for chunk in chunks:
+                for k, (perturbation, severity) in enumerate(conditions):
+                    keys = [(it, _answer_key(perturbation, severity, it.item_id)) for i in chunk for it in by_image[i]]
+                    if all(key in stored or key in merged for _, key in keys):
+                        finished.add((k, chunk[0]))
+                        resumed += len(keys)
+                        for item, key in keys if count else ():
+                            record(k, item, stored.get(key)["predicted"])
+            if resumed:
+                log.info("perturb: resumed %d stored answer(s) from %s", resumed, stored.path)
+
+        def jobs() -> Iterator[tuple[tuple[int, list[str]], _Job]]:
+            # Chunk-major: each image's file is hot in the page cache for all its conditions.
+            for chunk in chunks:
+                for k, (perturbation, severity) in enumerate(conditions):
+                    if (k, chunk[0]) in finished:
+                        continue
+                    job = _Job(
+                        paths=tuple(paths[i] for i in chunk),
+                        image_ids=tuple(chunk),
+                        geometries=tuple(geometries[i] for i in chunk),
+                        perturbation=perturbation.name,
+                        severity=severity,
+                        seed=seed,
+                    )
+                    yield (k, chunk), job
+
+        model_s = 0.0
+        executor = _executor(cfg)
+        try:
+            total = sum(items_per_image[i] for i in images) * len(conditions)
+            with tqdm(total=total, initial=resumed, desc="perturb", unit="item", disable=not show,
+                      file=sys.stderr) as bar:
+                for (k, chunk), pixels_list in _stream(jobs(), executor, cfg.prefetch):
+                    perturbation, severity = conditions[k]
+                    batch: list[McqItem] = []
+                    pictures: list[list[Image.Image]] = []
+                    for image_id, pixels in zip(chunk, pixels_list, strict=True):
+                        picture = Image.fromarray(pixels)
                         for item in by_image[image_id]:
-                            record(k, item, stored.get(_answer_key(perturbation, severity, item.item_id))["predicted"])
-                            resumed += 1
-        if resumed:
-            log.info("perturb: resumed %d stored answer(s) from %s", resumed, stored.path)
+                            batch.append(item)
+                            pictures.append([picture])
+                    tick = time.perf_counter()
+                    condition = Condition(perturbation.name, perturbation.family, severity)
+                    prepared = prepare_images(model, batch, pictures, condition)
+                    answers = answer_batch(model, batch, prepared, mode=mode, max_new_tokens=max_new_tokens)
+                    model_s += time.perf_counter() - tick
+                    for item, (predicted, _, _) in zip(batch, answers, strict=True):
+                        if stored is not None:
+                            key = _answer_key(perturbation, severity, item.item_id)
+                            # An answer stored before a crash stands: the file and the section agree.
+                            if not stored.append({"key": key, "item_id": item.item_id,
+                                                  "perturbation": perturbation.name,
+                                                  "severity": severity, "predicted": predicted}):
+                                predicted = stored.get(key)["predicted"]
+                        if count:
+                            record(k, item, predicted)
+                    bar.update(len(batch))
+        finally:
+            if executor is not None:
+                executor.shutdown(wait=True, cancel_futures=True)
+            if stored is not None:
+                stored.close()
+        return model_s
+
+    def store(path: str | Path | None, images: list[str]) -> JsonlWriter | None:
+        return _answer_store(path, model, mode, seed, geometry_note, [it for i in images for it in by_image[i]])
+
+    def merge(main: Path, *, complete: bool) -> None:
+        """Append the shard files' answers to ``main`` in the order one process writes them, then
+        delete them; with ``complete`` (rank 0 after the others finished) none may be missing.
+        A shard file written under other settings is refused."""
+        parts = shard_files(main)
+        answers: dict[str, dict[str, Any]] = {}
+        for part in parts:
+            with store(part, chosen) as writer:
+                for answered in writer.records():
+                    answers.setdefault(answered["key"], answered)
+        with store(main, chosen) as writer:
+            for chunk in _chunks(chosen, items_per_image, chunk_size):
+                for perturbation, severity in conditions:
+                    for item in (it for i in chunk for it in by_image[i]):
+                        key = _answer_key(perturbation, severity, item.item_id)
+                        if key in answers:
+                            writer.append(answers[key])  # no-op for an answer already merged
+                        elif complete and key not in writer:
+                            raise StageError(f"no process answered {item.item_id!r} under {perturbation.name} "
+                                             f"severity {severity}; rerun with the same --run-id")
+        remove_shard_files(parts)
+
     started = time.perf_counter()
     model_s = 0.0
-    executor = _executor(cfg)
-    pending = ((tag, job) for tag, job in jobs() if (tag[0], tag[1][0]) not in finished)
-    try:
-        with tqdm(total=total_items, initial=resumed, desc="perturb", unit="item", disable=not progress,
-                  file=sys.stderr) as bar:
-            for (k, chunk), images in _stream(pending, executor, cfg.prefetch):
-                perturbation, severity = conditions[k]
-                batch: list[McqItem] = []
-                pictures: list[list[Image.Image]] = []
-                for image_id, pixels in zip(chunk, images, strict=True):
-                    picture = Image.fromarray(pixels)
-                    for item in by_image[image_id]:
-                        batch.append(item)
-                        pictures.append([picture])
-                tick = time.perf_counter()
-                condition = Condition(perturbation.name, perturbation.family, severity)
-                prepared = prepare_images(model, batch, pictures, condition)
-                answers = answer_batch(model, batch, prepared, mode=mode, max_new_tokens=max_new_tokens)
-                model_s += time.perf_counter() - tick
-                for item, (predicted, _, _) in zip(batch, answers, strict=True):
-                    if stored is not None:
-                        key = _answer_key(perturbation, severity, item.item_id)
-                        # An answer stored before a crash stands: the file and the section agree.
-                        if not stored.append({"key": key, "item_id": item.item_id, "perturbation": perturbation.name,
-                                              "severity": severity, "predicted": predicted}):
-                            predicted = stored.get(key)["predicted"]
-                    record(k, item, predicted)
-                bar.update(len(batch))
-    finally:
-        if executor is not None:
-            executor.shutdown(wait=True, cancel_futures=True)
-        if stored is not None:
-            stored.close()
+    if shard is not None and shard.active:
+        if answers_jsonl is None:
+            raise ValueError("a data-parallel robustness run needs answers_jsonl to merge the processes' answers")
+        main = Path(answers_jsonl)
+        if shard.is_main:
+            store(main, chosen).close()  # a file of other settings is refused before any work
+        merged = frozenset(record["key"] for record in complete_records(main))
+        mine = set(shard.select(chosen))
+        own = [i for i in chosen if i in mine]
+        model_s = answer(own, store(shard.path(main), own), merged=merged, count=False,
+                         show=progress and shard.is_main)
+        shard.barrier()  # every shard file is complete
+        if not shard.is_main:
+            return None
+        merge(main, complete=True)
+    elif answers_jsonl is not None and shard_files(answers_jsonl):
+        merge(Path(answers_jsonl), complete=False)  # a data-parallel launch stopped before merging
+    model_s += answer(chosen, store(answers_jsonl, chosen))
     wall = time.perf_counter() - started
 
     table = PairedTable(

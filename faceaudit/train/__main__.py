@@ -91,7 +91,16 @@ def _train(args: argparse.Namespace) -> int:
     except RecipeError as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_USAGE  # not 2: that is the code for INSUFFICIENT EVIDENCE
-    base = args.base_model or prepare_base_model(recipe, args.out / "base-model")
+    import torch
+
+    from faceaudit.evaluate.distributed import current_shard
+
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1 and not torch.cuda.is_available():
+        # No GPU: the launched processes train together on CPU (gloo), as `accelerate launch --cpu`
+        # would tell them; the Trainer would otherwise train each alone, over the same files.
+        os.environ.setdefault("ACCELERATE_USE_CPU", "true")
+    with current_shard().main_first():  # rank 0 builds the tiny base model, the others load it
+        base = args.base_model or prepare_base_model(recipe, args.out / "base-model")
     section = train_lora(
         base_model=base, corpus=args.corpus, image_root=args.image_root, recipe=recipe, out_dir=args.out,
         train_items=_read_items(args.train_items), eval_items=_read_items(args.eval_items),
