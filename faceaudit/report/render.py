@@ -14,10 +14,17 @@ from typing import Any
 
 import jinja2
 
-from faceaudit.gate.verdict import AUDIT_STAGES, fmt, not_tested
+from faceaudit.gate.verdict import fmt
 from faceaudit.provenance import privacy_statement
 from faceaudit.report import charts
 from faceaudit.report.card import DEMOGRAPHIC_INFERENCE, build_card
+from faceaudit.report.checks import (
+    REPORT_STAGES,
+    contamination_view,
+    not_tested,
+    sensitivity_view,
+    tested_rows,
+)
 from faceaudit.report.findings import group_in_words, page_one_findings
 from faceaudit.report.inputs import CardInput, SignOff
 from faceaudit.report.overview import (
@@ -33,14 +40,15 @@ from faceaudit.store import atomic_write_text
 # Sections with a dedicated template block; any other non-empty section is drawn by the
 # generic renderer so that a new stage shows up in the report before it gets its own layout.
 _DEDICATED = {"schema_version", "run", "provenance", "gate", "dataset", "evaluation", "corpus_scan",
-              "robustness", "warnings"}
+              "robustness", "contamination", "sensitivity", "warnings"}
 _TITLES = {
     "gate": "Release checks",
     "dataset": "Data",
     "evaluation": "Evaluation per group",
     "robustness": "Robustness",
     "corpus_scan": "Corpus scan",
-    "contamination": "Contamination",
+    "contamination": "Training images in the evaluation",
+    "sensitivity": "Prompt sensitivity",
     "corpus": "Training corpus",
     "training": "Training",
     "warnings": "Warnings",
@@ -208,7 +216,7 @@ def _tested(result: AuditResult) -> list[tuple[str, str]]:
                          f"{smallest.n_items:,} question(s)"))
         rows.append(("Statistics", f"{int(ev.confidence * 100)}% intervals, {ev.n_boot:,} bootstrap "
                      f"resamples, correction: {ev.correction_name}"))
-    return rows
+    return rows + tested_rows(result)
 
 
 def _provenance(result: AuditResult) -> list[tuple[str, str]]:
@@ -288,13 +296,14 @@ def build_context(result: AuditResult, *, show_faces: bool = False, signoff: Sig
     data = result.model_dump(mode="python")
     gate = result.gate
     findings = page_one_findings(result)
-    untested = gate.not_tested if gate else not_tested(result)
+    untested = not_tested(result)  # from the sections present now, whenever the gate ran
     privacy = privacy_statement(result.provenance)
     generic = [
         (name, data[name]) for name in type(result).model_fields
         if name not in _DEDICATED and data.get(name) is not None
     ]
-    present = [name for name in ("gate", "dataset", "evaluation", "corpus_scan", "robustness")
+    present = [name for name in ("gate", "dataset", "evaluation", "contamination", "sensitivity", "corpus_scan",
+                                 "robustness")
                if data.get(name) is not None]
     present += [name for name, _ in generic]
     dataset_charts = []
@@ -320,11 +329,13 @@ def build_context(result: AuditResult, *, show_faces: bool = False, signoff: Sig
         "signoff_source": signoff_source,
         "signoff_sha256": signoff_sha256,
         "signoff_note": _signoff_note(result, signoff),
+        "contamination": contamination_view(result),
+        "sensitivity": sensitivity_view(result),
         "robustness": _robustness_view(data["robustness"], gate) if result.robustness else None,
         "dataset_charts": dataset_charts,
         "generic": generic,
         "present": present,
-        "stages": AUDIT_STAGES,
+        "stages": REPORT_STAGES,
         "show_faces": show_faces,
         "model_title": model_title(result),
         "privacy": privacy,
