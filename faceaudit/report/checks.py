@@ -20,7 +20,7 @@ from faceaudit.schema.common import Estimate
 #: default, and judged by no default check, but still something that was or was not tested).
 REPORT_STAGES: dict[str, str] = {
     **AUDIT_STAGES,
-    "sensitivity": "prompt sensitivity: whether answers change with the question's wording or the order of its options",
+    "sensitivity": "whether answers change with the wording of the question or the order of its options",
 }
 
 

@@ -193,5 +193,5 @@ def test_sensitivity_section_names_the_flagged_groups():
 def test_absent_sections_are_listed_as_not_tested_and_not_drawn():
     html = render_html(f.audit(tasks=[f.fair_task()]))
     assert 'id="contamination"' not in html and 'id="sensitivity"' not in html
-    for stage in ("contamination:", "sensitivity: prompt sensitivity", "robustness:"):
+    for stage in ("contamination:", "sensitivity: whether answers change with the wording", "robustness:"):
         assert f"<li>{stage}" in html
