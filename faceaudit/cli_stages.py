@@ -425,7 +425,7 @@ def _cmd_gate(args: argparse.Namespace) -> int:
 
 def _cmd_report(args: argparse.Namespace) -> int:
     from faceaudit.report import render_report
-    from faceaudit.report.inputs import report_inputs
+    from faceaudit.report.inputs import report_inputs, signed_inputs, write_signoff_record
 
     out = args.output or args.audit.with_name("report.html")
     if out.suffix.lower() not in {".html", ".htm"}:
@@ -445,7 +445,11 @@ def _cmd_report(args: argparse.Namespace) -> int:
                 result.run.stages_run.append("gate")
             _write_back(args.audit, result)
             write_junit(result.gate, args.audit.with_name("junit.xml"))
+        inputs = signed_inputs(inputs, args.audit, out)  # the audit.json as signed: after any write-back
         print(f"report: {render_report(result, out, **inputs)}")
+        record = write_signoff_record(inputs, args.audit, out, result)
+        if record is not None:
+            print(f"signoff: {record}")
     if pdf is not None:
         from faceaudit.report.pdf import export_pdf
 

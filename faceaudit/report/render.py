@@ -292,7 +292,8 @@ def _signoff_note(result: AuditResult, signoff: SignOff | None) -> str | None:
 
 def build_context(result: AuditResult, *, show_faces: bool = False, signoff: SignOff | None = None,
                   card: CardInput | None = None, signoff_source: str | None = None,
-                  signoff_sha256: str | None = None, card_source: str | None = None) -> dict[str, Any]:
+                  signoff_sha256: str | None = None, card_source: str | None = None,
+                  signoff_record: str | None = None, signed_audit_sha256: str | None = None) -> dict[str, Any]:
     data = result.model_dump(mode="python")
     gate = result.gate
     findings = page_one_findings(result)
@@ -329,6 +330,8 @@ def build_context(result: AuditResult, *, show_faces: bool = False, signoff: Sig
         "signoff_source": signoff_source,
         "signoff_sha256": signoff_sha256,
         "signoff_note": _signoff_note(result, signoff),
+        "signoff_record": signoff_record,
+        "signed_audit_sha256": signed_audit_sha256,
         "contamination": contamination_view(result),
         "sensitivity": sensitivity_view(result),
         "robustness": _robustness_view(data["robustness"], gate) if result.robustness else None,
