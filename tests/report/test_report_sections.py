@@ -195,3 +195,38 @@ def test_absent_sections_are_listed_as_not_tested_and_not_drawn():
     assert 'id="contamination"' not in html and 'id="sensitivity"' not in html
     for stage in ("contamination:", "sensitivity: whether answers change with the wording", "robustness:"):
         assert f"<li>{stage}" in html
+
+
+def _accuracy_chart(result: AuditResult) -> str:
+    judged = result.model_copy(update={"gate": evaluate_gate(result, load_policy(None))})
+    charts = _svgs(_section(render_html(judged), "evaluation"))
+    (svg,) = [svg for alt, svg in charts.items() if alt.startswith("Accuracy on &#39;gender&#39; by race")]
+    return svg
+
+
+def test_a_chance_corrected_floor_is_drawn_on_the_accuracy_scale_or_not_at_all():
+    # worst-group-accuracy-floor: 0.5 on the chance-corrected scale. With 2 options (chance 0.5) the
+    # gate stores each target's accuracy limit, 0.5 + 0.5 * (1 - 0.5) = 0.75: that is the line.
+    task = f.fair_task()
+    task["chance_accuracy"] = 0.5
+    svg = _accuracy_chart(f.audit(tasks=[task]))
+    assert _limit_line_x(svg) is not None and "> policy limit 0.75</text>" in svg
+    # Without the task's chance accuracy the targets hold no accuracy limit: the check's 0.5 is on
+    # another scale, so no line (it would read as a 50% floor).
+    svg = _accuracy_chart(f.audit(tasks=[f.fair_task()]))
+    assert _limit_line_x(svg) is None and "policy limit" not in svg
+
+
+def test_reliability_diagram_keeps_hostile_labels_as_text():
+    import xml.etree.ElementTree as ET
+
+    from faceaudit.report import charts
+
+    label = "race=$\\frac{1}{0}$ <img src=x>"
+    panel = charts.Reliability(label, 0.1, [0] * 8 + [3, 5], [float("nan")] * 8 + [0.85, 0.95],
+                               [float("nan")] * 8 + [1 / 3, 0.8])
+    chart = charts.reliability_diagram([panel], title=f"When asked {label}")
+    svg = base64.b64decode(chart.uri.split(",", 1)[1]).decode("utf-8")
+    texts = "".join(ET.fromstring(svg).itertext())
+    assert "$\\frac{1}{0}$" in texts and "<img src=x>" in texts
+    assert "largest gap in a bin of 3 items, mean confidence 85% and accuracy 33%" in chart.alt
