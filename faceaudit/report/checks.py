@@ -98,7 +98,7 @@ def contamination_view(result: AuditResult) -> ContaminationView | None:
         clean.append({
             "task": task.task,
             "sentence": (f"{task.task}: {_count(task.n_excluded, 'question')} of {task.n_items:,} left out; "
-                         f"accuracy on the rest {_pct(task.overall_clean.value)} ({_interval(task.overall_clean)})."),
+                         f"accuracy without them {_pct(task.overall_clean.value)} ({_interval(task.overall_clean)})."),
             "rows": [{"who": _group_words(f"{g.attribute}={g.label}"), "all": g.all_items, "clean": g.clean_items,
                       "excluded": g.n_excluded} for g in rows],
         })
@@ -130,9 +130,10 @@ def sensitivity_view(result: AuditResult) -> SensitivityView | None:
         return None
     c = s.overall_consistency
     summary = [
-        f"The model answered {_count(s.n_items, 'evaluation question')} again in "
+        f"The model answered {_count(s.n_items, 'evaluation question')} again in up to "
         f"{_count(s.paraphrases, 'wording')} × {_count(s.option_orders, 'option order')} "
-        f"({_count(len(s.variants), 'version')} of each question, {s.mode} mode). {_pct(c.value)} of the "
+        f"(up to {_count(len(s.variants), 'version')} of each question, fewer where its task has fewer wordings; "
+        f"{s.mode} mode). {_pct(c.value)} of the "
         f"questions got the same answer in every version ({_interval(c)})."
     ]
     defined = {k: e for k, e in s.accuracy_by_variant.items() if e.value == e.value}
@@ -176,7 +177,7 @@ def tested_rows(result: AuditResult) -> list[tuple[str, str]]:
     s = result.sensitivity
     if s is not None:
         rows.append(("Prompt sensitivity",
-                     f"{_count(s.n_items, 'question')} asked in {_count(len(s.variants), 'version')}; "
+                     f"{_count(s.n_items, 'question')} asked in up to {_count(len(s.variants), 'version')}; "
                      f"{_pct(s.overall_consistency.value)} answered the same every time; "
                      f"{_count(len(s.flagged), 'group')} flagged"))
     return rows

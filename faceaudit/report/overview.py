@@ -127,6 +127,7 @@ class Calibration:
     chart: charts.Chart | None
     groups: list[str]
     why_not: str | None = None
+    n_bins: int = 0
 
 
 def _panel(label: str, ece: float, bins: CalibrationBins) -> charts.Reliability:
@@ -158,7 +159,7 @@ def worst_calibrations(task: TaskMetrics, mode: str, k: int = 3) -> Calibration:
     title = (f"When asked {_question(task.task)}: the {len(chosen)} worst-calibrated group(s)" if chosen
              else f"When asked {_question(task.task)}: all items")
     chart = charts.reliability_diagram(panels, title=title, reference=reference if chosen else None)
-    return Calibration(chart, [g.name for g in chosen])
+    return Calibration(chart, [g.name for g in chosen], n_bins=len(task.calibration.counts))
 
 
 def shared_limit(gate: Any, paths: list[str]) -> float | None:

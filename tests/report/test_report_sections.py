@@ -56,6 +56,7 @@ def test_reliability_diagram_of_the_worst_calibrated_groups():
     html = render_html(result)
     evaluation = _section(html, "evaluation")
     assert "<h4>Calibration</h4>" in evaluation and "No reliability diagram" not in evaluation
+    assert "each point is one of 10 equal-width confidence bins" in evaluation
     (alt, svg), = [(a, s) for a, s in _svgs(evaluation).items() if "worst-calibrated" in a]
     # the 3 groups, largest ECE first, each named in words with its ECE; the diagonal and the counts
     assert alt.startswith("When asked the person&#39;s gender: the 3 worst-calibrated group(s)")
@@ -150,7 +151,7 @@ def test_contamination_section_in_plain_sentences():
             "the corpus this run trained on (corpus/corpus.jsonl): 2 as the same file, 1 as a near copy "
             "(re-encoded or resized). 6 evaluation questions ask about them.") in section
     assert "Accuracy recomputed on the questions whose images are not in the corpus, for 1 task (gender)" in section
-    assert "gender: 6 questions of 400 left out; accuracy on the rest 76.1%" in section
+    assert "gender: 6 questions of 400 left out; accuracy without them 76.1%" in section
     # per group: A people first (the only contaminated group), with both accuracies
     rows = re.findall(r'<tr><th scope="row">([^<]+)</th>', section)
     assert rows[:2] == ["A people", "B people"]
@@ -176,8 +177,9 @@ def test_contamination_without_recomputation_says_why_from_the_config():
 def test_sensitivity_section_names_the_flagged_groups():
     html = render_html(f.audit(tasks=[f.fair_task()], sensitivity=_sensitivity(flagged=True)))
     section = _section(html, "sensitivity")
-    assert ("The model answered 200 evaluation questions again in 2 wordings × 2 option orders (4 versions of "
-            "each question, scoring mode). 75.0% of the questions got the same answer in every version") in section
+    assert ("The model answered 200 evaluation questions again in up to 2 wordings × 2 option orders (up to 4 "
+            "versions of each question, fewer where its task has fewer wordings; scoring mode). 75.0% of the questions "
+            "got the same answer in every version") in section
     assert ("Accuracy ranged from 60.0% (wording 2, options shuffled (1)) to 80.0% (wording 1, options in the "
             "evaluation&#39;s order): a spread of 20 points.") in section
     assert "with them shuffled, for 67.5%" in section
@@ -185,7 +187,7 @@ def test_sensitivity_section_names_the_flagged_groups():
             "after Holm&#39;s correction over all 2 groups.") in section
     assert re.search(r'<th scope="row">B people</th>.*?<strong>yes</strong>', section, re.S)
     page_one = html[html.index('class="page-one"'): html.index('id="h-signoff"')]
-    assert "200 questions asked in 4 versions; 75.0% answered the same every time; 1 group flagged" in page_one
+    assert "200 questions asked in up to 4 versions; 75.0% answered the same every time; 1 group flagged" in page_one
     calm = _section(render_html(f.audit(tasks=[f.fair_task()], sensitivity=_sensitivity(flagged=False))), "sensitivity")
     assert "No group was flagged" in calm and "Flagged:" not in calm
 
