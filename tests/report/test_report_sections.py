@@ -79,20 +79,30 @@ def test_without_option_probabilities_a_sentence_says_why_there_is_no_diagram():
 
 
 def test_robustness_charts_draw_the_limit_the_gate_applied():
+    from faceaudit.report.robustness import curve_area_chart, extra_drop_chart
+
     result = AuditResult.load(GOLDEN)
-    judged = result.model_copy(update={"gate": evaluate_gate(result, load_policy(None))})
-    charts = _svgs(_section(render_html(judged), "robustness"))
-    (drops,) = [svg for alt, svg in charts.items() if alt.startswith("Largest extra accuracy drops")]
-    (areas,) = [svg for alt, svg in charts.items() if alt.startswith("Area under accuracy against severity")]
+    gate = evaluate_gate(result, load_policy(None))
+    section = result.model_dump(mode="python")["robustness"]
+    worst = sorted(section["groups"], key=lambda g: -g["interaction"]["value"])
+
+    def svg(chart):
+        return base64.b64decode(chart.uri.split(",", 1)[1]).decode("utf-8")
+
     # robustness-extra-drop-10-points (at most +0.10) and robustness-curve-area-vs-rest (at least -0.05)
-    for svg, label in ((drops, "policy limit 10"), (areas, "policy limit -5")):
-        x = _limit_line_x(svg)
-        assert x is not None and "dashed: the policy's limit" in svg
-        assert re.search(rf'x="{x:.6f}"[^>]*> {label}</text>', svg), "the label sits on the line"
+    for drawn, label in ((svg(extra_drop_chart(worst, gate)), "policy limit 10"),
+                         (svg(curve_area_chart(section, gate)), "policy limit -5")):
+        x = _limit_line_x(drawn)
+        assert x is not None and "dashed: the policy's limit" in drawn
+        assert re.search(rf'x="{x:.6f}"[^>]*> {label}</text>', drawn), "the label sits on the line"
     # without a verdict nothing was judged: no line, and the axis says so
-    unjudged = _svgs(_section(render_html(result.model_copy(update={"gate": None})), "robustness"))
-    (drops,) = [svg for alt, svg in unjudged.items() if alt.startswith("Largest extra accuracy drops")]
+    drops = svg(extra_drop_chart(worst, None))
     assert "> policy limit" not in drops and _limit_line_x(drops) is None and "no policy limit applied" in drops
+    # a check that judged only some of the plotted values draws no line either
+    partial = gate.model_copy(deep=True)
+    check = next(c for c in partial.checks if c.id == "robustness-extra-drop-10-points")
+    check.targets = check.targets[:1]
+    assert _limit_line_x(svg(extra_drop_chart(worst, partial))) is None
 
 
 def _estimate(k: int, n: int) -> dict:
