@@ -325,8 +325,29 @@ def _cmd_train(args: argparse.Namespace) -> int:
     values = _flag_values(args, "train", {"recipe": "recipe"})
     if args.corpus is not None:
         values["corpus.source"] = str(args.corpus)
-    _run_stages(args, _stage_config(args, values), {"corpus", "train"})
+    config = _stage_config(args, values)
+    _warn_template_corpus(config)
+    _run_stages(args, config, {"corpus", "train"})
     return EXIT_OK
+
+
+def _warn_template_corpus(config) -> None:
+    """A real model's recipe (FaceLLM's) fed the offline template corpus learns label sentences."""
+    import logging
+
+    from faceaudit.train.recipe import TINY_BASE, resolve_recipe
+
+    if config.corpus.source is not None or config.corpus.backend != "template" or not config.train.enabled:
+        return
+    train = config.train
+    recipe = resolve_recipe(train.recipe, overrides=train.overrides, base_model=train.base_model)
+    if recipe.base_model == TINY_BASE:
+        return
+    logging.getLogger("faceaudit").warning(
+        "recipe %s trains %s on the offline template corpus (no --corpus, corpus.backend: template): its "
+        "answers are sentences built from the data set's labels, not FairFaceGPT's descriptions, so the "
+        "adapter does not reproduce FaceLLM. Pass --corpus with FairFaceGPT's ShareGPT JSON or a corpus "
+        "from `faceaudit generate --backend openai`.", recipe.name, recipe.base_model)
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
@@ -429,7 +450,7 @@ def _cmd_gate(args: argparse.Namespace) -> int:
 
 def _cmd_report(args: argparse.Namespace) -> int:
     from faceaudit.report import render_report
-    from faceaudit.report.inputs import report_inputs
+    from faceaudit.report.inputs import report_inputs, signed_inputs, write_signoff_record
 
     out = args.output or args.audit.with_name("report.html")
     if out.suffix.lower() not in {".html", ".htm"}:
@@ -449,7 +470,11 @@ def _cmd_report(args: argparse.Namespace) -> int:
                 result.run.stages_run.append("gate")
             _write_back(args.audit, result)
             write_junit(result.gate, args.audit.with_name("junit.xml"))
+        inputs = signed_inputs(inputs, args.audit, out)  # the audit.json as signed: after any write-back
         print(f"report: {render_report(result, out, **inputs)}")
+        record = write_signoff_record(inputs, args.audit, out, result)
+        if record is not None:
+            print(f"signoff: {record}")
     if pdf is not None:
         from faceaudit.report.pdf import export_pdf
 

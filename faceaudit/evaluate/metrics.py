@@ -35,6 +35,7 @@ from faceaudit.evaluate.outcomes import encode_outcomes
 from faceaudit.schema.common import Estimate
 from faceaudit.schema.evaluation import (
     HIGHER_IS_BETTER,
+    CalibrationBins,
     ConfusionMatrix,
     Disparity,
     EvaluationSection,
@@ -131,6 +132,20 @@ def _calibration_layout(totals: np.ndarray) -> np.ndarray:
     hits = counts[..., 1::2]
     confidence = values[..., 0::2] + values[..., 1::2]
     return np.concatenate([rows, hits, confidence], axis=-1)
+
+
+def _calibration_bins(calibration: np.ndarray) -> CalibrationBins | None:
+    """One group's row of the calibration layout as a reliability diagram's bins; None without
+    option probabilities (every bin empty)."""
+    rows, hits, confidence = (calibration[k * N_BINS : (k + 1) * N_BINS] for k in range(3))
+    if rows.sum() == 0:
+        return None
+    with np.errstate(invalid="ignore", divide="ignore"):
+        accuracy, mean_confidence = hits / rows, confidence / rows
+    return CalibrationBins(
+        edges=[b / N_BINS for b in range(N_BINS + 1)], counts=np.rint(rows).astype(int).tolist(),
+        mean_confidence=mean_confidence.tolist(), accuracy=accuracy.tolist(),
+    )
 
 
 def _metric_values(confusion: np.ndarray, calibration: np.ndarray, ordinal: bool) -> dict[str, np.ndarray]:
@@ -303,7 +318,7 @@ def _task_metrics(
         boot_c = _sum_groups(membership, boot_conf, 1)
         boot_k = _sum_groups(membership, boot_cal, 1)
         boot_values = _metric_values(boot_c, boot_k, enc.ordinal)
-        out: dict = {"n_items": n_items, "n_images": n_img, "confusion": conf_g, "points": points,
+        out: dict = {"n_items": n_items, "n_images": n_img, "confusion": conf_g, "calibration": cal_g, "points": points,
                      "boot": boot_values, "estimates": {}, "successes": {}, "deff": {}}
         if membership.shape[0] >= 2:
             # The rest of each group (all items minus the group), for group-vs-rest comparisons.
@@ -358,6 +373,7 @@ def _task_metrics(
                 confusion=ConfusionMatrix(labels=enc.labels, predicted_labels=[*enc.labels, INVALID_LABEL],
                                           counts=res["confusion"][g].astype(int).tolist()),
                 small_group=bool(n_items[g] < min_group_n),
+                calibration=_calibration_bins(res["calibration"][g]),
             ))
         eligible = np.flatnonzero(n_items >= min_group_n)
         null: dict[str, np.ndarray] = {}
@@ -391,6 +407,7 @@ def _task_metrics(
         task=enc.task, n_items=len(enc.gold), n_images=enc.n_images, labels=enc.labels, ordinal=enc.ordinal,
         chance_accuracy=chance_accuracy(enc.frame),
         clustered=clustered, overall={n: overall["estimates"][n][0] for n in metric_names},
+        calibration=_calibration_bins(overall["calibration"][0]),
         groups=groups, disparities=disparities, n_comparisons=int(np.sum(~np.isnan(raw))),
         outcomes=encode_outcomes(outcome_frame, attributes),
     )

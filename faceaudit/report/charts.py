@@ -66,10 +66,12 @@ class Row:
 
 
 def interval_chart(
-    rows: list[Row], *, title: str, xlabel: str, limit: float | None = None, xlim: tuple[float, float] | None = None
+    rows: list[Row], *, title: str, xlabel: str, limit: float | None = None, xlim: tuple[float, float] | None = None,
+    descending: bool = False,
 ) -> Chart:
     """Point estimates with 95% intervals, one row per group, in the order given
-    (callers sort worst first; the first row is drawn at the top)."""
+    (callers sort worst first; the first row is drawn at the top): lowest first, or highest
+    first when ``descending`` (the alt text says which)."""
     with plt.rc_context(_STYLE):
         height = 0.9 + 0.32 * max(len(rows), 1)
         fig, ax = plt.subplots(figsize=(6.4, height))
@@ -99,13 +101,16 @@ def interval_chart(
         uri = _encode(fig)
     finite = [r for r in rows if not math.isnan(r.value)]
     if finite:
-        worst = finite[0]
-        best = max(finite, key=lambda r: r.value)
+        first = finite[0]
+        other = (min if descending else max)(finite, key=lambda r: r.value)
         alt = (
-            f"{title}: {len(rows)} groups with 95% intervals. Lowest shown first: {worst.label} "
-            f"{worst.value:.3g} ({worst.lower:.3g} to {worst.upper:.3g}); highest {best.label} "
-            f"{best.value:.3g} ({best.lower:.3g} to {best.upper:.3g})."
+            f"{title}: {len(rows)} groups with 95% intervals. {'Highest' if descending else 'Lowest'} shown "
+            f"first: {first.label} {first.value:.3g} ({first.lower:.3g} to {first.upper:.3g}); "
+            f"{'lowest' if descending else 'highest'} {other.label} {other.value:.3g} ({other.lower:.3g} to "
+            f"{other.upper:.3g})."
         )
+        if limit is not None:
+            alt += f" Dashed line: the policy's limit, {limit:g}."
     else:
         alt = f"{title}: no defined values."
     return Chart(uri, alt)
@@ -127,3 +132,69 @@ def count_chart(counts: dict[str, int], *, title: str) -> Chart:
         uri = _encode(fig)
     summary = ", ".join(f"{k} {v:,}" for k, v in counts.items())
     return Chart(uri, f"{title}: {summary}.")
+
+
+@dataclass(frozen=True)
+class Reliability:
+    """One panel of a reliability diagram: a group's bins (faceaudit.schema.evaluation.CalibrationBins)."""
+
+    label: str
+    ece: float
+    counts: list[int]
+    mean_confidence: list[float]
+    accuracy: list[float]
+
+
+def reliability_diagram(panels: list[Reliability], *, title: str, reference: Reliability | None = None) -> Chart:
+    """Accuracy against confidence per bin, one panel per group beside the diagonal of perfect
+    calibration, with each bin's item count drawn as bars underneath and written above them."""
+    n = max(len(panels), 1)
+    with plt.rc_context(_STYLE):
+        fig, axes = plt.subplots(2, n, figsize=(6.4, 3.9), sharex=True, squeeze=False,
+                                 gridspec_kw={"height_ratios": [3, 1], "hspace": 0.08})
+        width = 1 / len(panels[0].counts) if panels else 0.1
+        for col, panel in enumerate(panels):
+            top, bottom = axes[0, col], axes[1, col]
+            top.plot([0, 1], [0, 1], linestyle=":", color="#777777", linewidth=1, label="perfectly calibrated")
+            if reference is not None:
+                ref = [(c, a) for k, c, a in zip(reference.counts, reference.mean_confidence, reference.accuracy,
+                                                 strict=True) if k]
+                top.plot(*zip(*ref, strict=True), color="#999999", linewidth=1, label=chart_label(reference.label))
+            points = [(c, a) for k, c, a in zip(panel.counts, panel.mean_confidence, panel.accuracy, strict=True) if k]
+            if points:
+                top.plot(*zip(*points, strict=True), marker="o", markersize=4, linewidth=1.4,
+                         color=OKABE_ITO["blue"], label="this group")
+            top.set_xlim(0, 1)
+            top.set_ylim(0, 1)
+            top.set_title(f"{chart_label(panel.label)}\nECE {panel.ece:.3f}", fontsize=8, loc="left")
+            top.grid(color="#eeeeee", linewidth=0.6)
+            centres = [(b + 0.5) * width for b in range(len(panel.counts))]
+            bottom.bar(centres, panel.counts, width=width * 0.9, color=OKABE_ITO["sky"], edgecolor=OKABE_ITO["blue"],
+                       linewidth=0.5)
+            tallest = max(panel.counts) or 1
+            for x, count in zip(centres, panel.counts, strict=True):
+                if count:
+                    bottom.text(x, count + 0.04 * tallest, f"{count:,}", ha="center", va="bottom", fontsize=6)
+            bottom.set_ylim(0, tallest * 1.45)
+            bottom.set_yticks([])
+            bottom.set_xticks([0, 0.5, 1], ["0", "0.5", "1"])
+            bottom.set_xlabel("confidence")
+            if col == 0:
+                top.set_ylabel("accuracy")
+                bottom.set_ylabel("items", fontsize=7)
+            else:
+                top.set_yticklabels([])
+        axes[0, 0].legend(fontsize=6, frameon=False, loc="upper left")
+        fig.suptitle(chart_label(title), x=0.02, y=1.04, ha="left", fontsize=10)
+        uri = _encode(fig)
+    parts = []
+    for panel in panels:
+        gaps = [(abs(a - c), k, c, a) for k, c, a in zip(panel.counts, panel.mean_confidence, panel.accuracy, strict=True)
+                if k]
+        if gaps:
+            _, k, c, a = max(gaps)
+            parts.append(f"{panel.label}: ECE {panel.ece:.3g}; largest gap in a bin of {k:,} items, mean "
+                         f"confidence {c:.0%} and accuracy {a:.0%}")
+    alt = f"{title}. Reliability diagram with the diagonal of perfect calibration and item counts per bin. " + (
+        "; ".join(parts) + "." if parts else "No bin holds any item.")
+    return Chart(uri, alt)

@@ -1,4 +1,4 @@
-"""Pictures of the result: page one's worst-groups charts and the confusion matrices.
+"""Pictures of the result: page one's worst-groups charts, confusion matrices, reliability diagrams.
 
 Drawn from the stored evaluation and gate sections only. A limit line is drawn only where
 the gate judged the plotted comparisons against one limit; without a stored verdict the
@@ -14,7 +14,7 @@ from typing import Any
 from faceaudit.report import charts
 from faceaudit.report.findings import _group_words, applied_limit
 from faceaudit.schema import AuditResult
-from faceaudit.schema.evaluation import TaskMetrics
+from faceaudit.schema.evaluation import CalibrationBins, TaskMetrics
 
 #: Rows of a worst-groups chart.
 WORST_K = 8
@@ -68,7 +68,7 @@ def worst_group_charts(result: AuditResult, k: int = WORST_K) -> list[TaskChart]
         chosen.sort(key=lambda d: d.estimate.value)
         checks = [judged[paths[id(d)]][0] for d in chosen if paths[id(d)] in judged]
         # a chance-corrected check stores each target's own limit
-        limits = {applied_limit(c, t)
+        limits = {plotted_limit(c, t)
                   for c, t in (judged[paths[id(d)]] for d in chosen if paths[id(d)] in judged)}
         limit = limits.pop() if len(limits) == 1 and len(checks) == len(chosen) else None
         plot_rows = []
@@ -118,3 +118,71 @@ def worst_confusions(task: TaskMetrics, k: int = 3) -> list[Confusion]:
         out.append(Confusion(g.name, g.metrics["accuracy"].value, g.n_items, g.confusion.labels,
                              g.confusion.predicted_labels, rows))
     return out
+
+
+@dataclass
+class Calibration:
+    """A task's reliability diagram, or the sentence that says why there is none."""
+
+    chart: charts.Chart | None
+    groups: list[str]
+    why_not: str | None = None
+    n_bins: int = 0
+
+
+def _panel(label: str, ece: float, bins: CalibrationBins) -> charts.Reliability:
+    return charts.Reliability(label, ece, bins.counts, bins.mean_confidence, bins.accuracy)
+
+
+def worst_calibrations(task: TaskMetrics, mode: str, k: int = 3) -> Calibration:
+    """Reliability diagram of the k single-attribute groups (not small) with the largest ECE, the
+    task's items together drawn behind them; without bins, a sentence saying why."""
+    if task.calibration is None:
+        ece = task.overall.get("ece")
+        if ece is None:
+            return Calibration(None, [], "No reliability diagram: audit.json holds no calibration "
+                               "measurement for this task.")
+        if not math.isnan(ece.value):
+            return Calibration(None, [], "No reliability diagram: this audit.json stores the calibration error "
+                               "(ECE) but not the per-bin confidence and accuracy a diagram needs (it was "
+                               "written by an earlier faceaudit; evaluate again to get them).")
+        return Calibration(None, [], f"No reliability diagram: none of the answers to this task came with option "
+                           f"probabilities ({mode} mode), so the model's confidence, and with it calibration, "
+                           "could not be measured.")
+    groups = [g for g in task.groups if len(g.attributes) == 1 and not g.small_group and g.calibration is not None
+              and "ece" in g.metrics and not math.isnan(g.metrics["ece"].value)]
+    groups.sort(key=lambda g: -g.metrics["ece"].value)
+    chosen = groups[:k]
+    reference = _panel("all items", task.overall["ece"].value if "ece" in task.overall else math.nan,
+                       task.calibration)
+    panels = [_panel(_group_words(g.name), g.metrics["ece"].value, g.calibration) for g in chosen] or [reference]
+    title = (f"When asked {_question(task.task)}: the {len(chosen)} worst-calibrated group(s)" if chosen
+             else f"When asked {_question(task.task)}: all items")
+    chart = charts.reliability_diagram(panels, title=title, reference=reference if chosen else None)
+    return Calibration(chart, [g.name for g in chosen], n_bins=len(task.calibration.counts))
+
+
+def shared_limit(gate: Any, paths: list[str]) -> float | None:
+    """The one limit the gate applied to every one of ``paths``; None when one of them was not
+    judged or the limits differ (a chance-corrected limit differs per task, two checks may judge
+    one value). Checks against a baseline judge a change, not the plotted value: left out."""
+    if gate is None or not paths:
+        return None
+    judged: set[str] = set()
+    limits: set[float | None] = set()
+    for check in gate.checks:
+        if check.against_baseline:
+            continue
+        for target in check.targets:
+            if target.path in paths:
+                judged.add(target.path)
+                limits.add(plotted_limit(check, target))
+    return limits.pop() if judged == set(paths) and len(limits) == 1 else None
+
+
+def plotted_limit(check: Any, target: Any) -> float | None:
+    """The limit on the scale of the judged value itself; None for a chance-corrected check whose
+    target stores no limit of its own (its limit is on another scale than the plotted value)."""
+    if check.limit_scale == "chance_corrected" and target.limit is None:
+        return None
+    return applied_limit(check, target)

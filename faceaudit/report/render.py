@@ -14,13 +14,25 @@ from typing import Any
 
 import jinja2
 
-from faceaudit.gate.verdict import AUDIT_STAGES, fmt, not_tested
+from faceaudit.gate.verdict import fmt
 from faceaudit.provenance import privacy_statement
 from faceaudit.report import charts
 from faceaudit.report.card import DEMOGRAPHIC_INFERENCE, build_card
-from faceaudit.report.findings import applied_limit, group_in_words, page_one_findings
+from faceaudit.report.checks import (
+    REPORT_STAGES,
+    contamination_view,
+    not_tested,
+    sensitivity_view,
+    tested_rows,
+)
+from faceaudit.report.findings import group_in_words, page_one_findings
 from faceaudit.report.inputs import CardInput, SignOff
-from faceaudit.report.overview import worst_confusions, worst_group_charts
+from faceaudit.report.overview import (
+    shared_limit,
+    worst_calibrations,
+    worst_confusions,
+    worst_group_charts,
+)
 from faceaudit.schema import AuditResult
 from faceaudit.schema.evaluation import HIGHER_IS_BETTER
 from faceaudit.store import atomic_write_text
@@ -28,14 +40,15 @@ from faceaudit.store import atomic_write_text
 # Sections with a dedicated template block; any other non-empty section is drawn by the
 # generic renderer so that a new stage shows up in the report before it gets its own layout.
 _DEDICATED = {"schema_version", "run", "provenance", "gate", "dataset", "evaluation", "corpus_scan",
-              "robustness", "warnings"}
+              "robustness", "contamination", "sensitivity", "warnings"}
 _TITLES = {
     "gate": "Release checks",
     "dataset": "Data",
     "evaluation": "Evaluation per group",
     "robustness": "Robustness",
     "corpus_scan": "Corpus scan",
-    "contamination": "Contamination",
+    "contamination": "Training images in the evaluation",
+    "sensitivity": "Prompt sensitivity",
     "corpus": "Training corpus",
     "training": "Training",
     "warnings": "Warnings",
@@ -115,22 +128,6 @@ _FIELD_LABELS = {
 }
 
 
-def _accuracy_limit(gate: Any, task: str, groups: list[dict[str, Any]]) -> float | None:
-    """The limit one gate check applied to every plotted group's accuracy, if there is one."""
-    if gate is None:
-        return None
-    wanted = {f"evaluation.tasks[{task}].groups[{g['name']}].metrics.accuracy" for g in groups}
-    for check in gate.checks:
-        if check.against_baseline:
-            continue
-        limits = {t.path: applied_limit(check, t) for t in check.targets}
-        if wanted <= limits.keys():
-            # a chance-corrected limit differs per task, never within one task's groups
-            shown = {limits[path] for path in wanted}
-            return shown.pop() if len(shown) == 1 else None
-    return None
-
-
 def _group_chart(task: dict[str, Any], attributes: list[str], groups: list[dict[str, Any]],
                  limit: float | None = None) -> charts.Chart:
     rows = [
@@ -169,7 +166,8 @@ def _evaluation_view(result: AuditResult, evaluation: dict[str, Any]) -> list[di
             has_accuracy = all("accuracy" in g["metrics"] for g in ordered)
             # Intersections get no chart: a hundred rows read as a wall; their table leads with the worst.
             charted = has_accuracy and len(attributes) == 1
-            limit = _accuracy_limit(result.gate, task["task"], ordered) if charted else None
+            paths = [f"evaluation.tasks[{task['task']}].groups[{g['name']}].metrics.accuracy" for g in ordered]
+            limit = shared_limit(result.gate, paths) if charted else None
             blocks.append({
                 "attributes": list(attributes),
                 "groups": ordered,
@@ -179,14 +177,15 @@ def _evaluation_view(result: AuditResult, evaluation: dict[str, Any]) -> list[di
                          key=lambda m: (m != "accuracy", m))
         disparities = sorted(task["disparities"], key=lambda d: (not d["significant"], d["p_adjusted"]))
         tasks.append({"task": task, "blocks": blocks, "metrics": metrics, "disparities": disparities,
-                      "confusions": worst_confusions(task_model)})
+                      "confusions": worst_confusions(task_model),
+                      "calibration": worst_calibrations(task_model, result.evaluation.mode)})
     return tasks
 
 
-def _robustness_view(section: dict[str, Any]) -> dict[str, Any]:
+def _robustness_view(section: dict[str, Any], gate: Any) -> dict[str, Any]:
     from faceaudit.report.robustness import robustness_view
 
-    return robustness_view(section)
+    return robustness_view(section, gate)
 
 
 def _tested(result: AuditResult) -> list[tuple[str, str]]:
@@ -217,7 +216,7 @@ def _tested(result: AuditResult) -> list[tuple[str, str]]:
                          f"{smallest.n_items:,} question(s)"))
         rows.append(("Statistics", f"{int(ev.confidence * 100)}% intervals, {ev.n_boot:,} bootstrap "
                      f"resamples, correction: {ev.correction_name}"))
-    return rows
+    return rows + tested_rows(result)
 
 
 def _provenance(result: AuditResult) -> list[tuple[str, str]]:
@@ -293,17 +292,19 @@ def _signoff_note(result: AuditResult, signoff: SignOff | None) -> str | None:
 
 def build_context(result: AuditResult, *, show_faces: bool = False, signoff: SignOff | None = None,
                   card: CardInput | None = None, signoff_source: str | None = None,
-                  signoff_sha256: str | None = None, card_source: str | None = None) -> dict[str, Any]:
+                  signoff_sha256: str | None = None, card_source: str | None = None,
+                  signoff_record: str | None = None, signed_audit_sha256: str | None = None) -> dict[str, Any]:
     data = result.model_dump(mode="python")
     gate = result.gate
     findings = page_one_findings(result)
-    untested = gate.not_tested if gate else not_tested(result)
+    untested = not_tested(result)  # from the sections present now, whenever the gate ran
     privacy = privacy_statement(result.provenance)
     generic = [
         (name, data[name]) for name in type(result).model_fields
         if name not in _DEDICATED and data.get(name) is not None
     ]
-    present = [name for name in ("gate", "dataset", "evaluation", "corpus_scan", "robustness")
+    present = [name for name in ("gate", "dataset", "evaluation", "contamination", "sensitivity", "corpus_scan",
+                                 "robustness")
                if data.get(name) is not None]
     present += [name for name, _ in generic]
     dataset_charts = []
@@ -329,11 +330,15 @@ def build_context(result: AuditResult, *, show_faces: bool = False, signoff: Sig
         "signoff_source": signoff_source,
         "signoff_sha256": signoff_sha256,
         "signoff_note": _signoff_note(result, signoff),
-        "robustness": _robustness_view(data["robustness"]) if result.robustness else None,
+        "signoff_record": signoff_record,
+        "signed_audit_sha256": signed_audit_sha256,
+        "contamination": contamination_view(result),
+        "sensitivity": sensitivity_view(result),
+        "robustness": _robustness_view(data["robustness"], gate) if result.robustness else None,
         "dataset_charts": dataset_charts,
         "generic": generic,
         "present": present,
-        "stages": AUDIT_STAGES,
+        "stages": REPORT_STAGES,
         "show_faces": show_faces,
         "model_title": model_title(result),
         "privacy": privacy,

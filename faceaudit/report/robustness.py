@@ -17,6 +17,7 @@ import numpy as np
 
 from faceaudit.report import charts
 from faceaudit.report.charts import OKABE_ITO, Chart, plt
+from faceaudit.report.findings import _group_words
 from faceaudit.textsafe import chart_label
 
 _LINE_COLOURS = [OKABE_ITO[k] for k in ("blue", "vermillion", "green", "orange", "purple", "sky", "black")]
@@ -133,9 +134,52 @@ def contact_sheet(names: list[str], severities: list[int], *, size: int = 80) ->
     return Chart(uri, alt)
 
 
-def robustness_view(section: dict[str, Any]) -> dict[str, Any]:
+def _judged_chart(rows: list[charts.Row], paths: list[str], gate: Any, *, title: str, xlabel: str,
+                  descending: bool = False) -> Chart:
+    """An interval chart (in points) of values a gate check judges, with its limit when one applies."""
+    from faceaudit.report.overview import shared_limit
+
+    limit = shared_limit(gate, paths)
+    return charts.interval_chart(
+        rows, title=title, xlabel=xlabel + ("; dashed: the policy's limit" if limit is not None else
+                                            "; no policy limit applied"),
+        limit=None if limit is None else 100 * limit, descending=descending,
+    )
+
+
+def extra_drop_chart(worst: list[dict[str, Any]], gate: Any) -> Chart:
+    """The largest extra drops (a group's drop minus the rest's), in points, with the limit the
+    gate applied to them (robustness-extra-drop-10-points in the default policy)."""
+    rows = [charts.Row(f"{_group_words(g['attribute'] + '=' + g['group'])}, {g['perturbation'].replace('_', ' ')} "
+                       f"at severity {g['severity']}",
+                       100 * g["interaction"]["value"], 100 * g["interaction"]["lower"],
+                       100 * g["interaction"]["upper"], g["n_images"]) for g in worst]
+    return _judged_chart(rows, [f"robustness.groups[{g['name']}].interaction" for g in worst], gate,
+                         title="Largest extra accuracy drops under a perturbation",
+                         xlabel="group's drop minus everyone else's, points (95% interval, unadjusted)",
+                         descending=True)
+
+
+def curve_area_chart(section: dict[str, Any], gate: Any, k: int = 12) -> Chart | None:
+    """Each group's area under accuracy-vs-severity minus the rest's, lowest first, in points."""
+    curves = sorted((c for c in section["curves"] if not math.isnan(c["auc_vs_rest"]["value"])),
+                    key=lambda c: c["auc_vs_rest"]["value"])[:k]
+    if not curves:
+        return None
+    rows = [charts.Row(f"{_group_words(c['attribute'] + '=' + c['group'])}, {c['family']}", 100 * c["auc_vs_rest"]["value"],
+                       100 * c["auc_vs_rest"]["lower"], 100 * c["auc_vs_rest"]["upper"], c["n_images"])
+            for c in curves]
+    return _judged_chart(rows, [f"robustness.curves[{c['name']}].auc_vs_rest" for c in curves], gate,
+                         title="Area under accuracy against severity: each group minus everyone else",
+                         xlabel="group's area minus the rest's, points (95% interval, unadjusted)")
+
+
+def robustness_view(section: dict[str, Any], gate: Any = None) -> dict[str, Any]:
+    """Everything the robustness template draws; ``gate`` (a GateSection or None) gives the limits."""
     worst = sorted(section["groups"], key=lambda g: -g["interaction"]["value"])[:12]
     return {
+        "extra_drops": extra_drop_chart(worst, gate) if worst else None,
+        "curve_areas": curve_area_chart(section, gate),
         "heat_map": heat_map(section),
         "curves": severity_curves(section),
         "contact_sheet": contact_sheet([p["name"] for p in section["perturbations"]], section["severities"]),

@@ -36,6 +36,22 @@ class ConfusionMatrix(ResultModel):
     counts: list[list[int]] = Field(description="counts[i][j]: gold labels[i] predicted as predicted_labels[j]")
 
 
+class CalibrationBins(ResultModel):
+    """What a reliability diagram draws: the items of a group (or task) whose answer came with
+    option probabilities, in equal-width bins of the largest option probability.
+
+    ``accuracy`` is the share of a bin's items whose most probable option is the correct one
+    (the quantity ECE compares with confidence), so that ECE = sum over bins of
+    count * |accuracy - mean_confidence| / sum of counts. An empty bin has NaN mean
+    confidence and accuracy.
+    """
+
+    edges: list[float] = Field(description="bin edges, n_bins + 1 values from 0 to 1")
+    counts: list[int] = Field(description="items per bin")
+    mean_confidence: list[float] = Field(description="mean largest option probability per bin (NaN: empty)")
+    accuracy: list[float] = Field(description="share of the bin's items whose most probable option is correct")
+
+
 class GroupMetrics(ResultModel):
     """Metrics of one group: one label per attribute in ``attributes``."""
 
@@ -50,6 +66,10 @@ class GroupMetrics(ResultModel):
     small_group: bool = Field(
         description="n_items below min_group_n: left out of the max-min difference, still compared "
         "with the rest and judged by the gate on its favourable end"
+    )
+    calibration: CalibrationBins | None = Field(
+        default=None, description="per-bin confidence and accuracy behind ece (None: no answer of the "
+        "group came with option probabilities)",
     )
 
 
@@ -115,6 +135,10 @@ class TaskMetrics(ResultModel):
     )
     clustered: bool = Field(description="some image yields several rows in this task")
     overall: dict[str, Estimate]
+    calibration: CalibrationBins | None = Field(
+        default=None, description="per-bin confidence and accuracy of all the task's items (None: no "
+        "option probabilities)",
+    )
     groups: list[GroupMetrics]
     disparities: list[Disparity]
     n_comparisons: int = Field(

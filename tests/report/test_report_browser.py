@@ -83,3 +83,38 @@ def test_report_in_headless_chromium(tmp_path, artifacts_dir):
     assert pwned
     assert images and all(alt > 20 and width > 0 for alt, width in images)
     assert pdf.startswith(b"%PDF") and pdf.count(b"/Type /Page") >= 4
+
+
+@pytest.mark.browser
+def test_every_section_of_a_full_audit_fits_1280_px(tmp_path, artifacts_dir):
+    """The golden audit (evaluation with reliability diagrams, contamination, robustness with limit
+    lines, corpus scan) plus a prompt-sensitivity section: nothing scrolls sideways at 1280 px."""
+    from playwright.sync_api import sync_playwright
+    from test_report_sections import GOLDEN, _sensitivity
+
+    from faceaudit.schema import AuditResult
+    from faceaudit.schema.sensitivity import SensitivitySection
+
+    result = AuditResult.load(GOLDEN)
+    result.sensitivity = SensitivitySection.model_validate(_sensitivity(flagged=True))
+    result.gate = evaluate_gate(result, load_policy(None))
+    path = render_report(result, tmp_path / "report.html")
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+        page = browser.new_page(viewport={"width": 1280, "height": 1000})
+        page.goto(path.as_uri(), wait_until="load")
+        page.evaluate("() => document.querySelectorAll('details').forEach(d => d.open = true)")
+        sections = page.evaluate("() => Array.from(document.querySelectorAll('section[id]')).map(s => s.id)")
+        alts = page.evaluate("() => Array.from(document.images).map(i => i.naturalWidth > 0 ? i.alt : 'BROKEN')")
+        too_wide = page.evaluate("""() => Array.from(document.querySelectorAll('.table-wrap, table, figure'))
+            .filter(e => e.scrollWidth > e.clientWidth + 1)
+            .map(e => (e.querySelector('caption') || e).textContent.slice(0, 80))""")
+        page_width = page.evaluate("() => [document.documentElement.scrollWidth, window.innerWidth]")
+        page.screenshot(path=str(artifacts_dir / "report-full-audit.png"))
+        browser.close()
+
+    assert {"evaluation", "contamination", "sensitivity", "robustness", "corpus_scan"} <= set(sections)
+    assert "BROKEN" not in alts
+    for chart in ("worst-calibrated", "Largest extra accuracy drops", "Area under accuracy against severity"):
+        assert any(chart in alt for alt in alts), chart
+    assert too_wide == [] and page_width[0] <= page_width[1]

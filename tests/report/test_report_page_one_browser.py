@@ -50,6 +50,8 @@ def test_page_one_and_width_in_chromium(fairface_report, artifacts_dir):
         findings = page.locator(".page-one .finding-sentences li").all_inner_texts()
         charts = page.locator(".page-one figure img").evaluate_all("els => els.map(e => e.src)")
         signoff = page.locator(".page-one .signoff").inner_text()
+        diagrams = page.locator("#evaluation figure img").evaluate_all(
+            "els => els.filter(e => e.alt.includes('worst-calibrated')).map(e => [e.naturalWidth, e.clientWidth])")
         page.screenshot(path=str(artifacts_dir / "report-fairface-page-one.png"))
         page.evaluate("() => document.querySelectorAll('details').forEach(d => d.open = true)")
         too_wide = page.evaluate("""() => Array.from(document.querySelectorAll('.table-wrap, table, figure'))
@@ -67,5 +69,7 @@ def test_page_one_and_width_in_chromium(fairface_report, artifacts_dir):
     assert len(charts) == 3
     svgs = [base64.b64decode(uri.split(",", 1)[1]).decode("utf-8") for uri in charts]
     assert all("policy limit -10" in svg for svg in svgs)
-    assert "Jane Doe" in signoff and "rejected" in signoff
+    assert "Jane Doe" in signoff and "rejected" in signoff and "report.signoff.json" in signoff
+    # the simulated backend answers with option probabilities: one reliability diagram per task, drawn
+    assert len(diagrams) == 3 and all(natural > 0 and 0 < shown <= 1280 for natural, shown in diagrams)
     assert too_wide == [] and page_width[0] <= page_width[1]

@@ -105,3 +105,52 @@ def test_card_rejects_unknown_fields(tmp_path):
     with pytest.raises(InputError, match="intended_uses: unknown field"):
         load_card(card)
 
+
+
+def test_cli_records_the_signoff_beside_the_report_and_leaves_audit_json_alone(tmp_path, capsys):
+    import json
+
+    from faceaudit.schema import AuditResult
+    from faceaudit.store import sha256_file
+
+    audit = judged().save(tmp_path / "audit.json")
+    before = audit.read_bytes()
+    signoff = tmp_path / "signoff.yaml"
+    signoff.write_text(SIGNOFF)
+    assert main(["--quiet", "report", str(audit), "--signoff", str(signoff)]) == 0
+    record_file = tmp_path / "report.signoff.json"
+    assert f"signoff: {record_file}" in capsys.readouterr().out
+    assert audit.read_bytes() == before  # the evidence is not edited by signing it
+    record = json.loads(record_file.read_text())
+    assert record["signoff"] == {"reviewer": "Jane Doe", "role": "Compliance officer", "date": "2026-12-02",
+                                 "decision": "approved", "comments": "Ship to the pilot site only.", "conditions": []}
+    assert record["source"] == "signoff.yaml" and record["source_sha256"] == sha256_file(signoff)
+    assert record["audit"] == "audit.json" and record["audit_sha256"] == sha256_file(audit)
+    assert record["verdict"] == "FAIL" and record["policy_sha256"] == AuditResult.load(audit).gate.policy_sha256
+    report = tmp_path / "report.html"
+    assert record["report"] == "report.html" and record["report_sha256"] == sha256_file(report)
+    shown = unescape(report.read_text())
+    assert (f"Recorded in report.signoff.json beside this report, with the SHA-256 of the audit.json it signs "
+            f"({sha256_file(audit)}) and of this page.") in shown
+    # regenerating from the same files gives the same report and the same record, byte for byte
+    first = (report.read_bytes(), record_file.read_bytes())
+    assert main(["--quiet", "report", str(audit), "--signoff", str(signoff)]) == 0
+    assert (report.read_bytes(), record_file.read_bytes()) == first
+
+
+def test_cli_report_with_policy_records_the_audit_json_as_written_back(tmp_path):
+    import json
+
+    from faceaudit.store import sha256_file
+
+    audit = judged().model_copy(update={"gate": None}).save(tmp_path / "audit.json")
+    signoff = tmp_path / "signoff.yaml"
+    signoff.write_text(SIGNOFF.replace("decision: approved", "decision: rejected"))
+    assert main(["--quiet", "report", str(audit), "--policy", "faceaudit/gate/policy-default.yaml",
+                 "--signoff", str(signoff)]) == 0
+    record = json.loads((tmp_path / "report.signoff.json").read_text())
+    assert record["verdict"] == "FAIL" and record["signoff"]["decision"] == "rejected"
+    assert record["audit_sha256"] == sha256_file(audit)  # hashed after the verdict was stored
+    assert not (tmp_path / "unsigned.signoff.json").exists()
+    assert main(["--quiet", "report", str(audit), "-o", str(tmp_path / "unsigned.html")]) == 0
+    assert not (tmp_path / "unsigned.signoff.json").exists()
