@@ -544,15 +544,10 @@ def _stage_evaluate(ctx: StageContext) -> None:
 def _stage_baseline(ctx: StageContext) -> None:
     """Evaluate the baseline model on this run's items, store its audit, compare, paired."""
     from faceaudit.compare import compare_audits, render_comparison_html, to_markdown
-    from faceaudit.evaluate.config import EvaluateConfig
     from faceaudit.evaluate.stage import run_evaluation
 
     cfg = ctx.config.baseline
-    merged = {**ctx.config.evaluate.model_dump(), **cfg.evaluate, "predictions_out": None}
-    try:
-        evaluate_cfg = EvaluateConfig.model_validate(merged)
-    except ValueError as error:
-        raise InputError(f"baseline.evaluate: {error}") from None
+    evaluate_cfg = cfg.evaluate_config(ctx.config.evaluate)
     out = ctx.store.stage_dir("baseline")
     section = run_evaluation(
         ctx.eval_items, ctx.image_root, evaluate_cfg, out / "evaluate",
