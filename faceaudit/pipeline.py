@@ -490,6 +490,7 @@ def _stage_scan(ctx: StageContext) -> None:
 
 
 def _stage_train(ctx: StageContext) -> None:
+    from faceaudit.tracking import training_environment
     from faceaudit.train import train_lora
     from faceaudit.train.recipe import resolve_recipe
     from faceaudit.train.trainer import prepare_base_model
@@ -500,18 +501,20 @@ def _stage_train(ctx: StageContext) -> None:
     # loaded through from_pretrained like any real checkpoint.
     base_model = prepare_base_model(recipe, ctx.store.stage_dir("models"))
     out_dir = ctx.store.stage_dir("models") / "lora"
-    section = train_lora(
-        base_model=base_model,
-        corpus=ctx.corpus_path,
-        image_root=ctx.image_root,
-        recipe=recipe,
-        out_dir=out_dir,
-        train_items=ctx.train_items,
-        eval_items=ctx.eval_items,
-        seed=ctx.config.seed,
-        resume=cfg.resume,
-        progress=ctx.progress,
-    )
+    with training_environment(cfg.report_to, ctx.config.tracking, Path(ctx.config.output_dir), ctx.store.run_id):
+        section = train_lora(
+            base_model=base_model,
+            corpus=ctx.corpus_path,
+            image_root=ctx.image_root,
+            recipe=recipe,
+            out_dir=out_dir,
+            train_items=ctx.train_items,
+            eval_items=ctx.eval_items,
+            seed=ctx.config.seed,
+            resume=cfg.resume,
+            progress=ctx.progress,
+            report_to=cfg.report_to,
+        )
     ctx.result.training = section
     ctx.base_model = str(base_model)
     ctx.adapter_dir = Path(section.adapter_path) if section.adapter_path else None

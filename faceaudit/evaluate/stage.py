@@ -199,6 +199,7 @@ def run_evaluation(
         min_group_n=cfg.min_group_n,
         correction=cfg.correction,
         seed=seed,
+        extra_metrics=cfg.metrics,
         predictions_sha256=predictions_digest(frame),
         benchmark=benchmark,
         progress=progress,
