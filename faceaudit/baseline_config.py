@@ -6,6 +6,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from faceaudit.errors import InputError
+
 
 class BaselineConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -25,3 +27,14 @@ class BaselineConfig(BaseModel):
         description="evaluate fields that differ for the baseline, e.g. {model: OpenGVLab/InternVL3-1B-hf} "
         "or {backend: simulated, simulated_accuracy: {default: 0.8}}; the rest is the candidate's.",
     )
+
+    def evaluate_config(self, candidate: Any) -> Any:
+        """The baseline's ``EvaluateConfig``: the candidate's (``candidate``) with this section's
+        ``evaluate`` fields over it, writing no predictions file of its own."""
+        from faceaudit.evaluate.config import EvaluateConfig
+
+        merged = {**candidate.model_dump(), **self.evaluate, "predictions_out": None}
+        try:
+            return EvaluateConfig.model_validate(merged)
+        except ValueError as error:
+            raise InputError(f"baseline.evaluate: {error}") from None

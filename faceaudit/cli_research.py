@@ -36,7 +36,7 @@ def add_research_commands(commands: argparse._SubParsersAction) -> None:
     back = actions.add_parser(
         "import",
         help="turn a harness's answers (index/item_id + prediction) into a predictions file",
-        description="Reads a result table (TSV, CSV, JSONL or XLSX) with a key column (item_id, index "
+        description="Reads a result table (TSV, CSV or JSONL) with a key column (item_id, index "
         "or facexbench_id) and an answer column (prediction, predicted or response), "
         "checks that every exported item is answered exactly once, and writes the JSONL that "
         "`evaluate.backend: predictions` reads.",

@@ -197,17 +197,7 @@ def _read_table(path: Path) -> tuple[list[tuple[str, dict[str, Any]]], str]:
                 raise InputError(f"{path}: line {n}: expected a JSON object per line")
             rows.append((f"line {n}", record))
         return rows, "line"
-    if suffix == ".xlsx":
-        try:
-            import pandas as pd
-
-            frame = pd.read_excel(path, dtype=str, keep_default_na=False)
-        except ImportError:
-            raise InputError(
-                f"{path}: reading .xlsx needs openpyxl (pip install openpyxl), or save the sheet as TSV"
-            ) from None
-        return [(f"row {n}", row) for n, row in enumerate(frame.to_dict("records"), start=2)], "row"
-    raise InputError(f"{path}: unsupported answers file type {suffix!r} (accepted: .tsv, .csv, .jsonl, .xlsx)")
+    raise InputError(f"{path}: unsupported answers file type {suffix!r} (accepted: .tsv, .csv, .jsonl; save a spreadsheet as TSV)")
 
 
 def import_answers(answers: str | Path, export_dir: str | Path, out_path: str | Path) -> Path:

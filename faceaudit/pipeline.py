@@ -537,6 +537,7 @@ def _stage_scan(ctx: StageContext) -> None:
 
 
 def _stage_train(ctx: StageContext) -> None:
+    from faceaudit.tracking import training_environment
     from faceaudit.train import train_lora
     from faceaudit.train.recipe import resolve_recipe
     from faceaudit.train.trainer import prepare_base_model
@@ -547,18 +548,20 @@ def _stage_train(ctx: StageContext) -> None:
     # loaded through from_pretrained like any real checkpoint.
     base_model = prepare_base_model(recipe, ctx.store.stage_dir("models"))
     out_dir = ctx.store.stage_dir("models") / "lora"
-    section = train_lora(
-        base_model=base_model,
-        corpus=ctx.corpus_path,
-        image_root=ctx.image_root,
-        recipe=recipe,
-        out_dir=out_dir,
-        train_items=ctx.train_items,
-        eval_items=ctx.eval_items,
-        seed=ctx.config.seed,
-        resume=cfg.resume,
-        progress=ctx.progress,
-    )
+    with training_environment(cfg.report_to, ctx.config.tracking, Path(ctx.config.output_dir), ctx.store.run_id):
+        section = train_lora(
+            base_model=base_model,
+            corpus=ctx.corpus_path,
+            image_root=ctx.image_root,
+            recipe=recipe,
+            out_dir=out_dir,
+            train_items=ctx.train_items,
+            eval_items=ctx.eval_items,
+            seed=ctx.config.seed,
+            resume=cfg.resume,
+            progress=ctx.progress,
+            report_to=cfg.report_to,
+        )
     ctx.result.training = section
     ctx.base_model = str(base_model)
     ctx.adapter_dir = Path(section.adapter_path) if section.adapter_path else None
@@ -634,15 +637,10 @@ def _shared_dataset(ctx: StageContext) -> None:
 def _stage_baseline(ctx: StageContext) -> None:
     """Evaluate the baseline model on this run's items, store its audit, compare, paired."""
     from faceaudit.compare import compare_audits, render_comparison_html, to_markdown
-    from faceaudit.evaluate.config import EvaluateConfig
     from faceaudit.evaluate.stage import run_evaluation
 
     cfg = ctx.config.baseline
-    merged = {**ctx.config.evaluate.model_dump(), **cfg.evaluate, "predictions_out": None}
-    try:
-        evaluate_cfg = EvaluateConfig.model_validate(merged)
-    except ValueError as error:
-        raise InputError(f"baseline.evaluate: {error}") from None
+    evaluate_cfg = cfg.evaluate_config(ctx.config.evaluate)
     out = ctx.store.stage_dir("baseline")
     section = run_evaluation(
         ctx.eval_items, ctx.image_root, evaluate_cfg, out / "evaluate",

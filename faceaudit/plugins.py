@@ -1,4 +1,5 @@
-"""Plug-ins through Python entry points: a lab adds a model backend or perturbations without forking.
+"""Plug-ins through Python entry points: a lab adds model backends, data set loaders, metrics,
+perturbations or corpus scanners without forking.
 
 A plug-in is an installed distribution that declares entry points in one of these groups
 (in its ``pyproject.toml``)::
@@ -6,12 +7,36 @@ A plug-in is an installed distribution that declares entry points in one of thes
     [project.entry-points."faceaudit.backends"]
     mylab = "mylab_faceaudit:make_backend"      # evaluate.backend: mylab
 
+    [project.entry-points."faceaudit.datasets"]
+    mylab = "mylab_faceaudit:load_faces"        # dataset.kind: mylab
+
+    [project.entry-points."faceaudit.metrics"]
+    balanced_error = "mylab_faceaudit:balanced_error"   # evaluate.metrics: [balanced_error]
+
     [project.entry-points."faceaudit.perturbations"]
     mylab = "mylab_faceaudit.perturbations"     # a module that calls register_perturbation
+
+    [project.entry-points."faceaudit.scanners"]
+    hedging = "mylab_faceaudit:hedging"         # scan.scanners: [..., hedging] (default: all)
 
 ``faceaudit.backends``: the entry point's name is the backend name the config uses
 (``evaluate.backend: mylab``); its object is a factory ``(cfg, model_dir, adapter, seed) ->
 FaceModel`` called exactly like the built-in ones (``cfg`` is the ``evaluate`` section).
+
+``faceaudit.datasets``: the name is a ``dataset.kind``; the object is a loader
+``(cfg, *, progress, check_images) -> Dataset`` (``cfg`` is the ``dataset`` section), whose
+records then get the config's split, limit and attribute choices like a built-in kind's.
+
+``faceaudit.metrics``: the name is a metric name for ``evaluate.metrics``; the object is a
+function of confusion totals of shape ``(..., K, K + 1)`` (gold by predicted class, the last
+column invalid answers) returning shape ``(...)``, vectorised over the leading axes like
+:mod:`faceaudit.evaluate.metrics_totals`, so it is computed per task and group and gets a
+cluster-bootstrap interval from the same resampled totals as the built-in metrics.
+
+``faceaudit.scanners``: the name is a scanner name; the object is a function of the
+:class:`~faceaudit.scan.registry.ScanContext` returning a JSON-able mapping (or a pydantic
+model), stored in ``corpus_scan.plugin_results[name]``; it may flag pairs for human review
+with ``ctx.flag(reason, mask)``, since the review queue is built after it.
 
 ``faceaudit.perturbations``: the object is loaded (a module is imported) the first time the
 perturbation registry is used; it registers its perturbations with
@@ -24,15 +49,21 @@ entry point, its distribution and the error, never a silent omission.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from importlib import metadata
 from typing import Any
 
 from faceaudit.errors import InputError
 
 BACKENDS_GROUP = "faceaudit.backends"
+DATASETS_GROUP = "faceaudit.datasets"
+METRICS_GROUP = "faceaudit.metrics"
 PERTURBATIONS_GROUP = "faceaudit.perturbations"
-GROUPS = (BACKENDS_GROUP, PERTURBATIONS_GROUP)
+SCANNERS_GROUP = "faceaudit.scanners"
+GROUPS = (BACKENDS_GROUP, DATASETS_GROUP, METRICS_GROUP, PERTURBATIONS_GROUP, SCANNERS_GROUP)
+#: What each group's entry points are called in messages.
+_WHAT = {BACKENDS_GROUP: "backend", DATASETS_GROUP: "dataset kind", METRICS_GROUP: "metric",
+         SCANNERS_GROUP: "scanner"}
 
 _loaded: dict[tuple[str, str, str], Any] = {}
 
@@ -56,19 +87,43 @@ def _load(entry: metadata.EntryPoint) -> Any:
     return _loaded[key]
 
 
+def names(group: str) -> list[str]:
+    """The names installed plug-ins declare in ``group``, sorted."""
+    return sorted(entry_points(group))
+
+
+def plugin(group: str, name: str) -> Callable[..., Any] | None:
+    """The callable the plug-in ``name`` of ``group`` declares, or None when none declares it."""
+    entry = entry_points(group).get(name)
+    if entry is None:
+        return None
+    obj = _load(entry)
+    if not callable(obj):
+        raise InputError(f"plug-in {_WHAT.get(group, group)} {name!r} ({entry.value!r}) is not callable")
+    return obj
+
+
+def check_name(group: str, value: str, builtin: Sequence[str]) -> str:
+    """``value`` when it is built in or a plug-in of ``group`` declares it; else the error a config
+    validator raises, listing every accepted name."""
+    if value in builtin:
+        return value
+    plugins = names(group)
+    if value not in plugins:
+        raise ValueError(
+            f"unknown {_WHAT[group]} {value!r}; accepted: {', '.join([*builtin, *plugins])} "
+            f"(plug-ins declare entry points in the group {group})"
+        )
+    return value
+
+
 def backend_names() -> list[str]:
-    return sorted(entry_points(BACKENDS_GROUP))
+    return names(BACKENDS_GROUP)
 
 
 def backend_factory(name: str) -> Callable[..., Any] | None:
     """The plug-in backend factory called ``name``, or None when no plug-in declares it."""
-    entry = entry_points(BACKENDS_GROUP).get(name)
-    if entry is None:
-        return None
-    factory = _load(entry)
-    if not callable(factory):
-        raise InputError(f"plug-in backend {name!r} ({entry.value!r}) is not callable")
-    return factory
+    return plugin(BACKENDS_GROUP, name)
 
 
 _perturbation_plugins: list[str] | None = None

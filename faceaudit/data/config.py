@@ -4,15 +4,21 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from faceaudit.data.synthetic_config import SyntheticConfig
+
+BUILTIN_KINDS = ("synthetic", "fairface", "manifest", "facexbench")
 
 
 class DatasetConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    kind: Literal["synthetic", "fairface", "manifest", "facexbench"] = "synthetic"
+    kind: str = Field(
+        default="synthetic",
+        description="synthetic, fairface, manifest, facexbench, or the name of an installed plug-in "
+        "loader (entry point group faceaudit.datasets).",
+    )
     path: str | None = Field(
         default=None,
         description="FairFace root (with the label CSV), manifest file, or FaceXBench folder. "
@@ -45,3 +51,10 @@ class DatasetConfig(BaseModel):
         description="kind 'synthetic' only: how many faces, their size, and the biases planted in "
         "them (group proportions, label noise per group, group-correlated lighting).",
     )
+
+    @field_validator("kind")
+    @classmethod
+    def _known_kind(cls, value: str) -> str:
+        from faceaudit.plugins import DATASETS_GROUP, check_name
+
+        return check_name(DATASETS_GROUP, value, BUILTIN_KINDS)

@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from faceaudit.data.builder import DatasetBuilder, closest_label, match_label, undo_spreadsheet_date
-from faceaudit.data.config import DatasetConfig
+from faceaudit.data.config import BUILTIN_KINDS, DatasetConfig
 from faceaudit.data.dataset import Dataset, DatasetError
 
 __all__ = ["DatasetBuilder", "apply_attribute_choice", "closest_label", "load_dataset", "match_label",
@@ -43,6 +43,10 @@ def load_dataset(
         manifest = render_synthetic(render_dir, cfg.synthetic, progress=progress)
         dataset = load_manifest(manifest, progress=progress).filter(split=cfg.split, limit=cfg.limit)
         return apply_attribute_choice(dataset, cfg.sensitive_attributes, cfg.tasks)
+    if cfg.kind not in BUILTIN_KINDS:
+        return apply_attribute_choice(
+            _plugin_dataset(cfg, progress=progress, check_images=check_images).filter(split=cfg.split, limit=cfg.limit),
+            cfg.sensitive_attributes, cfg.tasks)
     if not cfg.path:
         raise DatasetError(
             f"dataset kind {cfg.kind!r} needs 'path' (the FairFace root or the manifest file)"
@@ -69,6 +73,19 @@ def load_dataset(
         )
     dataset = dataset.filter(split=cfg.split, limit=cfg.limit)
     return apply_attribute_choice(dataset, cfg.sensitive_attributes, cfg.tasks)
+
+
+def _plugin_dataset(cfg: DatasetConfig, *, progress: bool, check_images: bool) -> Dataset:
+    """The records of the plug-in loader ``cfg.kind`` (entry point group faceaudit.datasets)."""
+    from faceaudit.plugins import DATASETS_GROUP, plugin
+
+    loader = plugin(DATASETS_GROUP, cfg.kind)
+    if loader is None:  # validated with the config, but the plug-in may be gone since
+        raise DatasetError(f"dataset kind {cfg.kind!r}: no installed plug-in declares it")
+    dataset = loader(cfg, progress=progress, check_images=check_images)
+    if not isinstance(dataset, Dataset):
+        raise DatasetError(f"dataset plug-in {cfg.kind!r} returned {type(dataset).__name__}, not a faceaudit Dataset")
+    return dataset
 
 
 def apply_attribute_choice(

@@ -97,6 +97,11 @@ class EvaluateConfig(EndpointSettings):
     n_boot: int = Field(default=2000, ge=100)
     confidence: float = Field(default=0.95, gt=0.5, lt=1.0)
     min_group_n: int = Field(default=30, ge=1, description="Groups smaller than this are flagged.")
+    metrics: list[str] = Field(
+        default_factory=list,
+        description="Plug-in metrics (entry point group faceaudit.metrics) computed per task and group "
+        "beside the built-in ones, with a cluster-bootstrap interval.",
+    )
     correction: Literal["holm", "fdr_bh"] = Field(
         default="holm",
         description="Multiple-comparison correction across group comparisons: holm (family-wise "
@@ -137,16 +142,20 @@ class EvaluateConfig(EndpointSettings):
     @field_validator("backend")
     @classmethod
     def _known_backend(cls, value: str) -> str:
-        if value in BUILTIN_BACKENDS:
-            return value
-        from faceaudit.plugins import backend_names
+        from faceaudit.plugins import BACKENDS_GROUP, check_name
 
-        plugins = backend_names()
-        if value not in plugins:
-            raise ValueError(
-                f"unknown backend {value!r}; accepted: {', '.join([*BUILTIN_BACKENDS, *plugins])} "
-                "(plug-ins declare entry points in the group faceaudit.backends)"
-            )
+        return check_name(BACKENDS_GROUP, value, BUILTIN_BACKENDS)
+
+    @field_validator("metrics")
+    @classmethod
+    def _known_metrics(cls, value: list[str]) -> list[str]:
+        from faceaudit.evaluate.metrics import PLUGIN_METRICS_REFUSED
+        from faceaudit.plugins import METRICS_GROUP, check_name
+
+        for name in value:
+            if name in PLUGIN_METRICS_REFUSED:
+                raise ValueError(f"{name!r} is a built-in metric, always computed: list plug-in metrics only")
+            check_name(METRICS_GROUP, name, ())
         return value
 
     @field_validator("simulated_accuracy")

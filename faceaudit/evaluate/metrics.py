@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import itertools
 import warnings
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -62,6 +63,10 @@ N_BINS = 10
 # label named per attribute ({"race": "White"}).
 Reference = Literal["largest", "best"] | dict[str, str]
 PROPORTIONS = ("accuracy", "invalid_rate", "off_by_one")
+#: Names a plug-in metric may not take: the built-in ones (always computed).
+PLUGIN_METRICS_REFUSED = ("accuracy", "macro_f1", "invalid_rate", "ece", "off_by_one")
+#: A plug-in metric: confusion totals (..., K, K + 1) -> values (...), vectorised like metrics_totals.
+MetricFn = Callable[[np.ndarray], np.ndarray]
 METHOD_NOTES = [
     "Proportions (accuracy, invalid_rate, off_by_one, per-class recall): Wilson score interval; "
     "when an image yields several rows in a task, on effective counts (n / design effect, Kish).",
@@ -148,7 +153,8 @@ def _calibration_bins(calibration: np.ndarray) -> CalibrationBins | None:
     )
 
 
-def _metric_values(confusion: np.ndarray, calibration: np.ndarray, ordinal: bool) -> dict[str, np.ndarray]:
+def _metric_values(confusion: np.ndarray, calibration: np.ndarray, ordinal: bool,
+                   extra: dict[str, MetricFn] | None = None) -> dict[str, np.ndarray]:
     values = {
         "accuracy": mt.accuracy(confusion),
         "macro_f1": mt.macro_f1(confusion),
@@ -157,7 +163,26 @@ def _metric_values(confusion: np.ndarray, calibration: np.ndarray, ordinal: bool
     }
     if ordinal:
         values["off_by_one"] = mt.off_by_one(confusion)
+    for name, fn in (extra or {}).items():
+        value = np.asarray(fn(confusion), float)
+        if value.shape != confusion.shape[:-2]:
+            raise ValueError(f"plug-in metric {name!r} returned shape {value.shape} for confusion totals of "
+                             f"shape {confusion.shape}; expected {confusion.shape[:-2]} (one value per total)")
+        values[name] = value
     return values
+
+
+def plugin_metrics(names: Sequence[str]) -> dict[str, MetricFn]:
+    """The plug-in metric functions ``names`` (entry point group faceaudit.metrics), in order."""
+    from faceaudit.plugins import METRICS_GROUP, plugin
+
+    out = {}
+    for name in names:
+        fn = plugin(METRICS_GROUP, name)
+        if fn is None:
+            raise ValueError(f"evaluate.metrics: no installed plug-in declares the metric {name!r}")
+        out[name] = fn
+    return out
 
 
 def _metricframe_accuracy(
@@ -268,6 +293,7 @@ def _task_metrics(
     correction: str,
     reference: Reference,
     rng: np.random.Generator,
+    extra: dict[str, MetricFn] | None = None,
 ) -> _TaskResult:
     k = len(enc.labels)
     cell, cell_frame = _cells(enc.frame, attributes)
@@ -299,7 +325,9 @@ def _task_metrics(
     boot_cal_all = boot_cal.sum(axis=1)
     images_per_cell = conf_patterns.clusters_per_cell  # clusters are (cell, image) pairs
 
-    metric_names = ["accuracy", "macro_f1", "invalid_rate", "ece", *(["off_by_one"] if enc.ordinal else [])]
+    tested = ["accuracy", "macro_f1", "invalid_rate", "ece", *(["off_by_one"] if enc.ordinal else [])]
+    # Plug-in metrics get estimates and intervals, not disparity tests (no null distribution is known).
+    metric_names = [*tested, *(extra or {})]
     indicators = {
         "accuracy": enc.pred == enc.gold,
         "invalid_rate": enc.pred == k,
@@ -310,14 +338,14 @@ def _task_metrics(
         """Point estimates (from count totals) and intervals for groups given by membership."""
         conf_g = _sum_groups(membership, confusion_obs, 0)
         cal_g = _sum_groups(membership, cal_obs, 0)
-        points = _metric_values(conf_g, cal_g, enc.ordinal)
+        points = _metric_values(conf_g, cal_g, enc.ordinal, extra)
         if accuracy is not None:
             points["accuracy"] = accuracy
         n_items = conf_g.sum(axis=(1, 2))
         n_img = membership @ images_per_cell
         boot_c = _sum_groups(membership, boot_conf, 1)
         boot_k = _sum_groups(membership, boot_cal, 1)
-        boot_values = _metric_values(boot_c, boot_k, enc.ordinal)
+        boot_values = _metric_values(boot_c, boot_k, enc.ordinal, extra)
         out: dict = {"n_items": n_items, "n_images": n_img, "confusion": conf_g, "calibration": cal_g, "points": points,
                      "boot": boot_values, "estimates": {}, "successes": {}, "deff": {}}
         if membership.shape[0] >= 2:
@@ -390,7 +418,7 @@ def _task_metrics(
                                            null_cal.sum(axis=1, keepdims=True) - null_cal, name)
                              if gs.membership.shape[0] >= 2 else None)
                 null[name], null[name + ":rest"] = group_null, rest_null
-        for name in metric_names:
+        for name in tested:
             disparities_for, fam = _disparities(
                 name, gs, names, eligible, res["points"][name], res, overall, confidence, clustered, null,
                 start=len(disparities), correction=correction, reference=reference, min_group_n=min_group_n,
@@ -586,6 +614,7 @@ def stratified_metrics(
     reference: Reference = "largest",
     seed: int = 0,
     progress: bool = False,
+    extra_metrics: Sequence[str] = (),
 ) -> list[TaskMetrics]:
     """Metrics per task, per group of each sensitive attribute and of their intersections.
 
@@ -594,7 +623,8 @@ def stratified_metrics(
     labels (e.g. age bins) and adds ``off_by_one``. Multiplicity is corrected once over
     every disparity hypothesis of every task returned (every metric x attribute set x
     test), so ``significant`` keeps the chosen error rate for the whole result. Same
-    inputs and seed give the same numbers.
+    inputs and seed give the same numbers. ``extra_metrics`` names plug-in metrics
+    (:func:`plugin_metrics`), estimated per group with a cluster-bootstrap interval.
     """
     from tqdm import tqdm
 
@@ -604,6 +634,7 @@ def stratified_metrics(
     if n_boot < 1:
         raise ValueError(f"n_boot must be at least 1, got {n_boot}")
     ordinal = ordinal or {}
+    extra = plugin_metrics(extra_metrics)
     attribute_sets = _attribute_sets(list(sensitive_attributes), intersections)
     rng = np.random.default_rng(seed)
     task_codes, uniques = pd.factorize(predictions["task"])
@@ -619,7 +650,7 @@ def stratified_metrics(
         enc = encode_task(frame.reset_index(drop=True) if len(tasks) > 1 else frame, task, ordinal.get(task))
         results.append(_task_metrics(
             enc, list(sensitive_attributes), attribute_sets, n_boot=n_boot, confidence=confidence,
-            min_group_n=min_group_n, correction=correction, reference=reference, rng=rng,
+            min_group_n=min_group_n, correction=correction, reference=reference, rng=rng, extra=extra,
         ))
     return _correct_all(results, correction, 1 - confidence)
 
@@ -641,12 +672,13 @@ def build_evaluation_section(
     predictions_sha256: str | None = None,
     benchmark: dict[str, Estimate] | None = None,
     progress: bool = False,
+    extra_metrics: Sequence[str] = (),
 ) -> EvaluationSection:
     """The ``evaluation`` section of ``audit.json`` for one model's predictions table."""
     tasks = stratified_metrics(
         predictions, sensitive_attributes, intersections=intersections, ordinal=ordinal,
         n_boot=n_boot, confidence=confidence, min_group_n=min_group_n, correction=correction,
-        reference=reference, seed=seed, progress=progress,
+        reference=reference, seed=seed, progress=progress, extra_metrics=extra_metrics,
     )
     n_comparisons = sum(t.n_comparisons for t in tasks)
     return EvaluationSection(
@@ -661,5 +693,8 @@ def build_evaluation_section(
         n_images=int(predictions["image_id"].nunique()), predictions_sha256=predictions_sha256,
         sensitive_attributes=list(sensitive_attributes), n_boot=n_boot, confidence=confidence,
         correction=correction, correction_name=CORRECTION_NAMES[correction], min_group_n=min_group_n,
-        reference_group=reference if isinstance(reference, str) else dict(reference), seed=seed, tasks=tasks, benchmark=benchmark, method_notes=list(METHOD_NOTES),
+        reference_group=reference if isinstance(reference, str) else dict(reference), seed=seed, tasks=tasks, benchmark=benchmark,
+        method_notes=[*METHOD_NOTES, *([
+            f"Plug-in metrics {', '.join(extra_metrics)}: computed from the same count totals as the "
+            "built-in ones, with a bootstrap percentile interval; no disparity test."] if extra_metrics else [])],
     )

@@ -264,6 +264,7 @@ def evaluation_section(
         min_group_n=cfg.min_group_n,
         correction=cfg.correction,
         seed=seed,
+        extra_metrics=cfg.metrics,
         predictions_sha256=predictions_digest(frame),
         benchmark=benchmark,
         progress=progress,

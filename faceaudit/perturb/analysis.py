@@ -34,8 +34,15 @@ from scipy import stats as sstats
 
 from faceaudit.perturb.registry import Perturbation
 from faceaudit.schema.common import Estimate
-from faceaudit.schema.robustness import ConditionResult, FamilyCurve, GroupRobustness
+from faceaudit.schema.robustness import (
+    ConditionResult,
+    FamilyCurve,
+    GroupRobustness,
+    RobustnessChange,
+    RobustnessComparison,
+)
 from faceaudit.stats.proportions import wilson_interval
+from faceaudit.stats.significance import adjust_pvalues
 
 NAN = float("nan")
 
@@ -281,3 +288,70 @@ def relative_corruption_error(candidate: Any, baseline: Any) -> tuple[dict[str, 
     if any(math.isnan(e.value) for e in result.values()):
         notes.append("Where the baseline lost no accuracy under a perturbation, the ratio is undefined (NaN).")
     return result, notes
+
+
+def compare_with_baseline(
+    candidate: PairedTable,
+    baseline: PairedTable,
+    *,
+    attributes: Sequence[str],
+    baseline_model: str,
+    baseline_audit: str,
+    confidence: float,
+    alpha: float,
+    min_group_n: int,
+) -> RobustnessComparison:
+    """Each group's accuracy drop under each family: the candidate's minus the baseline's, paired.
+
+    Both tables must hold the same images, items and conditions (the two models answered the
+    same perturbed images). Per image ``i`` and family ``f``, with ``K_f`` its conditions,
+    ``x_i = mean_k((C_i - Q_ki) for the candidate - (C_i - Q_ki) for the baseline)``; the change
+    is ``sum(x_i) / sum(m_i)`` with the image-clustered paired t interval of
+    :func:`paired_difference`, so the baseline's and candidate's answers on one image are
+    compared with each other, never with another image's. Positive: the candidate loses more
+    accuracy than the baseline. A change is "worse" or "better" only when its p-value stays
+    below ``alpha`` after one Holm correction over every family and group.
+    """
+    if candidate.image_ids != baseline.image_ids or not np.array_equal(candidate.items, baseline.items):
+        raise ValueError("the candidate and the baseline were not perturbed on the same images and items")
+    if [(p.name, s) for p, s in candidate.conditions] != [(p.name, s) for p, s in baseline.conditions]:
+        raise ValueError("the candidate and the baseline were not perturbed under the same conditions")
+    m = candidate.items.astype(float)
+    drop_c = candidate.clean_correct[None, :] - candidate.correct
+    drop_b = baseline.clean_correct[None, :] - baseline.correct
+    families: dict[str, list[int]] = {}
+    for k, (perturbation, _) in enumerate(candidate.conditions):
+        families.setdefault(perturbation.family, []).append(k)
+    everyone = np.ones(len(m), dtype=bool)
+    targets: list[tuple[str | None, str | None, np.ndarray]] = [(None, None, everyone)] + [
+        (attribute, label, candidate.groups[attribute] == label)
+        for attribute in attributes
+        for label in sorted(set(candidate.groups[attribute].tolist()))
+    ]
+    pending: list[dict[str, Any]] = []
+    for family, rows in families.items():
+        mean_c, mean_b = drop_c[rows].mean(axis=0), drop_b[rows].mean(axis=0)
+        for attribute, label, members in targets:
+            mk = m[members]
+            total = float(mk.sum())
+            n_images = int(members.sum())
+            pending.append({
+                "name": family if attribute is None else f"{family}:{attribute}={label}",
+                "family": family, "attribute": attribute, "group": label, "n_images": n_images,
+                "n_items": int(total), "small_group": attribute is not None and n_images < min_group_n,
+                "drop_baseline": float(mean_b[members].sum() / total) if total else NAN,
+                "drop_candidate": float(mean_c[members].sum() / total) if total else NAN,
+                "change": paired_difference(mean_c[members] - mean_b[members], mk, confidence,
+                                            "paired-t-clustered (candidate drop - baseline drop)"),
+            })
+    p_values = np.array([row["change"].p_value for row in pending], float)
+    adjusted, reject = adjust_pvalues(p_values, "holm", alpha)
+    changes = []
+    for row, p_adj, rejected in zip(pending, adjusted, reject, strict=True):
+        value = row["change"].value
+        direction = "worse" if rejected and value > 0 else "better" if rejected and value < 0 else "no clear change"
+        changes.append(RobustnessChange(**row, p_adjusted=float(p_adj), direction=direction))
+    return RobustnessComparison(
+        baseline_model=baseline_model, baseline_audit=baseline_audit, confidence=confidence, alpha=alpha,
+        n_tests=int(np.sum(~np.isnan(p_values))), changes=changes,
+    )

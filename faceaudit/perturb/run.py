@@ -16,6 +16,9 @@ from faceaudit.schema.robustness import RobustnessSection
 
 log = logging.getLogger("faceaudit.perturb")
 
+#: Where the in-run baseline's audit is, relative to the run directory.
+BASELINE_AUDIT = "baseline/audit.json"
+
 
 def _geometry(ctx: Any) -> tuple[Any, str]:
     from faceaudit.perturb.stage import geometry_resolver
@@ -43,29 +46,96 @@ def _model_location(ctx: Any) -> tuple[Path | None, Path | None]:
 def robustness_stage(ctx: Any, mode: str | None = None) -> RobustnessSection | None:
     """Run the robustness stage for a pipeline ``StageContext`` whose evaluation is done.
 
+    With an in-run baseline (``baseline.enabled``), the baseline model answers the same
+    perturbed images too (perturbations are seeded per image, so both models see the same
+    pixels); its section goes into ``baseline/audit.json`` and the paired per-group changes
+    into this section's ``baseline_comparison``.
+
     Under a data-parallel launch (``ctx.shard``) every process answers its share; rank 0 gets
-    the section, the others None. ``mode``: the evaluation's, for a process that has answered
-    its share of the evaluation but holds no evaluation section (rank 0 holds it).
+    the section, the others None (a launch refuses an in-run baseline). ``mode``: the
+    evaluation's, for a process that has answered its share of the evaluation but holds no
+    evaluation section (rank 0 holds it).
     """
-    from faceaudit.evaluate.predict import load_predictions
-    from faceaudit.evaluate.stage import predictions_path
-    from faceaudit.models import make_model
-    from faceaudit.perturb.stage import run_robustness
+    from faceaudit.perturb.analysis import compare_with_baseline
 
     evaluation = ctx.result.evaluation
     mode = mode or (evaluation.mode if evaluation is not None else None)
     if mode is None:
         raise ValueError("the robustness stage needs the evaluation stage's predictions: run evaluate first")
     cfg = ctx.config
-    clean_path = predictions_path(cfg.evaluate, ctx.store.stage_dir("evaluate"), mode)
+    geometry = _geometry(ctx)
+    model_dir, adapter = _model_location(ctx)
+    tables: list[Any] = []
+    section = _perturbed(ctx, cfg.evaluate, ctx.store.stage_dir("evaluate"), mode,
+                         (model_dir, adapter), geometry, ctx.store.stage_dir("robustness"), tables,
+                         shard=getattr(ctx, "shard", None))
+    if section is None:
+        return None
+    baseline = _in_run_baseline(ctx)
+    if baseline is not None:
+        out = ctx.store.stage_dir("baseline")
+        (out / "robustness").mkdir(exist_ok=True)
+        baseline.robustness = _perturbed(
+            ctx, cfg.baseline.evaluate_config(cfg.evaluate), out / "evaluate", baseline.evaluation.mode,
+            (model_dir, adapter if cfg.baseline.use_adapter else None), geometry, out / "robustness", tables)
+        _save_baseline(baseline, out / "audit.json")
+        section.baseline_comparison = compare_with_baseline(
+            tables[0], tables[1], attributes=ctx.sensitive_attributes, baseline_model=baseline.robustness.model,
+            baseline_audit=BASELINE_AUDIT, confidence=cfg.perturb.confidence, alpha=0.05,  # as compare_audits
+            min_group_n=cfg.perturb.min_group_n)
+        section.method_notes.append(
+            f"The baseline model ({baseline.robustness.model}) answered the same perturbed images "
+            "(baseline_comparison): per family and group, the change in accuracy drop (this model's "
+            "minus the baseline's, averaged over the family's perturbations and severities) with an "
+            "image-clustered paired t interval; 'worse' or 'better' after one Holm correction over "
+            f"{section.baseline_comparison.n_tests} changes.")
+    if cfg.gate.baseline:
+        from faceaudit.schema import AuditResult
+
+        return with_baseline(section, AuditResult.load(cfg.gate.baseline), cfg.gate.baseline)
+    return with_baseline(section, baseline, BASELINE_AUDIT)
+
+
+def _in_run_baseline(ctx: Any) -> Any:
+    """The in-run baseline's audit: this run's, or the one a finished run stored (``faceaudit perturb``)."""
+    from faceaudit.schema import AuditResult
+
+    if not ctx.config.baseline.enabled:
+        return None
+    if ctx.baseline is not None:
+        return ctx.baseline
+    stored = ctx.store.dir / BASELINE_AUDIT
+    return AuditResult.load(stored) if stored.is_file() else None
+
+
+def _save_baseline(baseline: Any, path: Path) -> None:
+    from faceaudit.provenance import derive_provenance
+
+    if "perturb" not in baseline.run.stages_run:
+        baseline.run.stages_run.append("perturb")
+    baseline.provenance = derive_provenance(baseline)
+    baseline.save(path)
+
+
+def _perturbed(
+    ctx: Any, evaluate_cfg: Any, evaluate_dir: Path, mode: str, location: tuple[Path | None, Path | None],
+    geometry: tuple[Any, str], out_dir: Path, tables: list[Any], shard: Any = None,
+) -> RobustnessSection | None:
+    """One model's robustness section, from its clean predictions in ``evaluate_dir``; None on
+    a data-parallel rank other than 0 (``shard``), which only answers its share."""
+    from faceaudit.evaluate.predict import load_predictions
+    from faceaudit.evaluate.stage import predictions_path
+    from faceaudit.models import make_model
+    from faceaudit.perturb.stage import run_robustness
+
+    cfg = ctx.config
+    clean_path = predictions_path(evaluate_cfg, evaluate_dir, mode)
     if not clean_path.is_file():
         raise FileNotFoundError(f"no clean predictions at {clean_path}: run `faceaudit evaluate` first")
     clean = load_predictions(clean_path, ctx.sensitive_attributes)
-    geometry, note = _geometry(ctx)
-    model_dir, adapter = _model_location(ctx)
-    model = make_model(cfg.evaluate, model_dir=model_dir, adapter=adapter, seed=cfg.seed)
+    model = make_model(evaluate_cfg, model_dir=location[0], adapter=location[1], seed=cfg.seed)
     try:
-        section = run_robustness(
+        return run_robustness(
             ctx.eval_items,
             ctx.image_root,
             clean,
@@ -73,48 +143,48 @@ def robustness_stage(ctx: Any, mode: str | None = None) -> RobustnessSection | N
             cfg.perturb,
             mode=mode,  # type: ignore[arg-type]
             sensitive_attributes=ctx.sensitive_attributes,
-            geometry=geometry,
-            geometry_note=note,
-            batch_size=cfg.evaluate.batch_size,
-            max_new_tokens=cfg.evaluate.max_new_tokens,
+            geometry=geometry[0],
+            geometry_note=geometry[1],
+            batch_size=evaluate_cfg.batch_size,
+            max_new_tokens=evaluate_cfg.max_new_tokens,
             seed=cfg.seed,
             progress=ctx.progress,
-            answers_jsonl=ctx.store.stage_dir("robustness") / "perturbed_answers.jsonl",
-            shard=getattr(ctx, "shard", None),
+            answers_jsonl=out_dir / "perturbed_answers.jsonl",
+            tables=tables,
+            shard=shard,
         )
     finally:
         close = getattr(model, "close", None)
         if close is not None:
             close()
-    return with_baseline(section, cfg.gate.baseline) if section is not None else None
 
 
-def with_baseline(section: RobustnessSection, baseline_path: str | None) -> RobustnessSection:
-    """Add the relative corruption error against the baseline audit's robustness section
-    (``gate.baseline``), and a note saying whether and how it was computed."""
+def with_baseline(section: RobustnessSection, baseline: Any, name: str) -> RobustnessSection:
+    """Add the relative corruption error against ``baseline``'s robustness section (the audit
+    ``gate.baseline`` names, else the in-run baseline's, stored at ``name``), and a note saying
+    whether and how it was computed."""
     from faceaudit.perturb.analysis import relative_corruption_error
-    from faceaudit.schema import AuditResult
 
-    if not baseline_path:
+    if baseline is None:
         section.method_notes.append(
             "Relative corruption error was not computed: no baseline audit was given (gate.baseline, "
-            "e.g. the base model's audit before LoRA).")
+            "e.g. the base model's audit before LoRA, or baseline.enabled).")
         return section
-    baseline = AuditResult.load(baseline_path)
     if baseline.robustness is None:
         section.method_notes.append(
-            f"Relative corruption error was not computed: the baseline audit {baseline_path} has no "
+            f"Relative corruption error was not computed: the baseline audit {name} has no "
             "robustness section.")
         return section
     values, notes = relative_corruption_error(section, baseline.robustness)
     section.relative_corruption_error = values or None
     section.method_notes.extend(notes)
     if values:
+        paired = ("its paired changes with intervals are in baseline_comparison" if section.baseline_comparison
+                  else "the baseline's per-image answers are not in its audit, so there is no paired interval")
         section.method_notes.append(
-            f"Relative corruption error against the baseline audit {baseline_path} (model "
+            f"Relative corruption error against the baseline audit {name} (model "
             f"{baseline.robustness.model}): per family, the mean over its perturbations of this model's "
             "accuracy drop summed over severities divided by the baseline's (Hendrycks & Dietterich "
-            "2019); above 1, this model loses more accuracy under the perturbation than the baseline. "
-            "Point estimates: the baseline's per-image answers are not in its audit, so there is no "
-            "paired interval.")
+            f"2019); above 1, this model loses more accuracy under the perturbation than the baseline. "
+            f"Point estimates: {paired}.")
     return section

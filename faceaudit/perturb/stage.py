@@ -180,6 +180,7 @@ def run_robustness(
     seed: int = 0,
     progress: bool = True,
     answers_jsonl: str | Path | None = None,
+    tables: list[PairedTable] | None = None,
     shard: Shard | None = None,
 ) -> RobustnessSection | None:
     """The ``robustness`` section for ``model`` answering ``items`` under every configured condition.
@@ -195,6 +196,9 @@ def run_robustness(
     face geometry, and a rerun with any of them changed is refused rather than mixing old and
     new answers. (A user-registered perturbation whose code changed but whose parameters did
     not cannot be told apart: delete the file after changing such code.)
+
+    ``tables``, when given, receives the per-image counts the section was computed from (for a
+    paired comparison with another model's answers to the same perturbed images).
 
     With an active ``shard`` (one of several processes under ``accelerate launch``) every
     process answers the conditions on its share of the images into its own file beside
@@ -392,6 +396,8 @@ def run_robustness(
         correct=correct,
         flips=flips,
     )
+    if tables is not None:
+        tables.append(table)
     condition_results, group_results, curves, n_comparisons = analyse(
         table,
         attributes=list(sensitive_attributes),

@@ -67,9 +67,25 @@ PROVIDERS: list[str] = [
 
 
 def scanner_names() -> list[str]:
+    """Every scanner in the order they run: built-in, then plug-in (entry point group
+    faceaudit.scanners), then the ``last`` ones (the review queue, so it queues their flags)."""
     import importlib
+
+    from faceaudit.plugins import SCANNERS_GROUP, names
 
     for module in PROVIDERS:
         importlib.import_module(module)
+    plugins = [n for n in names(SCANNERS_GROUP) if n not in SCANNERS]
+    return [n for n in SCANNERS if n not in _LAST] + plugins + [n for n in SCANNERS if n in _LAST]
 
-    return [n for n in SCANNERS if n not in _LAST] + [n for n in SCANNERS if n in _LAST]
+
+def scanner(name: str) -> ScannerFn:
+    """The scanner called ``name``: a registered one, else the plug-in that declares it."""
+    if name in SCANNERS:
+        return SCANNERS[name]
+    from faceaudit.plugins import SCANNERS_GROUP, plugin
+
+    fn = plugin(SCANNERS_GROUP, name)
+    if fn is None:
+        raise ValueError(f"unknown scanner {name!r}; registered: {scanner_names()}")
+    return fn

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel
 
 from faceaudit.errors import InputError
 from faceaudit.scan.config import ScanConfig
 from faceaudit.scan.rates import RateBuilder
-from faceaudit.scan.registry import SCANNERS, ScanContext, scanner_names
+from faceaudit.scan.registry import SCANNERS, ScanContext, scanner, scanner_names
 from faceaudit.scan.table import ScanCorpus, load_scan_corpus, read_labels
 from faceaudit.schema.corpus_scan import CorpusScanSection
 
@@ -29,7 +33,7 @@ def run_scan(
     started = time.perf_counter()
     available = scanner_names()
     wanted = cfg.scanners or available
-    unknown = [name for name in wanted if name not in SCANNERS]
+    unknown = [name for name in wanted if name not in available]
     if unknown:
         raise ValueError(f"scan.scanners: unknown scanner(s) {unknown}; registered: {available}")
     if "review" in wanted and not cfg.review.enabled:
@@ -37,11 +41,16 @@ def run_scan(
     if out_dir is not None:
         out_dir.mkdir(parents=True, exist_ok=True)
     ctx = ScanContext(corpus, cfg, out_dir, RateBuilder(corpus, cfg.min_group_n), seed=seed)
-    results = {}
+    results: dict[str, Any] = {}
+    plugin_results: dict[str, dict[str, Any]] = {}
     # Registration order, whatever order the config lists them in: review comes last.
     for name in [n for n in available if n in wanted]:
         begin = time.perf_counter()
-        results[name] = SCANNERS[name](ctx)
+        result = scanner(name)(ctx)
+        if name in SCANNERS:
+            results[name] = result
+        else:
+            plugin_results[name] = _plugin_result(name, result)
         log.info("scan %s: %.1f s", name, time.perf_counter() - begin)
     marginal = [c.attribute for c in corpus.columns if " × " not in c.attribute]
     return CorpusScanSection(
@@ -50,10 +59,24 @@ def run_scan(
         attributes=marginal,
         intersections=[c.attribute for c in corpus.columns if " × " in c.attribute],
         min_group_n=cfg.min_group_n,
-        scanners_run=list(results),
+        scanners_run=[n for n in available if n in results or n in plugin_results],
         wall_time_s=round(time.perf_counter() - started, 3),
+        plugin_results=plugin_results,
         **results,
     )
+
+
+def _plugin_result(name: str, result: Any) -> dict[str, Any]:
+    """A plug-in scanner's result as the JSON object audit.json stores."""
+    if isinstance(result, BaseModel):
+        result = result.model_dump(mode="json")
+    if not isinstance(result, Mapping):
+        raise InputError(f"plug-in scanner {name!r} returned {type(result).__name__}; expected a mapping "
+                         "or a pydantic model")
+    try:
+        return json.loads(json.dumps(dict(result), allow_nan=True))
+    except (TypeError, ValueError) as error:
+        raise InputError(f"plug-in scanner {name!r} returned a result that is not JSON: {error}") from None
 
 
 def scan_corpus_file(

@@ -9,6 +9,8 @@ unadjusted two-sided ``p_value``: the gate corrects for multiplicity itself.
 
 from __future__ import annotations
 
+from typing import Any
+
 from pydantic import Field
 
 from faceaudit.schema.common import Estimate, ResultModel
@@ -193,3 +195,5 @@ class CorpusScanSection(ResultModel):
     tone: ToneResult | None = None
     hygiene: HygieneResult | None = None
     review: ReviewResult | None = None
+    plugin_results: dict[str, dict[str, Any]] = Field(
+        default_factory=dict, description="results of plug-in scanners (entry point group faceaudit.scanners) by name")

@@ -8,6 +8,8 @@ task). Undefined numbers are NaN, never 0.
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import Field
 
 from faceaudit.schema.common import Estimate, ResultModel
@@ -78,6 +80,39 @@ class FamilyCurve(ResultModel):
     auc_vs_rest: Estimate = Field(description="this group's area minus the rest's (null 0)")
 
 
+class RobustnessChange(ResultModel):
+    """How much more (or less) accuracy one group loses under a family of perturbations than
+    it did with the baseline model, paired on the same perturbed images."""
+
+    name: str = Field(description="'<family>' (all images) or '<family>:<attribute>=<group>'")
+    family: str
+    attribute: str | None = Field(description="None for all images")
+    group: str | None
+    n_images: int = Field(ge=0)
+    n_items: int = Field(ge=0)
+    small_group: bool
+    drop_baseline: float = Field(description="the baseline's clean minus perturbed accuracy, averaged over "
+                                 "the family's perturbations and severities")
+    drop_candidate: float = Field(description="the same for the audited model")
+    change: Estimate = Field(
+        description="candidate drop minus baseline drop (null 0), paired per image, clustered t interval; "
+        "positive: the audited model is less robust than the baseline")
+    p_adjusted: float = Field(description="change's p-value after the Holm correction over every change")
+    direction: Literal["better", "worse", "no clear change"]
+
+
+class RobustnessComparison(ResultModel):
+    """The audited model's robustness against the in-run baseline's, on the same perturbed images."""
+
+    baseline_model: str
+    baseline_audit: str = Field(description="where the baseline's own audit is, relative to the run directory")
+    confidence: float = Field(gt=0, lt=1)
+    alpha: float = Field(gt=0, lt=1)
+    correction: str = "holm"
+    n_tests: int = Field(ge=0)
+    changes: list[RobustnessChange]
+
+
 class RobustnessSection(ResultModel):
     """Robustness of one model to lighting, occlusion and capture-quality perturbations."""
 
@@ -106,7 +141,13 @@ class RobustnessSection(ResultModel):
         "('<family>') and per group ('<family>:<attribute>=<group>'), relative mCE (Hendrycks & "
         "Dietterich 2019); point estimates, lower and upper NaN",
     )
+    baseline_comparison: RobustnessComparison | None = Field(
+        default=None,
+        description="with an in-run baseline (baseline.enabled): each group's change in accuracy drop "
+        "against the baseline model on the same perturbed images, paired, per family",
+    )
     throughput: dict[str, float] = Field(
         default_factory=dict, description="seconds and images/s of perturbing and predicting"
     )
     method_notes: list[str] = Field(default_factory=list)
+

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -24,3 +24,8 @@ class TrainConfig(BaseModel):
         "{max_steps: 20, lora: {r: 8}}. trust_remote_code can only be enabled here or in the recipe.",
     )
     resume: bool = Field(default=True, description="Continue from the last checkpoint of an interrupted run.")
+    report_to: list[Literal["mlflow", "wandb"]] = Field(
+        default_factory=list,
+        description="Log training (loss, learning rate) through the Trainer's report_to: mlflow and/or wandb, "
+        "to the store and experiment of the tracking section (W&B offline unless tracking.wandb_mode says so).",
+    )

@@ -336,6 +336,7 @@ def train_lora(
     seed: int = 0,
     resume: bool = True,
     progress: bool = True,
+    report_to: Sequence[str] = (),
 ) -> TrainingSection:
     """Train a LoRA adapter on ``corpus`` (+ ``train_items``) and measure it on ``eval_items``.
 
@@ -404,7 +405,7 @@ def train_lora(
         save_total_limit=recipe.save_total_limit,
         seed=seed,
         data_seed=seed,
-        report_to=[],
+        report_to=list(report_to),  # mlflow / wandb: faceaudit.tracking.training_environment
         remove_unused_columns=False,
         disable_tqdm=not progress,
         dataloader_num_workers=recipe.dataloader_num_workers,

@@ -34,7 +34,7 @@ def test_errors_name_the_field_and_the_accepted_values() -> None:
     with pytest.raises(ConfigError) as caught:
         load_config(overrides=["dataset.kind=fairfac", "seed=-1", "colour=blue"])
     message = str(caught.value)
-    assert "dataset.kind: Input should be 'synthetic', 'fairface', 'manifest' or 'facexbench'" in message
+    assert "dataset.kind: unknown dataset kind 'fairfac'; accepted: synthetic, fairface, manifest, facexbench" in message
     assert "got 'fairfac'" in message
     assert "seed: Input should be greater than or equal to 0; got -1" in message
     assert "colour: unknown field" in message

@@ -188,3 +188,53 @@ def test_intervals_are_clustered_and_paired() -> None:
     # A group of one image has no variance: undefined, never a number that looks measured.
     alone = difference_vs_rest(x, m, np.r_[True, np.zeros(49, dtype=bool)], 0.95, "welch")
     assert math.isnan(alone.lower) and alone.n == 1
+
+
+def _baseline_comparison(candidate: SimulatedFaceModel, baseline: SimulatedFaceModel, n_images: int = 600):
+    from faceaudit.perturb.analysis import compare_with_baseline
+
+    by_image = _items(n_images)
+    return compare_with_baseline(
+        _table(candidate, by_image), _table(baseline, by_image), attributes=["skin_tone_group", "gender"],
+        baseline_model="base", baseline_audit="baseline/audit.json", confidence=0.95, alpha=0.05, min_group_n=30,
+    )
+
+
+def test_a_baseline_identical_to_the_candidate_changes_nothing() -> None:
+    model = SimulatedFaceModel({"default": 0.9}, seed=0, perturbation_drop={"default": 0.04})
+    twin = SimulatedFaceModel({"default": 0.9}, seed=0, perturbation_drop={"default": 0.04}, name="base")
+    comparison = _baseline_comparison(model, twin)
+    # all images + 3 tones + 2 genders, one family
+    assert [c.name for c in comparison.changes][:2] == ["lighting", "lighting:skin_tone_group=dark"]
+    assert len(comparison.changes) == 6
+    for change in comparison.changes:
+        assert change.drop_candidate == change.drop_baseline > 0.05
+        assert (change.change.value, change.change.lower, change.change.upper) == (0.0, 0.0, 0.0)
+        assert change.direction == "no clear change" and change.p_adjusted == 1.0
+
+
+def test_a_robustness_regression_for_one_group_is_reported_as_worse() -> None:
+    """Planted: the candidate loses 4 points per severity everywhere, like the baseline, but dark
+    skin loses 8 under lighting. Truth: dark's mean drop over severities 1-5 is 0.24 for the
+    candidate against 0.12 for the baseline: +0.12, and no other tone changes."""
+    baseline = SimulatedFaceModel({"default": 0.9}, seed=0, perturbation_drop={"default": 0.04}, name="base")
+    candidate = SimulatedFaceModel(
+        {"default": 0.9}, seed=0, perturbation_drop={"default": 0.04, "family=lighting&skin_tone_group=dark": 0.08})
+    changes = {c.name: c for c in _baseline_comparison(candidate, baseline).changes}
+    dark = changes["lighting:skin_tone_group=dark"]
+    assert dark.direction == "worse" and dark.p_adjusted < 0.001
+    assert dark.change.lower < 0.12 < dark.change.upper and dark.change.n == 200
+    assert dark.drop_candidate - dark.drop_baseline == pytest.approx(dark.change.value)
+    for tone in ("light", "medium"):
+        # Same seed, same draws: the other tones' answers are identical, so exactly no change.
+        assert changes[f"lighting:skin_tone_group={tone}"].change.value == 0.0
+        assert changes[f"lighting:skin_tone_group={tone}"].direction == "no clear change"
+
+
+def test_the_baseline_must_have_answered_the_same_images() -> None:
+    from faceaudit.perturb.analysis import compare_with_baseline
+
+    model = SimulatedFaceModel({"default": 0.9}, seed=0)
+    with pytest.raises(ValueError, match="not perturbed on the same images"):
+        compare_with_baseline(_table(model, _items(30)), _table(model, _items(31)), attributes=["gender"],
+                              baseline_model="b", baseline_audit="b", confidence=0.95, alpha=0.05, min_group_n=30)

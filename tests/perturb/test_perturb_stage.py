@@ -161,3 +161,34 @@ def test_relative_corruption_error_hand_values() -> None:
 
     assert math.isnan(values["occlusion"].value) and math.isnan(values["lighting"].lower)
     assert any("undefined (NaN)" in n for n in notes)
+
+
+def test_the_in_run_baseline_answers_the_same_perturbed_images_and_the_regression_is_named(tmp_path: Path) -> None:
+    """Candidate and baseline are equally accurate on clean faces and both lose 3 points per
+    severity under lighting, except that the candidate loses 6 on dark skin: only that group's
+    robustness got worse, paired on the same images; `faceaudit perturb` gives the same changes."""
+    config = load_config(overrides=[
+        "dataset.synthetic.n=300", "dataset.synthetic.image_size=32", "train.enabled=false",
+        "evaluate.backend=simulated", "evaluate.n_boot=100", "evaluate.simulated_accuracy={default: 0.9}",
+        "evaluate.simulated_perturbation_drop={default: 0.03, 'family=lighting&skin_tone_group=dark': 0.06}",
+        "perturb.perturbations=[underexposure]", "perturb.max_images=null", "perturb.questions_per_image=null",
+        "baseline.enabled=true", "baseline.evaluate={model: base-sim, simulated_perturbation_drop: {default: 0.03}}",
+        "report.enabled=false", f"output_dir={tmp_path}", "run_id=paired",
+    ])
+    result = run_audit(config, progress=False).result
+    run_dir = tmp_path / "paired"
+    comparison = result.robustness.baseline_comparison
+    assert comparison.baseline_model == "base-sim" and comparison.baseline_audit == "baseline/audit.json"
+    changes = {c.name: c for c in comparison.changes}
+    worse = [name for name, c in changes.items() if c.direction == "worse"]
+    assert "lighting:skin_tone_group=dark" in worse
+    assert all(changes[f"lighting:skin_tone_group={t}"].change.value == 0.0 for t in ("light", "medium"))
+    # The baseline's own robustness section, on the same images, is stored with its audit.
+    baseline = AuditResult.load(run_dir / "baseline" / "audit.json")
+    assert baseline.robustness.model == "base-sim" and "perturb" in baseline.run.stages_run
+    assert baseline.robustness.n_items == result.robustness.n_items
+    assert [c.name for c in baseline.robustness.conditions] == [c.name for c in result.robustness.conditions]
+    assert result.robustness.relative_corruption_error["lighting:skin_tone_group=dark"].value > 1.5
+    # Run again alone on the finished run (stored answers resumed): the same comparison.
+    assert main(["-q", "perturb", str(run_dir)]) == EXIT_OK
+    assert AuditResult.load(run_dir / "audit.json").robustness.baseline_comparison == comparison

@@ -1,4 +1,5 @@
-"""Plug-ins through entry points: an installed distribution's backend and perturbation are used.
+"""Plug-ins through entry points: an installed distribution's backend, perturbation, data set
+loader, metric and corpus scanner are each used by name from the config.
 
 The plug-in is "installed" the way pip leaves it: a module and a ``*.dist-info`` folder with
 ``METADATA`` and ``entry_points.txt`` in a directory on ``sys.path`` (no network, no build).
@@ -118,3 +119,91 @@ def test_a_broken_plugin_is_named_in_the_error(site: Path) -> None:
 
     with pytest.raises(InputError, match=r"plug-in 'broken' .*from fa-lab-plugin\) failed to load: RuntimeError: missing weights"):
         make_model(config)
+
+
+LAB_MODULE = MODULE + '''
+
+from faceaudit.data.manifest import load_manifest
+
+
+def load_faces(cfg, *, progress, check_images):
+    CALLS.append(("dataset", cfg.path))
+    dataset = load_manifest(cfg.path, check_images=check_images, progress=progress)
+    dataset.name = "lab-faces"
+    return dataset
+
+
+def error_rate(confusion):
+    k = confusion.shape[-2]
+    hits = np.trace(confusion[..., :k], axis1=-2, axis2=-1)
+    return 1.0 - hits / confusion.sum(axis=(-2, -1))
+
+
+def lab_words(ctx):
+    long = np.array([len(a.split()) > 3 for a in ctx.corpus.answers])
+    ctx.flag("lab: long answer", long)
+    return {"pairs": len(ctx.corpus.answers), "long_answers": int(long.sum())}
+'''
+
+LAB_ENTRY_POINTS = """
+    [faceaudit.datasets]
+    labfaces = fa_lab_plugin:load_faces
+
+    [faceaudit.metrics]
+    error_rate = fa_lab_plugin:error_rate
+
+    [faceaudit.scanners]
+    lab_words = fa_lab_plugin:lab_words
+"""
+
+
+def test_plugin_loader_metric_and_scanner_are_used_by_name_from_the_config(site: Path, tmp_path: Path) -> None:
+    from faceaudit.data.synthetic import render_synthetic
+    from faceaudit.data.synthetic_config import SyntheticConfig
+
+    _install(site, LAB_ENTRY_POINTS, module=LAB_MODULE)
+    manifest = render_synthetic(tmp_path / "faces", SyntheticConfig(n=60, image_size=32), progress=False)
+    config = load_config(overrides=[
+        "dataset.kind=labfaces", f"dataset.path={manifest}", "train.enabled=false", "perturb.enabled=false",
+        "report.enabled=false", "gate.enabled=false", "contamination.enabled=false",
+        "evaluate.backend=simulated", "evaluate.n_boot=100", "evaluate.metrics=[error_rate]",
+        "scan.scanners=[representation, lab_words, review]", f"output_dir={tmp_path}", "run_id=lab",
+    ])
+    result = run_audit(config, progress=False).result
+    calls = sys.modules["fa_lab_plugin"].CALLS
+    assert calls == [("dataset", str(manifest))]
+    assert result.dataset.name == "lab-faces" and result.dataset.n_records == 60
+    # The metric: one minus accuracy in every group, with a bootstrap interval around it.
+    for task in result.evaluation.tasks:
+        for estimates in [task.overall, *(g.metrics for g in task.groups)]:
+            error, accuracy = estimates["error_rate"], estimates["accuracy"]
+            assert error.value == pytest.approx(1 - accuracy.value)
+            assert error.method == "bootstrap-percentile-cluster" and error.lower <= error.value <= error.upper
+        assert not any(d.metric == "error_rate" for d in task.disparities)
+    # The scanner: its result stored by name, and its flags reach the review queue built after it.
+    scan = result.corpus_scan
+    assert scan.scanners_run == ["representation", "lab_words", "review"]
+    pairs = result.corpus.n_accepted
+    assert scan.plugin_results["lab_words"]["pairs"] == pairs
+    assert 0 < scan.plugin_results["lab_words"]["long_answers"] <= pairs
+    assert scan.review.n_flagged > 0
+    assert "lab: long answer" in (tmp_path / "lab" / scan.review.queue_csv).read_text()
+
+
+@pytest.mark.parametrize(("override", "message"), [
+    ("dataset.kind=nope", r"unknown dataset kind 'nope'; accepted: synthetic, fairface, manifest, facexbench, labfaces"),
+    ("evaluate.metrics=[nope]", r"unknown metric 'nope'; accepted: error_rate \(plug-ins declare entry points in the group faceaudit.metrics\)"),
+    ("evaluate.metrics=[accuracy]", r"'accuracy' is a built-in metric, always computed"),
+])
+def test_unknown_plugin_names_list_the_available_ones(site: Path, override: str, message: str) -> None:
+    _install(site, LAB_ENTRY_POINTS, module=LAB_MODULE)
+    with pytest.raises(InputError, match=message):
+        load_config(overrides=[override])
+
+
+def test_an_unknown_scanner_lists_builtins_and_plugins(site: Path) -> None:
+    from faceaudit.scan.registry import scanner
+
+    _install(site, LAB_ENTRY_POINTS, module=LAB_MODULE)
+    with pytest.raises(ValueError, match=r"unknown scanner 'nope'; registered: \[.*'tone', 'lab_words', 'review'\]"):
+        scanner("nope")
