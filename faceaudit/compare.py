@@ -13,54 +13,18 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Literal
 
 import numpy as np
-from pydantic import Field
 
 from faceaudit.errors import InputError
 from faceaudit.evaluate.outcomes import paired_group_change
 from faceaudit.schema import AuditResult
-from faceaudit.schema.common import Estimate, ResultModel
+from faceaudit.schema.common import Estimate
+from faceaudit.schema.comparison import Comparison, Direction, GroupChange
 from faceaudit.stats.significance import adjust_pvalues
 from faceaudit.store import atomic_write_text
 
-Direction = Literal["better", "worse", "no clear change"]
-
-
-class GroupChange(ResultModel):
-    task: str
-    group: str = Field(description="display name, e.g. 'race=Black & gender=Female', or 'all items'")
-    attributes: list[str]
-    labels: list[str]
-    n: int
-    accuracy_a: float
-    accuracy_b: float
-    change: Estimate = Field(description="B minus A accuracy, Newcombe paired interval, McNemar p_value")
-    p_adjusted: float
-    direction: Direction
-
-    def shown(self) -> dict[str, str]:
-        """The row as printed (percentages and signed points), for Markdown and HTML alike."""
-        return {"a": _pct(self.accuracy_a), "b": _pct(self.accuracy_b), "change": _pts(self.change.value),
-                "interval": f"[{_pts(self.change.lower)}, {_pts(self.change.upper)}]",
-                "p": f"{self.p_adjusted:.3g}"}
-
-
-class Comparison(ResultModel):
-    a: str = Field(description="the first audit (the reference, e.g. the base model)")
-    b: str = Field(description="the second audit (e.g. the fine-tuned candidate)")
-    model_a: str
-    model_b: str
-    confidence: float
-    alpha: float
-    correction: str = "holm"
-    n_tests: int
-    changes: list[GroupChange]
-    not_compared: list[str] = Field(default_factory=list, description="tasks not paired, and why")
-
-    def headline(self) -> list[str]:
-        return headline(self)
+__all__ = ["Comparison", "GroupChange", "compare_audits", "render_comparison_html", "to_markdown"]
 
 
 def _group_accuracy(task, attributes: list[str], labels: list[str]) -> float:
@@ -123,37 +87,11 @@ def compare_audits(
                       not_compared=not_compared)
 
 
-def _pts(x: float) -> str:
-    return "NaN" if math.isnan(x) else f"{100 * x:+.1f}"
-
-
-def _pct(x: float) -> str:
-    return "NaN" if math.isnan(x) else f"{100 * x:.1f}%"
-
-
-def headline(c: Comparison) -> list[str]:
-    """The "who got better, who got worse" lines, shared by Markdown and HTML."""
-    worse = [g for g in c.changes if g.direction == "worse"]
-    better = [g for g in c.changes if g.direction == "better"]
-
-    def names(groups: list[GroupChange]) -> str:
-        return "; ".join(f"{g.task}: {g.group} ({_pts(g.change.value)} pts)" for g in groups)
-
-    lines = [
-        f"Got worse: {names(worse)}" if worse else "Got worse: no group, after a Holm correction over "
-        f"{c.n_tests} paired tests",
-        f"Got better: {names(better)}" if better else "Got better: no group, after the same correction",
-    ]
-    if c.not_compared:
-        lines.append("Not compared: " + "; ".join(c.not_compared))
-    return lines
-
-
 def to_markdown(c: Comparison) -> str:
     """A summary for a pull request: the headline, then every compared group."""
     level = int(round(c.confidence * 100))
     out = [f"### faceaudit compare: {c.model_b} ({c.b}) against {c.model_a} ({c.a})", ""]
-    out += [f"- {line}" for line in headline(c)]
+    out += [f"- {line}" for line in c.headline()]
     out += ["", f"Paired on the same items: change in accuracy (B - A, percentage points) with its {level}% "
             f"Newcombe paired interval; McNemar p-values Holm-corrected over {c.n_tests} tests at alpha {c.alpha}.", ""]
     out += ["| task | group | n | A | B | change | interval | p (Holm) | |", "|---|---|---|---|---|---|---|---|---|"]

@@ -143,7 +143,8 @@ class StageContext:
 STAGES = ("dataset", "corpus", "scan", "train", "evaluate", "baseline", "contamination", "sensitivity", "perturb", "gate", "report")
 #: The section each computing stage writes, in pipeline order (later ones depend on earlier ones).
 _SECTIONS = {"corpus": "corpus", "scan": "corpus_scan", "train": "training", "evaluate": "evaluation",
-             "contamination": "contamination", "sensitivity": "sensitivity", "perturb": "robustness"}
+             "baseline": "comparison", "contamination": "contamination", "sensitivity": "sensitivity",
+             "perturb": "robustness"}
 #: The ``kind`` of the warning left when a verdict is dropped; a new verdict clears it.
 VERDICT_DROPPED = "verdict_dropped"
 
@@ -301,7 +302,8 @@ def _section_key(name: str, section: Any) -> Any:
 def _depends_on(name: str, upstream: str, previous: AuditResult) -> bool:
     """Whether the stored section ``name`` was computed from the stored section ``upstream``."""
     if (name, upstream) in {("training", "corpus"), ("corpus_scan", "corpus"), ("contamination", "corpus"),
-                            ("contamination", "evaluation"), ("sensitivity", "training")}:
+                            ("contamination", "evaluation"), ("sensitivity", "training"),
+                            ("comparison", "evaluation")}:
         return True
     if (name, upstream) == ("evaluation", "training"):
         # Only when the evaluated model is this run's adapter (not a model named on its own).
@@ -657,6 +659,7 @@ def _stage_baseline(ctx: StageContext) -> None:
     ctx.baseline = baseline
     comparison = compare_audits(baseline, ctx.result, a_name="baseline/audit.json", b_name="audit.json",
                                 confidence=section.confidence)
+    ctx.result.comparison = comparison
     atomic_write_text(ctx.store.path("comparison.md"), to_markdown(comparison))
     atomic_write_text(ctx.store.path("comparison.json"), comparison.model_dump_json(indent=2) + "\n")
     render_comparison_html(comparison, ctx.store.path("comparison.html"))

@@ -30,6 +30,7 @@ AUDIT_STAGES: dict[str, str] = {
     "robustness": "robustness under lighting, occlusion and capture-quality perturbations",
     "corpus_scan": "scan of the training corpus for label leakage and stereotyped language",
     "contamination": "overlap between training and evaluation images",
+    "sensitivity": "whether answers change with the wording of the question or the order of its options",
     "training": "training record of the fine-tuned model",
     "corpus": "generation record of the training corpus",
 }

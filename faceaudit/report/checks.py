@@ -11,22 +11,9 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from faceaudit.gate.verdict import AUDIT_STAGES
 from faceaudit.report.findings import _group_words, _pct, _pts
 from faceaudit.schema import AuditResult
 from faceaudit.schema.common import Estimate
-
-#: Every stage whose absence page one names: the gate's list, plus prompt sensitivity (off by
-#: default, and judged by no default check, but still something that was or was not tested).
-REPORT_STAGES: dict[str, str] = {
-    **AUDIT_STAGES,
-    "sensitivity": "whether answers change with the wording of the question or the order of its options",
-}
-
-
-def not_tested(result: AuditResult) -> list[str]:
-    """'<stage>: <what it measures>' for every stage whose section this audit.json lacks."""
-    return [f"{name}: {what}" for name, what in REPORT_STAGES.items() if getattr(result, name, None) is None]
 
 
 def _interval(e: Estimate) -> str:

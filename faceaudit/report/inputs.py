@@ -129,6 +129,45 @@ def record_path(report: Path) -> Path:
     return Path(report).with_suffix(".signoff.json")
 
 
+def retire_stale_record(report: Path) -> Path | None:
+    """Move aside a sign-off record that no longer describes ``report`` (just rewritten).
+
+    A report re-rendered without the sign-off (``faceaudit gate`` or a rerun after a new
+    verdict) no longer shows it; a record left under the report's name would then vouch for a
+    page that is gone. It becomes ``<report>.signoff.superseded-<audit sha256[:12]>.json``: who
+    signed which audit.json stays on disk, but no longer beside the report as if current.
+    Returns the new path, or None when there was no record or it still matches the report.
+    """
+    import json
+    import logging
+
+    from faceaudit.store import read_regular_text, sha256_file
+
+    record = record_path(report)
+    if not record.is_file():
+        return None
+    try:
+        stored = json.loads(read_regular_text(record))
+    except (OSError, ValueError):
+        stored = {}
+    stored = stored if isinstance(stored, dict) else {}
+    if stored.get("report_sha256") == sha256_file(report):
+        return None
+    signoff = stored.get("signoff") if isinstance(stored.get("signoff"), dict) else {}
+    tag = str(stored.get("audit_sha256") or "unreadable")[:12]
+    target = record.with_name(f"{Path(report).stem}.signoff.superseded-{tag}.json")
+    counter = 1
+    while target.exists():
+        counter += 1
+        target = record.with_name(f"{Path(report).stem}.signoff.superseded-{tag}-{counter}.json")
+    record.replace(target)
+    logging.getLogger("faceaudit.report").warning(
+        "%s no longer shows the sign-off recorded in %s (signed %s, decision %s): the record was moved to %s; "
+        "sign the new report with `faceaudit report --signoff`", Path(report).name, record.name,
+        signoff.get("date", "?"), signoff.get("decision", "?"), target.name)
+    return target
+
+
 def signed_inputs(inputs: dict[str, object], audit_path: Path, report: Path) -> dict[str, object]:
     """``inputs`` plus what the sign-off block says about its record: the record's name and the
     SHA-256 of the audit.json signed (hash it after any verdict was written back)."""

@@ -14,14 +14,12 @@ from typing import Any
 
 import jinja2
 
-from faceaudit.gate.verdict import fmt
+from faceaudit.gate.verdict import AUDIT_STAGES, fmt, not_tested
 from faceaudit.provenance import privacy_statement
 from faceaudit.report import charts
 from faceaudit.report.card import DEMOGRAPHIC_INFERENCE, build_card
 from faceaudit.report.checks import (
-    REPORT_STAGES,
     contamination_view,
-    not_tested,
     sensitivity_view,
     tested_rows,
 )
@@ -40,7 +38,7 @@ from faceaudit.store import atomic_write_text
 # Sections with a dedicated template block; any other non-empty section is drawn by the
 # generic renderer so that a new stage shows up in the report before it gets its own layout.
 _DEDICATED = {"schema_version", "run", "provenance", "gate", "dataset", "evaluation", "corpus_scan",
-              "robustness", "contamination", "sensitivity", "warnings"}
+              "robustness", "contamination", "sensitivity", "comparison", "warnings"}
 _TITLES = {
     "gate": "Release checks",
     "dataset": "Data",
@@ -49,6 +47,7 @@ _TITLES = {
     "corpus_scan": "Corpus scan",
     "contamination": "Training images in the evaluation",
     "sensitivity": "Prompt sensitivity",
+    "comparison": "Model comparison",
     "corpus": "Training corpus",
     "training": "Training",
     "warnings": "Warnings",
@@ -74,6 +73,7 @@ def _environment() -> jinja2.Environment:
     )
     env.filters["num"] = fmt
     env.filters["pct"] = lambda x: "NaN" if x is None or math.isnan(x) else f"{100 * x:.1f}%"
+    env.filters["pts"] = lambda x: "NaN" if x is None or math.isnan(x) else f"{100 * x:+.1f}"  # percentage points
     env.filters["kind"] = _kind
     env.filters["title"] = lambda key: _TITLES.get(key, key.replace("_", " ").capitalize())
     env.filters["short"] = lambda h: (h[:12] + "…") if isinstance(h, str) and len(h) > 16 else h
@@ -304,7 +304,7 @@ def build_context(result: AuditResult, *, show_faces: bool = False, signoff: Sig
         if name not in _DEDICATED and data.get(name) is not None
     ]
     present = [name for name in ("gate", "dataset", "evaluation", "contamination", "sensitivity", "corpus_scan",
-                                 "robustness")
+                                 "robustness", "comparison")
                if data.get(name) is not None]
     present += [name for name, _ in generic]
     dataset_charts = []
@@ -335,10 +335,11 @@ def build_context(result: AuditResult, *, show_faces: bool = False, signoff: Sig
         "contamination": contamination_view(result),
         "sensitivity": sensitivity_view(result),
         "robustness": _robustness_view(data["robustness"], gate) if result.robustness else None,
+        "comparison": result.comparison,
         "dataset_charts": dataset_charts,
         "generic": generic,
         "present": present,
-        "stages": REPORT_STAGES,
+        "stages": AUDIT_STAGES,
         "show_faces": show_faces,
         "model_title": model_title(result),
         "privacy": privacy,
@@ -356,5 +357,14 @@ def render_html(result: AuditResult, *, show_faces: bool = False, **inputs: Any)
 
 
 def render_report(result: AuditResult, out_path: str | Path, *, show_faces: bool = False, **inputs: Any) -> Path:
-    """Write the HTML report for ``result`` to ``out_path`` atomically; returns the path."""
-    return atomic_write_text(out_path, render_html(result, show_faces=show_faces, **inputs))
+    """Write the HTML report for ``result`` to ``out_path`` atomically; returns the path.
+
+    A sign-off record beside it that the new page no longer shows is moved aside
+    (:func:`faceaudit.report.inputs.retire_stale_record`); a signed render gets its record
+    from the caller (``faceaudit report --signoff``) right after.
+    """
+    from faceaudit.report.inputs import retire_stale_record
+
+    path = atomic_write_text(out_path, render_html(result, show_faces=show_faces, **inputs))
+    retire_stale_record(path)
+    return path

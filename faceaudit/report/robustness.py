@@ -184,4 +184,24 @@ def robustness_view(section: dict[str, Any], gate: Any = None) -> dict[str, Any]
         "curves": severity_curves(section),
         "contact_sheet": contact_sheet([p["name"] for p in section["perturbations"]], section["severities"]),
         "worst": worst,
+        "baseline_changes": baseline_changes(section.get("baseline_comparison")),
     }
+
+
+#: Rows of the paired baseline table shown before the rest fold away.
+BASELINE_ROWS_SHOWN = 10
+
+
+def baseline_changes(comparison: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The in-run baseline comparison as the report prints it: who is less robust and who more
+    (after the stored Holm correction), then every change, those judged first, largest first."""
+    if not comparison:
+        return None
+    rows = sorted(comparison["changes"], key=lambda c: (c["direction"] == "no clear change", -c["change"]["value"]))
+
+    def names(direction: str) -> list[str]:
+        return [f"{c['family']}: {c['attribute']}={c['group']}" if c["attribute"] else f"{c['family']}: all images"
+                for c in rows if c["direction"] == direction]
+
+    return {"worse": names("worse"), "better": names("better"), "shown": rows[:BASELINE_ROWS_SHOWN],
+            "folded": rows[BASELINE_ROWS_SHOWN:]}

@@ -16,6 +16,7 @@ from pydantic import Field, ValidationError
 
 from faceaudit.errors import InputError, format_validation_errors
 from faceaudit.schema.common import Estimate, ResultModel, Warning_
+from faceaudit.schema.comparison import Comparison
 from faceaudit.schema.contamination import ContaminationSection
 from faceaudit.schema.corpus import CorpusSection
 from faceaudit.schema.corpus_scan import CorpusScanSection
@@ -45,6 +46,9 @@ class AuditResult(ResultModel):
     contamination: ContaminationSection | None = None
     sensitivity: SensitivitySection | None = None
     robustness: RobustnessSection | None = None
+    comparison: Comparison | None = Field(
+        default=None, description="with an in-run baseline (baseline.enabled): each group's change in accuracy "
+        "from the baseline model (a) to the audited one (b), paired on the same items")
     gate: GateSection | None = None
     warnings: list[Warning_] = Field(default_factory=list)
 
@@ -91,6 +95,7 @@ class AuditResult(ResultModel):
 __all__ = [
     "SCHEMA_VERSION",
     "AuditResult",
+    "Comparison",
     "ContaminationSection",
     "CorpusScanSection",
     "CorpusSection",

@@ -8,6 +8,7 @@ group exactly the items the harm flipped, counted here by hand from the two pred
 
 from __future__ import annotations
 
+import html
 import json
 from pathlib import Path
 
@@ -18,6 +19,7 @@ from faceaudit.compare import compare_audits
 from faceaudit.config import load_config
 from faceaudit.errors import InputError
 from faceaudit.pipeline import run_audit
+from faceaudit.report import render_html
 from faceaudit.schema import AuditResult
 from faceaudit.store import read_jsonl
 
@@ -133,6 +135,13 @@ def test_run_with_a_baseline_evaluates_both_compares_and_gates_and_compare_agree
     again = compare_audits(baseline, AuditResult.load(run_dir / "audit.json"),
                            a_name="baseline/audit.json", b_name="audit.json")
     assert stored == again
+    # The same comparison is a section of audit.json, and the audit's own report prints it.
+    assert AuditResult.load(run_dir / "audit.json").comparison == stored
+    page = render_html(AuditResult.load(run_dir / "audit.json"))
+    section = page.split('<section id="comparison"', 1)[1].split("</section>", 1)[0]
+    for line in stored.headline():
+        assert html.escape(line) in section
+    assert section.count('<tr class="change-') == len(stored.changes)
     assert "skin_tone_group=dark" in (run_dir / "comparison.md").read_text().split("Got better")[0]
     assert 'id="comparison"' in (run_dir / "comparison.html").read_text()
     # The gate's regression check judged the candidate against the in-run baseline, paired.

@@ -17,6 +17,8 @@ import pytest
 from faceaudit.cli import EXIT_OK, main
 from faceaudit.config import load_config
 from faceaudit.pipeline import run_audit
+from faceaudit.report import render_html
+from faceaudit.report.robustness import BASELINE_ROWS_SHOWN
 from faceaudit.schema import AuditResult
 
 PLANTED = [
@@ -189,6 +191,14 @@ def test_the_in_run_baseline_answers_the_same_perturbed_images_and_the_regressio
     assert baseline.robustness.n_items == result.robustness.n_items
     assert [c.name for c in baseline.robustness.conditions] == [c.name for c in result.robustness.conditions]
     assert result.robustness.relative_corruption_error["lighting:skin_tone_group=dark"].value > 1.5
+    # The report names the regression in words above the paired table of every change.
+    page = render_html(AuditResult.load(run_dir / "audit.json"))
+    paired = page.split('id="robustness-baseline"', 1)[1].split("<h3>", 1)[0]
+    less = paired.split("Less robust than the baseline: ", 1)[1].split("</li>", 1)[0]
+    assert "lighting: skin_tone_group=dark" in less and "skin_tone_group=light" not in less
+    assert "More robust than the baseline: no family or group" in paired
+    folded = len(comparison.changes) > BASELINE_ROWS_SHOWN  # the rest fold into a second table
+    assert paired.count("<tr") == (2 if folded else 1) + len(comparison.changes)  # headers, one row per change
     # Run again alone on the finished run (stored answers resumed): the same comparison.
     assert main(["-q", "perturb", str(run_dir)]) == EXIT_OK
     assert AuditResult.load(run_dir / "audit.json").robustness.baseline_comparison == comparison

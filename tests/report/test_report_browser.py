@@ -88,7 +88,8 @@ def test_report_in_headless_chromium(tmp_path, artifacts_dir):
 @pytest.mark.browser
 def test_every_section_of_a_full_audit_fits_1280_px(tmp_path, artifacts_dir):
     """The golden audit (evaluation with reliability diagrams, contamination, robustness with limit
-    lines, corpus scan) plus a prompt-sensitivity section: nothing scrolls sideways at 1280 px."""
+    lines, corpus scan) plus a prompt-sensitivity section and an in-run baseline's two paired
+    comparisons (accuracy, robustness): nothing scrolls sideways at 1280 px."""
     from playwright.sync_api import sync_playwright
     from test_report_sections import GOLDEN, _sensitivity
 
@@ -98,6 +99,7 @@ def test_every_section_of_a_full_audit_fits_1280_px(tmp_path, artifacts_dir):
     result = AuditResult.load(GOLDEN)
     result.sensitivity = SensitivitySection.model_validate(_sensitivity(flagged=True))
     result.gate = evaluate_gate(result, load_policy(None))
+    _with_baseline_comparisons(result)
     path = render_report(result, tmp_path / "report.html")
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
@@ -113,8 +115,34 @@ def test_every_section_of_a_full_audit_fits_1280_px(tmp_path, artifacts_dir):
         page.screenshot(path=str(artifacts_dir / "report-full-audit.png"))
         browser.close()
 
-    assert {"evaluation", "contamination", "sensitivity", "robustness", "corpus_scan"} <= set(sections)
+    assert {"evaluation", "contamination", "sensitivity", "robustness", "corpus_scan", "comparison"} <= set(sections)
     assert "BROKEN" not in alts
     for chart in ("worst-calibrated", "Largest extra accuracy drops", "Area under accuracy against severity"):
         assert any(chart in alt for alt in alts), chart
     assert too_wide == [] and page_width[0] <= page_width[1]
+
+
+def _with_baseline_comparisons(result) -> None:
+    """An in-run baseline's comparisons on the golden audit: the audit against itself (every
+    group "no clear change"), and one robustness change per stored family and group, the
+    longest names first, so both tables hold the widest rows the golden data has."""
+    from faceaudit.compare import compare_audits
+    from faceaudit.schema.common import Estimate
+    from faceaudit.schema.robustness import RobustnessChange, RobustnessComparison
+
+    result.comparison = compare_audits(result, result, a_name="baseline/audit.json", b_name="audit.json")
+    rb = result.robustness
+    changes, seen = [], set()
+    for g in sorted(rb.groups, key=lambda g: -len(f"{g.family}:{g.attribute}={g.group}")):
+        if (g.family, g.attribute, g.group) in seen:
+            continue
+        seen.add((g.family, g.attribute, g.group))
+        change = Estimate(value=0.0512, lower=0.0101, upper=0.0923, n=g.n_images, method="paired cluster t",
+                          null_value=0.0, p_value=0.004)
+        changes.append(RobustnessChange(
+            name=f"{g.family}:{g.attribute}={g.group}", family=g.family, attribute=g.attribute,
+            group=g.group, n_images=g.n_images, n_items=g.n_images, small_group=g.small_group,
+            drop_baseline=0.1234, drop_candidate=0.1746, change=change, p_adjusted=0.0312, direction="worse"))
+    rb.baseline_comparison = RobustnessComparison(baseline_model="base-model-with-a-long-name", confidence=0.95,
+                                                  baseline_audit="baseline/audit.json", alpha=0.05,
+                                                  n_tests=len(changes), changes=changes)

@@ -154,3 +154,28 @@ def test_cli_report_with_policy_records_the_audit_json_as_written_back(tmp_path)
     assert not (tmp_path / "unsigned.signoff.json").exists()
     assert main(["--quiet", "report", str(audit), "-o", str(tmp_path / "unsigned.html")]) == 0
     assert not (tmp_path / "unsigned.signoff.json").exists()
+
+
+def test_a_report_rerendered_without_the_signoff_moves_the_stale_record_aside(tmp_path, capsys):
+    """`faceaudit gate` re-renders report.html unsigned: the record beside it would vouch for a
+    page that is gone, so it is kept under a superseded name, never under the report's."""
+    audit = judged().save(tmp_path / "audit.json")
+    signoff = tmp_path / "signoff.yaml"
+    signoff.write_text(SIGNOFF)
+    assert main(["--quiet", "report", str(audit), "--signoff", str(signoff)]) == 0
+    record = tmp_path / "report.signoff.json"
+    signed = record.read_bytes()
+    from faceaudit.store import sha256_file
+
+    capsys.readouterr()
+    assert main(["--quiet", "gate", str(audit)]) == 1  # the verdict is FAIL; report.html re-rendered
+    assert not record.exists()
+    moved = tmp_path / f"report.signoff.superseded-{sha256_file(audit)[:12]}.json"
+    assert not moved.exists()  # named after the audit.json that was signed, which gate rewrote
+    (kept,) = tmp_path.glob("report.signoff.superseded-*.json")
+    assert kept.read_bytes() == signed
+    assert "Jane Doe" not in (tmp_path / "report.html").read_text()
+    assert f"the record was moved to {kept.name}" in capsys.readouterr().err  # shown even with --quiet
+    # Signing again writes a fresh record; the superseded one stays.
+    assert main(["--quiet", "report", str(audit), "--signoff", str(signoff)]) == 0
+    assert record.is_file() and kept.read_bytes() == signed
