@@ -172,7 +172,7 @@ def run_audit(
     store = RunStore.create(config.output_dir, config.run_id)
     if not shard.is_main:
         return _run_share(store, config, shard, only=only)  # writes nothing but its share of answers
-    with store.lock():
+    with store.lock(sweep=not shard.active):
         return _run_locked(store, config, progress=progress, command=command, only=only, shard=shard)
 
 

@@ -13,6 +13,7 @@ import contextlib
 import errno
 import hashlib
 import json
+import logging
 import os
 import re
 import shutil
@@ -28,6 +29,7 @@ from faceaudit.errors import InputError, StageError
 
 _CHUNK = 1 << 20
 # "No space left on device" and "disk quota exceeded": the same remedy for the user.
+_log = logging.getLogger("faceaudit.store")
 _DISK_FULL = frozenset({errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)})
 
 
@@ -200,6 +202,26 @@ def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> Path:
             ) from error
         raise
     return path
+
+
+#: The temporary file :func:`atomic_write_bytes` writes beside its target: ``.<name>.<mkstemp>.tmp``.
+_TEMP_NAME = re.compile(r"^\..+\.[A-Za-z0-9_]{8}\.tmp$")
+
+
+def sweep_temp_files(root: str | os.PathLike[str]) -> list[Path]:
+    """Delete the temporary files of atomic writes that a killed process left under ``root``.
+
+    Only names :func:`atomic_write_bytes` creates are touched, and only regular files; call it
+    while holding the directory's lock, when no other process can be mid-write there. Returns
+    what was deleted.
+    """
+    removed = []
+    for path in sorted(Path(root).rglob(".*.tmp")):
+        if _TEMP_NAME.match(path.name) and path.is_file() and not path.is_symlink():
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
+                removed.append(path)
+    return removed
 
 
 def atomic_write_text(path: str | os.PathLike[str], text: str) -> Path:
@@ -411,9 +433,14 @@ class RunStore:
         return self.dir.name
 
     @contextlib.contextmanager
-    def lock(self) -> Iterator[RunStore]:
+    def lock(self, *, sweep: bool = True) -> Iterator[RunStore]:
         """Hold the run directory exclusively (an advisory ``flock`` on ``.lock``, freed by the OS
-        if the process dies); a second run on the same directory is refused, not interleaved."""
+        if the process dies); a second run on the same directory is refused, not interleaved.
+
+        With ``sweep``, the temporary files of atomic writes that a killed run left behind are
+        deleted once the lock is held (:func:`sweep_temp_files`). A data-parallel launch passes
+        False: its other processes write into the directory without holding the lock.
+        """
         import fcntl
 
         handle = open(self.dir / ".lock", "a+")  # noqa: SIM115 - held for the with-block
@@ -432,6 +459,9 @@ class RunStore:
         handle.write(f"pid {os.getpid()}\n")
         handle.flush()
         self._lock_handle = handle
+        if sweep:
+            for path in sweep_temp_files(self.dir):
+                _log.info("deleted %s, left by a run that was killed while writing", path.relative_to(self.dir))
         try:
             yield self
         finally:

@@ -96,6 +96,10 @@ def _one_line(text: object) -> str:
 # //host); after a "." followed by a letter ("www." autolinks and bare domains, which some
 # renderers link).
 _LINK_TRIGGER = re.compile(r"(?<=[@#!~%&$])(?=\w)|(?<=\b[Gg][Hh]-)(?=\d)|(?<=[^\W\d_]:)(?=[\w/])|(?<=/)(?=/)|(?<=\.)(?=[^\W\d_])")
+# A word of 7 to 40 hex digits with at least one letter: GitHub links it to the commit it
+# abbreviates when the repository has one. Words of digits only are left alone (they are how
+# counts print, and a commit whose abbreviation is all digits is rarely written so).
+_COMMIT_LIKE = re.compile(r"\b(?=[0-9]*[a-fA-F])[0-9a-fA-F]{7,40}\b")
 #: ZERO WIDTH SPACE: invisible, and not a word character, so none of the patterns above matches
 #: across it (the workaround GitHub's own issue tracker documents for mentions).
 LINK_BREAK = "\u200b"
@@ -105,8 +109,10 @@ def markdown_text(text: object) -> str:
     """One line of Markdown prose that renders as ``text``: line breaks become spaces, HTML is
     entity-escaped, Markdown punctuation backslash-escaped, and an invisible zero-width
     space is put where GitHub or GitLab would otherwise ping a user (``@name``), link an issue
-    or merge request (``#12``, ``!12``) or a URL (``http://…``, ``<http://…>``, ``www.…``)."""
+    or merge request (``#12``, ``!12``), a URL (``http://…``, ``<http://…>``, ``www.…``) or a
+    commit (``deadbeef``: a break every 6 hex digits, shorter than any abbreviation)."""
     unlinked = _LINK_TRIGGER.sub(LINK_BREAK, _one_line(text))
+    unlinked = _COMMIT_LIKE.sub(lambda m: LINK_BREAK.join(re.findall(".{1,6}", m.group())), unlinked)
     return _MARKDOWN_SPECIAL.sub(r"\\\1", html.escape(unlinked, quote=False))
 
 

@@ -82,3 +82,29 @@ def test_atomic_write_fsyncs_the_directory_after_the_rename(tmp_path, monkeypatc
     monkeypatch.setattr(store, "fsync_dir", lambda p: order.append(f"fsync {Path(p).name}"))
     atomic_write_bytes(tmp_path / "audit.json", b"{}")
     assert order == ["rename", f"fsync {tmp_path.name}"]
+
+
+def test_the_next_run_deletes_the_temp_files_a_killed_write_left(tmp_path):
+    """A SIGKILL between mkstemp and the rename leaves `.<name>.<random>.tmp`; holding the run
+    directory's lock again deletes those, and nothing else (a user's own `.tmp` file stays)."""
+    import tempfile
+
+    from faceaudit.store import RunStore
+
+    run = RunStore(tmp_path / "run")
+    (run.dir / "evaluate").mkdir()
+    left = []
+    for folder, name in ((run.dir, "audit.json"), (run.dir / "evaluate", "predictions.jsonl")):
+        fd, path = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=folder)  # as atomic_write_bytes
+        os.write(fd, b'{"half": ')
+        os.close(fd)
+        left.append(Path(path))
+    mine = [run.dir / "notes.tmp", run.dir / ".notes.tmp", run.dir / ".a.toolongname.tmp"]
+    for path in mine:
+        path.write_text("the user's")
+    with run.lock(sweep=False):  # a data-parallel launch: its peers may be mid-write
+        assert all(p.exists() for p in left)
+    with run.lock():
+        pass
+    assert not any(p.exists() for p in left)
+    assert all(p.read_text() == "the user's" for p in mine)

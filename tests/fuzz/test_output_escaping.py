@@ -74,6 +74,7 @@ LINKY = [
     "@octocat", "team @org/reviewers", "fixes #123", "owner/repo#7", "GH-42", "gitlab !12 ~bug %v1 &3",
     "http://example.com/x?a=1", "<https://example.com>", "www.example.com", "example.org",
     "mailto:a@example.com", "a@example.com", "//example.com/x",
+    "deadbeef", "fixed in 0123abc", "a3f9c2e1b4d5f6a7b8c9d0e1f2a3b4c5d6e7f8a9",
 ]
 # GitHub's patterns, as html-pipeline's MentionFilter and IssueReferenceFilter write them (simplified
 # to the start of a match), plus GitLab's merge-request, label and milestone references.
@@ -83,6 +84,7 @@ REFERENCES = [
     re.compile(r"[\w.-]+/[\w.-]+#\d+"),
     re.compile(r"\bGH-\d+", re.IGNORECASE),
     re.compile(r"(?:^|\W)[!%&]\d+|(?:^|\W)[~%]\w"),
+    re.compile(r"\b(?=[0-9]*[a-f])[0-9a-f]{7,40}\b", re.IGNORECASE),  # a commit abbreviation
 ]
 
 
@@ -125,6 +127,7 @@ def test_markdown_text_breaks_mentions_references_and_links_with_zero_width_spac
         f"@{z}octocat fixes \\#{z}12 \\(GH-{z}3\\), see &lt;http:{z}/{z}/x.{z}example/a&gt; or www.{z}y.{z}example"
     )
     assert markdown_text("mailto:a@b.org !7 ~bug") == f"mailto:{z}a@{z}b.{z}org \\!{z}7 \\~{z}bug"
+    assert markdown_text("commit deadbeef01 or 1234567") == f"commit deadbe{z}ef01 or 1234567"
     # Numbers, times, prose and lone sigils are left alone.
     assert markdown_text("0.62 at 12:30, 50% of C# users; ratio: 2") == "0.62 at 12:30, 50% of C\\# users; ratio: 2"
 
