@@ -7,6 +7,7 @@ import contextlib
 import hashlib
 import json
 import re
+import socket
 import threading
 import time
 from collections import Counter
@@ -25,7 +26,7 @@ from faceaudit.data.records import FaceRecord
 class Reply:
     """What the server does for one request."""
 
-    kind: str = "ok"  # ok | status | malformed | timeout | refusal_field
+    kind: str = "ok"  # ok | status | malformed | timeout | refusal_field | drop (connection closed, no reply)
     status: int = 200
     content: str | None = None
     finish_reason: str = "stop"
@@ -58,8 +59,20 @@ class ProtocolServer:
     attempts: Counter = field(default_factory=Counter)
     lock: threading.Lock = field(default_factory=threading.Lock)
     url: str = ""
+    in_flight: int = 0
+    max_in_flight: int = 0  # the most requests the server held at once
 
     def handle(self, handler: BaseHTTPRequestHandler) -> None:
+        with self.lock:
+            self.in_flight += 1
+            self.max_in_flight = max(self.max_in_flight, self.in_flight)
+        try:
+            self._handle(handler)
+        finally:
+            with self.lock:
+                self.in_flight -= 1
+
+    def _handle(self, handler: BaseHTTPRequestHandler) -> None:
         length = int(handler.headers.get("Content-Length", 0))
         payload = json.loads(handler.rfile.read(length))
         if handler.path != "/v1/chat/completions":
@@ -77,6 +90,11 @@ class ProtocolServer:
             time.sleep(reply.delay_s)
         if reply.kind == "timeout":
             return  # the client has given up by now; answer nothing
+        if reply.kind == "drop":
+            handler.close_connection = True
+            with contextlib.suppress(OSError):
+                handler.connection.shutdown(socket.SHUT_RDWR)
+            return
         if reply.kind == "status":
             headers = {"Retry-After": reply.retry_after} if reply.retry_after else {}
             self._send(handler, reply.status, b'{"error": {"message": "scripted"}}', headers)

@@ -2,20 +2,30 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
 import pytest
-from corpus_server import EXIF_MAKE, Reply, assert_clean_copy_of, decode_data_url
+from corpus_server import (
+    EXIF_MAKE,
+    Reply,
+    assert_clean_copy_of,
+    decode_data_url,
+    make_face_set,
+    plausible_answer,
+)
 
 from faceaudit.corpus.backends import CorpusBackendError
 from faceaudit.corpus.config import CorpusConfig
 from faceaudit.corpus.generate import RECORD_FIELDS, generate_corpus
+from faceaudit.corpus.labels import label_view
 from faceaudit.corpus.prompts import ASPECT_IDS, load_prompt_set
 from faceaudit.store import read_jsonl
 
@@ -273,3 +283,71 @@ def test_corpus_openai_kill_mid_generation_and_resume(
     # Every pair asked again only if it was not on disk: at most the in-flight ones repeat.
     assert len(server.seen) - 192 <= 8
     _no_key_under(tmp_path / "out")
+
+
+def test_corpus_openai_under_load_generates_every_pair_once_within_the_concurrency_limit(
+    protocol_server, tmp_path: Path
+) -> None:
+    """The corpus generator against a server that answers ~40% of requests badly -- 429 with a
+    Retry-After, 500, a connection dropped without a reply, a slow reply -- chosen by a seeded
+    hash of (request, attempt): every pair is written exactly once with the reply to its own
+    request, a 429 is waited out, and the server never holds more requests than ``concurrency``
+    (the evaluation backend's load test is tests/fuzz/test_endpoint_load.py)."""
+    root = tmp_path / "faces"
+    records = make_face_set(root, n=12)
+    retry_after_s, faults = 0.2, ("429", "500", "drop", "slow")
+    lock = threading.Lock()
+    injected: dict[str, int] = {}
+    blocked_until: dict[str, float] = {}
+    early: list[str] = []
+
+    def request_id(payload: dict) -> str:
+        user = payload["messages"][1]["content"]
+        return hashlib.sha256((user[1]["image_url"]["url"] + user[0]["text"]).encode()).hexdigest()[:12]
+
+    def script(payload: dict, attempt: int) -> Reply:
+        rid = request_id(payload)
+        digest = hashlib.sha256(f"{rid}:{attempt}".encode()).digest()
+        fault = faults[digest[1] % 4] if attempt <= 3 and digest[0] / 256 < 0.4 else None
+        with lock:
+            injected[fault or "ok"] = injected.get(fault or "ok", 0) + 1
+            if time.monotonic() < blocked_until.get(rid, 0.0):
+                early.append(rid)
+            if fault == "429":
+                blocked_until[rid] = time.monotonic() + retry_after_s
+        if fault == "429":
+            return Reply("status", 429, retry_after=str(retry_after_s))
+        if fault == "500":
+            return Reply("status", 500)
+        if fault == "drop":
+            return Reply("drop")
+        # The reply names the request it answers, so a reply stored under another pair shows.
+        content = plausible_answer(payload)[:-1] + f" (reply {rid})."
+        return Reply(content=content, delay_s=0.15 if fault == "slow" else 0.0)
+
+    server = protocol_server(script)
+    out = tmp_path / "corpus.jsonl"
+    section = generate_corpus(records, root, _cfg(server.url, max_retries=5, timeout_s=5.0, max_backoff_s=1.0), out,
+                              progress=False)  # max_backoff_s also caps a Retry-After wait
+
+    assert set(injected) == {*faults, "ok"}
+    assert 0.2 < sum(injected[f] for f in faults) / sum(injected.values()) < 0.5
+    assert server.max_in_flight <= 4 and server.max_in_flight >= 2  # the limit held, and was reached for
+    assert early == []  # no request came back before its Retry-After
+    rows = list(read_jsonl(out))
+    assert len(rows) == 12 * 8 and len({r["key"] for r in rows}) == 12 * 8
+    assert section.n_accepted == 12 * 8 and section.n_failed == 0
+    by_pair = {(s.key, json.dumps(s.payload["messages"])) for s in server.seen}
+    prompts = load_prompt_set()
+    for record in records:
+        labels = label_view(record.attributes)
+        for aspect in ASPECT_IDS:
+            row = next(r for r in rows if r["key"] == f"{record.id}:{aspect}")
+            text = prompts.user_prompt(aspect, labels)
+            sent = [s for s in server.seen if s.key[1] == text and _shows(
+                decode_data_url(s.payload["messages"][1]["content"][1]["image_url"]["url"]), root / record.image_path)]
+            assert sent, row["key"]
+            assert row["answer"].endswith(f"(reply {request_id(sent[0].payload)}).")
+            assert row["attempts"] == len(sent)  # each fault cost one attempt, and no more were made
+    # Nothing asked that no row accounts for: 96 distinct requests, every attempt in some row's count.
+    assert len(by_pair) == 12 * 8 and sum(r["attempts"] for r in rows) == len(server.seen)
