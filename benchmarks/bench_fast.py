@@ -2,7 +2,7 @@
 
     # CPU, the tiny InternVL (what the embedded default trains):
     OMP_NUM_THREADS=2 .venv/bin/python benchmarks/bench_fast.py
-    # GPU, the InternVL3-1B shape (random weights from a config, REFERENCE.md §5), bf16:
+    # GPU, the InternVL3-1B shape (random weights from a config, docs/reference.md §5), bf16:
     .venv/bin/python benchmarks/bench_fast.py --shape internvl3-1b --device cuda --dtype bfloat16 \\
         --images 64 --train-batch 10 --train-steps 12 --eval-batch 32
 
@@ -41,7 +41,7 @@ import numpy as np
 from PIL import Image
 
 RESULTS = Path(__file__).resolve().parent / "results"
-ONE_B = {  # InternVL3-1B-hf (REFERENCE.md §5)
+ONE_B = {  # InternVL3-1B-hf (docs/reference.md §5)
     "vision": {"hidden_size": 1024, "num_hidden_layers": 24, "num_attention_heads": 16, "intermediate_size": 4096,
                "image_size": [448, 448], "patch_size": [14, 14]},
     "text": {"hidden_size": 896, "num_hidden_layers": 24, "num_attention_heads": 14, "num_key_value_heads": 2,
