@@ -76,7 +76,16 @@ def scanner_names() -> list[str]:
     for module in PROVIDERS:
         importlib.import_module(module)
     plugins = [n for n in names(SCANNERS_GROUP) if n not in SCANNERS]
-    return [n for n in SCANNERS if n not in _LAST] + plugins + [n for n in SCANNERS if n in _LAST]
+
+    def rank(name: str) -> int:
+        # By provider, not by registration: which module a process happened to import first
+        # must not reorder the scanners (scanners_run is part of audit.json). Within a module,
+        # and among modules outside PROVIDERS, registration order stands (sorted is stable).
+        module = SCANNERS[name].__module__
+        return PROVIDERS.index(module) if module in PROVIDERS else len(PROVIDERS)
+
+    ordered = sorted(SCANNERS, key=rank)
+    return [n for n in ordered if n not in _LAST] + plugins + [n for n in ordered if n in _LAST]
 
 
 def scanner(name: str) -> ScannerFn:
