@@ -45,6 +45,19 @@ def _child(stage: str, root: Path, out: Path) -> list[str]:
 CHILD_ENV = {**os.environ, "PYTHONHASHSEED": "0", "OMP_NUM_THREADS": "1", "NO_ALBUMENTATIONS_UPDATE": "1"}
 
 
+def _kill_when(child: subprocess.Popen, ready, *, delay_s: float, timeout_s: float, poll_s: float) -> None:
+    """SIGKILL ``child`` ``delay_s`` after ``ready()`` first holds (or at ``timeout_s``), and check
+    that it was the kill that ended it, not the child finishing first."""
+    deadline = time.monotonic() + timeout_s
+    while not ready() and child.poll() is None and time.monotonic() < deadline:
+        time.sleep(poll_s)
+    time.sleep(delay_s)
+    child.send_signal(signal.SIGKILL)
+    child.wait(timeout=30)
+    stderr = child.stderr.read().decode(errors="replace") if child.stderr else ""
+    assert child.returncode == -signal.SIGKILL, f"the child ended before it was killed:\n{stderr[-2000:]}"
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("stage", sorted(STAGES))
 def test_killed_three_times_then_rerun_equals_one_uninterrupted_run(stage: str, tmp_path: Path) -> None:
@@ -193,15 +206,8 @@ def test_training_killed_three_times_then_resumed_equals_one_uninterrupted_run(t
         resumed_from.append(before[-1] if before else None)
         child = subprocess.Popen(_train_command(base, tmp_path, corpus, items_file, killed), env=env,
                                  stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        deadline = time.monotonic() + 240
-        while (not _checkpoint_steps(killed) or _checkpoint_steps(killed)[-1] < step) and child.poll() is None \
-                and time.monotonic() < deadline:
-            time.sleep(0.01)
-        time.sleep(rng.uniform(0.0, 0.5))
-        child.send_signal(signal.SIGKILL)
-        child.wait(timeout=30)
-        stderr = child.stderr.read().decode(errors="replace") if child.stderr else ""
-        assert child.returncode == -signal.SIGKILL, f"the run ended before it was killed:\n{stderr[-2000:]}"
+        _kill_when(child, lambda step=step: bool(_checkpoint_steps(killed)) and _checkpoint_steps(killed)[-1] >= step,
+                   delay_s=rng.uniform(0.0, 0.5), timeout_s=240, poll_s=0.01)
         assert not (killed / "training.json").exists()
     finished = subprocess.run(_train_command(base, tmp_path, corpus, items_file, killed), env=env,
                               capture_output=True, text=True, timeout=300)
@@ -287,15 +293,9 @@ def test_scan_killed_three_times_then_rerun_equals_one_uninterrupted_run(tmp_pat
         started = time.time_ns()
         child = subprocess.Popen(_child("scan", inputs, killed), env=CHILD_ENV, stdout=subprocess.DEVNULL,
                                  stderr=subprocess.PIPE)
-        deadline = time.monotonic() + 180
-        while not any(_written_since(killed, name, started) for name in SCAN_ARTEFACTS[aim:]) \
-                and child.poll() is None and time.monotonic() < deadline:
-            time.sleep(0.002)
-        time.sleep(rng.uniform(0.0, 0.05))
-        child.send_signal(signal.SIGKILL)
-        child.wait(timeout=30)
-        stderr = child.stderr.read().decode(errors="replace") if child.stderr else ""
-        assert child.returncode == -signal.SIGKILL, f"the scan ended before it was killed:\n{stderr[-2000:]}"
+        _kill_when(child, lambda aim=aim, started=started: any(_written_since(killed, name, started)
+                                                                for name in SCAN_ARTEFACTS[aim:]),
+                   delay_s=rng.uniform(0.0, 0.05), timeout_s=180, poll_s=0.002)
         seen.append(_whole_scan_artefacts(killed))
     print("artefacts present after each kill:", seen)
     assert "audit.json" not in seen[-1] or len(seen[-1]) < len(SCAN_ARTEFACTS), seen  # killed before the end

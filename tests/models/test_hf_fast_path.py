@@ -5,17 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from PIL import Image
+from tests_support import MCQ_QUESTIONS as QUESTIONS
 
 from faceaudit.data.records import McqItem
 from faceaudit.evaluate.predict import group_by_image, predict
 from faceaudit.models.hf import HFFaceModel
 from faceaudit.train.tiny import tiny_internvl_cached
-
-QUESTIONS = [
-    ("What is the gender of the person in the image?", ["Male", "Female"]),
-    ("What is the age of the person?", ["0-2", "3-9", "10-19", "20-29"]),
-    ("Is the person wearing glasses?", ["Yes", "No", "None of the above"]),
-]
 
 
 @pytest.fixture(scope="module")
