@@ -106,7 +106,8 @@ def add_stage_commands(commands: argparse._SubParsersAction) -> None:
     )
     gate.add_argument("audit", type=Path, help="audit.json")
     gate.add_argument("--policy", type=Path, help="policy YAML (default: the shipped default policy)")
-    gate.add_argument("--baseline", type=Path, help="audit.json of the base model or last release")
+    gate.add_argument("--baseline", type=Path, help="audit.json of the base model or last release "
+                      "(default: the run's in-run baseline, baseline/audit.json, when it had one)")
     gate.add_argument("--junit", type=Path, help="write JUnit XML here (default: junit.xml beside audit.json)")
     gate.add_argument(
         "--no-write", action="store_true",
@@ -385,10 +386,17 @@ def _read_audit(path: Path):
     return AuditResult.load(path)
 
 
-def _judge(result, policy_path: Path | None, baseline_path: Path | None, blocks: bool):  # -> GateSection
+def _judge(result, policy_path: Path | None, baseline_path: Path | None, blocks: bool,
+           audit_path: Path):  # -> GateSection
+    """The verdict on ``result``, against ``--baseline``, else the run's own in-run baseline
+    (``baseline/audit.json`` beside ``audit_path`` when the run had ``baseline.enabled``)."""
     from faceaudit.gate import PolicyError, evaluate_gate, load_policy
+    from faceaudit.pipeline import stored_baseline
 
-    baseline = _read_audit(baseline_path) if baseline_path else None
+    if baseline_path:
+        baseline = _read_audit(baseline_path)
+    else:  # gate.baseline is a path from the run's working directory: only --baseline names one here
+        baseline = stored_baseline(audit_path.parent, result.run.config, gate_file=False)
     try:
         policy = load_policy(policy_path)
     except PolicyError as error:
@@ -431,7 +439,7 @@ def _cmd_gate(args: argparse.Namespace) -> int:
     blocks = not args.insufficient_ok
     with nullcontext() if args.no_write else _locked(args.audit):
         result = _read_audit(args.audit)
-        gate = _judge(result, args.policy, args.baseline, blocks)
+        gate = _judge(result, args.policy, args.baseline, blocks, args.audit)
         result.gate = gate
         if "gate" not in result.run.stages_run:
             result.run.stages_run.append("gate")
@@ -465,7 +473,7 @@ def _cmd_report(args: argparse.Namespace) -> int:
             # Judged here and stored, so audit.json, junit.xml and the report agree.
             from faceaudit.gate import write_junit
 
-            result.gate = _judge(result, args.policy, args.baseline, not args.insufficient_ok)
+            result.gate = _judge(result, args.policy, args.baseline, not args.insufficient_ok, args.audit)
             if "gate" not in result.run.stages_run:
                 result.run.stages_run.append("gate")
             _write_back(args.audit, result)

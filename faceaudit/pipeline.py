@@ -33,7 +33,7 @@ import platform
 import sys
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
@@ -755,11 +755,25 @@ def _stage_report(ctx: StageContext, audit_path: Path) -> Path:
     return render_report(stored, ctx.store.path("report.html"), show_faces=ctx.config.report.show_faces)
 
 
+def stored_baseline(run_dir: Path, config: dict[str, Any], *, gate_file: bool = True) -> AuditResult | None:
+    """The baseline audit a run's gate judges against: ``gate.baseline`` (with ``gate_file``),
+    else the in-run baseline's audit (``baseline.enabled``) stored in the run directory."""
+    from faceaudit.perturb.run import BASELINE_AUDIT
+
+    named = (config.get("gate") or {}).get("baseline") if gate_file else None
+    if named:
+        return AuditResult.load(named)
+    stored = Path(run_dir) / BASELINE_AUDIT
+    if (config.get("baseline") or {}).get("enabled") and stored.is_file():
+        return AuditResult.load(stored)
+    return None
+
+
 def perturb_existing_run(run_dir: str | Path, overrides: list[str] | None = None, *, progress: bool = True) -> Path:
     """Add the ``robustness`` section to the finished run in ``run_dir`` (``faceaudit perturb``);
     refreshes a stored verdict and report. Returns the path of its audit.json."""
     from faceaudit.config import load_config
-    from faceaudit.perturb.run import robustness_stage
+    from faceaudit.perturb.run import BASELINE_AUDIT, robustness_stage
 
     run_dir = Path(run_dir)
     audit_path = run_dir / "audit.json"
@@ -767,35 +781,48 @@ def perturb_existing_run(run_dir: str | Path, overrides: list[str] | None = None
     if not (audit_path.is_file() and config_path.is_file()):
         raise FileNotFoundError(f"{run_dir} is not a run directory (needs audit.json and config.yaml)")
     config = load_config(config_path, overrides)
-    stored = AuditResult.load(audit_path)
-    if stored.evaluation is None:
-        raise ValueError(f"{audit_path} has no evaluation section: run `faceaudit evaluate` on this run first")
     store = RunStore(run_dir)
-    # The dataset stage rebuilds the evaluation items (a synthetic render is cached); it writes
-    # into a scratch result, the stored audit keeps its own dataset section.
-    scratch = AuditResult(run=stored.run, provenance=stored.provenance.model_copy())
-    timer = _Timer()
     shard = current_shard()  # under accelerate launch every process perturbs its share of the images
-    ctx = StageContext(config, store, scratch, progress and shard.is_main, timer, shard=shard)
-    _shared_dataset(ctx)
-    ctx.result = stored
-    started = time.perf_counter()
-    section = robustness_stage(ctx)
-    if section is None:  # not rank 0: its answers are merged, rank 0 writes the audit
-        return audit_path
-    stored.robustness = section
-    stored.run.timings_s["perturb"] = round(time.perf_counter() - started, 3)
-    if "perturb" not in stored.run.stages_run:
-        stored.run.stages_run.append("perturb")
-    if stored.gate is not None:
-        from faceaudit.gate import evaluate_gate, load_policy, write_junit
+    if shard.active and stored_baseline(run_dir, config.model_dump(mode="json"), gate_file=False) is not None:
+        raise InputError(
+            f"{run_dir} has an in-run baseline ({BASELINE_AUDIT}), which the robustness stage perturbs "
+            "too, and that part does not run data-parallel: run `faceaudit perturb` in one process, or "
+            "--set baseline.enabled=false")
+    # Rank 0 (or the one process) holds the run directory; the other ranks write only their
+    # own shard files, which rank 0 merges.
+    with store.lock(sweep=not shard.active) if shard.is_main else nullcontext():
+        stored = AuditResult.load(audit_path)
+        if stored.evaluation is None:
+            raise ValueError(f"{audit_path} has no evaluation section: run `faceaudit evaluate` on this run first")
+        # The dataset stage rebuilds the evaluation items (a synthetic render is cached); it
+        # writes into a scratch result, the stored audit keeps its own dataset section.
+        scratch = AuditResult(run=stored.run, provenance=stored.provenance.model_copy())
+        timer = _Timer()
+        ctx = StageContext(config, store, scratch, progress and shard.is_main, timer, shard=shard)
+        _shared_dataset(ctx)
+        ctx.result = stored
+        started = time.perf_counter()
+        section = robustness_stage(ctx)
+        if section is None:  # not rank 0: its answers are merged, rank 0 writes the audit
+            return audit_path
+        stored.robustness = section
+        stored.run.timings_s["perturb"] = round(time.perf_counter() - started, 3)
+        if "perturb" not in stored.run.stages_run:
+            stored.run.stages_run.append("perturb")
+        if stored.gate is not None:
+            from faceaudit.gate import evaluate_gate, load_policy, write_junit
 
-        policy = load_policy(config.gate.policy)
-        stored.gate = evaluate_gate(stored, policy, insufficient_blocks=config.gate.insufficient_blocks)
-        write_junit(stored.gate, run_dir / "junit.xml")
-    stored.save(audit_path)
-    if (run_dir / "report.html").is_file():
-        from faceaudit.report import render_report
+            policy = load_policy(config.gate.policy)
+            # Judged against the same baseline the run's gate used: gate.baseline, else the
+            # in-run baseline (just re-saved with its own robustness section).
+            baseline = stored_baseline(run_dir, config.model_dump(mode="json"))
+            stored.gate = evaluate_gate(stored, policy, baseline=baseline,
+                                        insufficient_blocks=config.gate.insufficient_blocks)
+            write_junit(stored.gate, run_dir / "junit.xml")
+        stored.save(audit_path)
+        if (run_dir / "report.html").is_file():
+            from faceaudit.report import render_report
 
-        render_report(AuditResult.load(audit_path), run_dir / "report.html", show_faces=config.report.show_faces)
+            render_report(AuditResult.load(audit_path), run_dir / "report.html",
+                          show_faces=config.report.show_faces)
     return audit_path

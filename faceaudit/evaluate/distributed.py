@@ -27,6 +27,7 @@ import os
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -88,12 +89,18 @@ class Shard:
             self.barrier()
 
 
+#: How long a process waits at a barrier for the others (README "Scale out").
+BARRIER_TIMEOUT_MIN = 30
+
+
 def _state() -> Any:
     """Accelerate's process state; creating it joins the process group (gloo on CPU, nccl on GPU)."""
     import torch
     from accelerate import PartialState
 
-    return PartialState(cpu=not torch.cuda.is_available())
+    # One explicit timeout for every backend (nccl's default is 10 minutes, gloo's 30): a process
+    # that finished its share waits at a barrier while rank 0 computes statistics or prepares data.
+    return PartialState(cpu=not torch.cuda.is_available(), timeout=timedelta(minutes=BARRIER_TIMEOUT_MIN))
 
 
 def current_shard() -> Shard:

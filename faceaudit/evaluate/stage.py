@@ -27,7 +27,7 @@ from typing import Any
 import pandas as pd
 
 from faceaudit.data.records import McqItem
-from faceaudit.errors import InputError
+from faceaudit.errors import InputError, StageError
 from faceaudit.evaluate.config import (
     DEFAULT_MAX_NEW_TOKENS,
     FACEXBENCH_MAX_NEW_TOKENS,
@@ -117,6 +117,12 @@ def predict_items(
     except ScoringUnavailable as error:
         if mode != "scoring":
             raise
+        if shard is not None and shard.active:
+            # Each process finds out on its own share: one could fall back while another scores,
+            # and their answers would land in files of different modes.
+            raise StageError(
+                f"scoring mode is unavailable ({error}); under a data-parallel launch every process must "
+                "answer in the same mode: set evaluate.mode=generation") from None
         log.warning("scoring mode unavailable (%s); answering in generation mode", error)
         notes.append(
             f"Scoring mode was asked for but {model.name} gives no option probabilities ({error}); "

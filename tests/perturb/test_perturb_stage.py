@@ -200,5 +200,14 @@ def test_the_in_run_baseline_answers_the_same_perturbed_images_and_the_regressio
     folded = len(comparison.changes) > BASELINE_ROWS_SHOWN  # the rest fold into a second table
     assert paired.count("<tr") == (2 if folded else 1) + len(comparison.changes)  # headers, one row per change
     # Run again alone on the finished run (stored answers resumed): the same comparison.
+    judged = next(c for c in result.gate.checks if c.id == "no-group-worse-than-baseline")
+    assert judged.verdict != "SKIPPED"
     assert main(["-q", "perturb", str(run_dir)]) == EXIT_OK
-    assert AuditResult.load(run_dir / "audit.json").robustness.baseline_comparison == comparison
+    again = AuditResult.load(run_dir / "audit.json")
+    assert again.robustness.baseline_comparison == comparison
+    # The verdict re-judged after `faceaudit perturb`, and by `faceaudit gate` on the stored audit,
+    # still compares with the in-run baseline (it used to skip that check: "no baseline given").
+    assert next(c for c in again.gate.checks if c.id == judged.id).verdict == judged.verdict
+    main(["-q", "gate", str(run_dir / "audit.json")])
+    gated = AuditResult.load(run_dir / "audit.json")
+    assert next(c for c in gated.gate.checks if c.id == judged.id).verdict == judged.verdict

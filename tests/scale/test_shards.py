@@ -17,7 +17,7 @@ import pytest
 from PIL import Image
 
 from faceaudit.data.records import McqItem
-from faceaudit.errors import InputError, StaleResultsError
+from faceaudit.errors import InputError, StageError, StaleResultsError
 from faceaudit.evaluate.distributed import Shard, complete_records, current_shard, shard_files
 from faceaudit.evaluate.predict import predict
 from faceaudit.models.simulated import SimulatedFaceModel
@@ -299,3 +299,33 @@ def test_the_evaluate_and_perturb_commands_share_their_work_and_rank_0_writes(tm
         assert (tmp_path / "multi" / name).read_bytes() == (tmp_path / "single" / name).read_bytes()
     assert _differences(tmp_path / "single" / "audit.json", tmp_path / "multi" / "audit.json") == []
     assert not list((tmp_path / "multi").rglob("*.rank*"))
+
+
+def test_a_scoring_fallback_is_refused_under_a_launch_so_every_process_answers_in_one_mode(tmp_path):
+    """Each process learns that scoring is unavailable from its own share (here: one item has no
+    option probabilities): one process must not fall back to generation while another scores."""
+    from faceaudit.evaluate.config import EvaluateConfig
+    from faceaudit.evaluate.stage import predict_items
+    from faceaudit.models import ScoringUnavailable
+
+    class NoProbsFor(Counting):
+        def score_options(self, batch, images):
+            if any(i.item_id == "face01-age" for i in batch):
+                raise ScoringUnavailable("face01-age has no option_probs")
+            return super().score_options(batch, images)
+
+    (tmp_path / "img").mkdir()
+    items = _items(tmp_path / "img")
+    cfg = EvaluateConfig(backend="simulated", batch_size=4)
+    _, mode, notes = predict_items(items, tmp_path / "img", NoProbsFor(), cfg, tmp_path / "one",
+                                   sensitive_attributes=["skin"], progress=False)
+    assert mode == "generation" and "answers were generated" in notes[0]  # one process falls back
+    refused = []
+    for rank in (1, 0):  # barrier order: rank 0 merges last
+        try:
+            predict_items(items, tmp_path / "img", NoProbsFor(), cfg, tmp_path / "launch", sensitive_attributes=["skin"],
+                          progress=False, shard=Sequential(rank, 2))
+        except StageError as error:
+            refused.append(str(error))
+    # The process holding that item stops with the instruction (not a mode of its own choosing).
+    assert any("every process must answer in the same mode: set evaluate.mode=generation" in r for r in refused)
