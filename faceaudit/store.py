@@ -181,7 +181,7 @@ def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> Path:
     """Write ``data`` to ``path`` so that readers see the old file or the new one, never half."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.{_TEMP_TAG}", suffix=".tmp", dir=path.parent)
     try:
         # mkstemp creates 0600 files; a report or audit.json must get the permissions any
         # other file the user creates would get (0666 minus the umask).
@@ -204,23 +204,37 @@ def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> Path:
     return path
 
 
-#: The temporary file :func:`atomic_write_bytes` writes beside its target: ``.<name>.<mkstemp>.tmp``.
-_TEMP_NAME = re.compile(r"^\..+\.[A-Za-z0-9_]{8}\.tmp$")
+#: The temporary file :func:`atomic_write_bytes` writes beside its target is
+#: ``.<name>.faceaudit-<mkstemp's 8 characters>.tmp``: a name no user file is likely to have.
+_TEMP_TAG = "faceaudit-"
+_TEMP_NAME = re.compile(r"^\..+\.faceaudit-[a-z0-9_]{8}\.tmp$")
+#: A temporary file younger than this may belong to a write in progress in another command
+#: (one that writes into a run directory without its lock, e.g. ``gate --markdown``).
+TEMP_MIN_AGE_S = 600.0
 
 
-def sweep_temp_files(root: str | os.PathLike[str]) -> list[Path]:
-    """Delete the temporary files of atomic writes that a killed process left under ``root``.
+def sweep_temp_files(root: str | os.PathLike[str], *, min_age_s: float = TEMP_MIN_AGE_S) -> list[Path]:
+    """Delete the temporary files of atomic writes that a killed process left in ``root`` and
+    its stage folders (one level down), once they are ``min_age_s`` old.
 
-    Only names :func:`atomic_write_bytes` creates are touched, and only regular files; call it
-    while holding the directory's lock, when no other process can be mid-write there. Returns
-    what was deleted.
+    Only the names :func:`atomic_write_bytes` creates are touched, only regular files, never
+    through a symbolic link; a file that cannot be deleted is left alone. Returns what was
+    deleted.
     """
+    import time
+
+    root = Path(root)
+    cutoff = time.time() - min_age_s
     removed = []
-    for path in sorted(Path(root).rglob(".*.tmp")):
-        if _TEMP_NAME.match(path.name) and path.is_file() and not path.is_symlink():
-            with contextlib.suppress(FileNotFoundError):
-                path.unlink()
-                removed.append(path)
+    for pattern in (".*.tmp", "*/.*.tmp"):
+        for path in sorted(root.glob(pattern)):
+            try:
+                if (_TEMP_NAME.match(path.name) and not path.parent.is_symlink()
+                        and stat.S_ISREG(path.lstat().st_mode) and path.lstat().st_mtime < cutoff):
+                    path.unlink()
+                    removed.append(path)
+            except OSError:
+                continue
     return removed
 
 
@@ -437,9 +451,9 @@ class RunStore:
         """Hold the run directory exclusively (an advisory ``flock`` on ``.lock``, freed by the OS
         if the process dies); a second run on the same directory is refused, not interleaved.
 
-        With ``sweep``, the temporary files of atomic writes that a killed run left behind are
-        deleted once the lock is held (:func:`sweep_temp_files`). A data-parallel launch passes
-        False: its other processes write into the directory without holding the lock.
+        With ``sweep``, the temporary files of atomic writes that a killed run left behind (ten
+        minutes old or more) are deleted once the lock is held (:func:`sweep_temp_files`). A
+        data-parallel launch passes False: its other processes write without the lock.
         """
         import fcntl
 
@@ -459,10 +473,10 @@ class RunStore:
         handle.write(f"pid {os.getpid()}\n")
         handle.flush()
         self._lock_handle = handle
-        if sweep:
-            for path in sweep_temp_files(self.dir):
-                _log.info("deleted %s, left by a run that was killed while writing", path.relative_to(self.dir))
         try:
+            if sweep:
+                for path in sweep_temp_files(self.dir):
+                    _log.info("deleted %s, left by a run that was killed while writing", path.relative_to(self.dir))
             yield self
         finally:
             self._lock_handle = None

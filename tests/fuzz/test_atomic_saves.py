@@ -85,26 +85,45 @@ def test_atomic_write_fsyncs_the_directory_after_the_rename(tmp_path, monkeypatc
 
 
 def test_the_next_run_deletes_the_temp_files_a_killed_write_left(tmp_path):
-    """A SIGKILL between mkstemp and the rename leaves `.<name>.<random>.tmp`; holding the run
-    directory's lock again deletes those, and nothing else (a user's own `.tmp` file stays)."""
+    """A SIGKILL between mkstemp and the rename leaves `.<name>.faceaudit-<random>.tmp`; holding
+    the run directory's lock again deletes those once they are ten minutes old, in the run
+    directory and its stage folders, and nothing else: not a user's own `.tmp` files, not a
+    fresh one (another command may be writing it without the lock), not one deeper down."""
     import tempfile
+    import time
 
-    from faceaudit.store import RunStore
+    from faceaudit.store import TEMP_MIN_AGE_S, RunStore, atomic_write_bytes
 
     run = RunStore(tmp_path / "run")
-    (run.dir / "evaluate").mkdir()
-    left = []
-    for folder, name in ((run.dir, "audit.json"), (run.dir / "evaluate", "predictions.jsonl")):
-        fd, path = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=folder)  # as atomic_write_bytes
+    (run.dir / "evaluate" / "deep").mkdir(parents=True)
+    old = time.time() - TEMP_MIN_AGE_S - 60
+
+    def left(folder: Path, name: str, age: float | None = old) -> Path:
+        fd, path = tempfile.mkstemp(prefix=f".{name}.faceaudit-", suffix=".tmp", dir=folder)  # as a save does
         os.write(fd, b'{"half": ')
         os.close(fd)
-        left.append(Path(path))
-    mine = [run.dir / "notes.tmp", run.dir / ".notes.tmp", run.dir / ".a.toolongname.tmp"]
-    for path in mine:
-        path.write_text("the user's")
+        if age is not None:
+            os.utime(path, (age, age))
+        return Path(path)
+
+    killed = [left(run.dir, "audit.json"), left(run.dir / "evaluate", "predictions.jsonl")]
+    kept = [left(run.dir, "summary.md", age=None), left(run.dir / "evaluate" / "deep", "x.json")]
+    for name in ("notes.tmp", ".notes.20240101.tmp", ".draft.ab_cd_ef.tmp", ".my report.backup01.tmp"):
+        (run.dir / name).write_text("the user's")
+        os.utime(run.dir / name, (old, old))
+        kept.append(run.dir / name)
     with run.lock(sweep=False):  # a data-parallel launch: its peers may be mid-write
-        assert all(p.exists() for p in left)
+        assert all(p.exists() for p in killed)
     with run.lock():
         pass
-    assert not any(p.exists() for p in left)
-    assert all(p.read_text() == "the user's" for p in mine)
+    assert not any(p.exists() for p in killed)
+    assert all(p.exists() for p in kept)
+    # The files a save writes carry the tag the sweep looks for.
+    seen = []
+    real_replace = os.replace
+    try:
+        os.replace = lambda src, dst: (seen.append(Path(src).name), real_replace(src, dst))[1]
+        atomic_write_bytes(run.dir / "audit.json", b"{}")
+    finally:
+        os.replace = real_replace
+    assert seen and seen[0].startswith(".audit.json.faceaudit-") and seen[0].endswith(".tmp")
