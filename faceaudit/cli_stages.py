@@ -404,11 +404,12 @@ def _judge(result, policy_path: Path | None, baseline_path: Path | None, blocks:
     return evaluate_gate(result, policy, baseline=baseline, insufficient_blocks=blocks)
 
 
-def _write_back(audit_path: Path, result) -> None:
+def _write_back(audit_path: Path, result, *, renders: Path | None = None) -> None:
     """Store ``result`` (with its new verdict) in ``audit_path``, and keep the files beside it in step.
 
     The provenance is derived again (the policy hash is part of it); a report.html beside
-    audit.json is re-rendered so that it never shows another verdict than the stored one.
+    audit.json is re-rendered so that it never shows another verdict than the stored one,
+    unless it is ``renders``, the report the caller writes next (with its sign-off, if any).
     """
     from faceaudit.pipeline import VERDICT_DROPPED
     from faceaudit.provenance import derive_provenance
@@ -418,7 +419,7 @@ def _write_back(audit_path: Path, result) -> None:
     result.provenance = derive_provenance(result)
     result.save(audit_path)
     report = audit_path.with_name("report.html")
-    if report.is_file():
+    if report.is_file() and (renders is None or report.resolve() != renders.resolve()):
         from faceaudit.report import render_report
 
         render_report(result, report)
@@ -476,7 +477,7 @@ def _cmd_report(args: argparse.Namespace) -> int:
             result.gate = _judge(result, args.policy, args.baseline, not args.insufficient_ok, args.audit)
             if "gate" not in result.run.stages_run:
                 result.run.stages_run.append("gate")
-            _write_back(args.audit, result)
+            _write_back(args.audit, result, renders=out)
             write_junit(result.gate, args.audit.with_name("junit.xml"))
         inputs = signed_inputs(inputs, args.audit, out)  # the audit.json as signed: after any write-back
         print(f"report: {render_report(result, out, **inputs)}")

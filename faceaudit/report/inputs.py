@@ -129,13 +129,15 @@ def record_path(report: Path) -> Path:
     return Path(report).with_suffix(".signoff.json")
 
 
-def retire_stale_record(report: Path) -> Path | None:
+def retire_stale_record(report: Path, *, resigned: bool = False) -> Path | None:
     """Move aside a sign-off record that no longer describes ``report`` (just rewritten).
 
     A report re-rendered without the sign-off (``faceaudit gate`` or a rerun after a new
     verdict) no longer shows it; a record left under the report's name would then vouch for a
     page that is gone. It becomes ``<report>.signoff.superseded-<audit sha256[:12]>.json``: who
     signed which audit.json stays on disk, but no longer beside the report as if current.
+    With ``resigned`` the page was just rendered with a sign-off whose record follows; the old
+    record is kept the same way, and the message says it was superseded rather than lost.
     Returns the new path, or None when there was no record or it still matches the report.
     """
     import json
@@ -161,10 +163,15 @@ def retire_stale_record(report: Path) -> Path | None:
         counter += 1
         target = record.with_name(f"{Path(report).stem}.signoff.superseded-{tag}-{counter}.json")
     record.replace(target)
-    logging.getLogger("faceaudit.report").warning(
-        "%s no longer shows the sign-off recorded in %s (signed %s, decision %s): the record was moved to %s; "
-        "sign the new report with `faceaudit report --signoff`", Path(report).name, record.name,
-        signoff.get("date", "?"), signoff.get("decision", "?"), target.name)
+    if resigned:
+        logging.getLogger("faceaudit.report").info(
+            "the earlier sign-off in %s (signed %s, decision %s) is superseded by this one and kept as %s",
+            record.name, signoff.get("date", "?"), signoff.get("decision", "?"), target.name)
+    else:
+        logging.getLogger("faceaudit.report").warning(
+            "%s no longer shows the sign-off recorded in %s (signed %s, decision %s): the record was moved to "
+            "%s; sign the new report with `faceaudit report --signoff`", Path(report).name, record.name,
+            signoff.get("date", "?"), signoff.get("decision", "?"), target.name)
     return target
 
 

@@ -366,5 +366,5 @@ def render_report(result: AuditResult, out_path: str | Path, *, show_faces: bool
     from faceaudit.report.inputs import retire_stale_record
 
     path = atomic_write_text(out_path, render_html(result, show_faces=show_faces, **inputs))
-    retire_stale_record(path)
+    retire_stale_record(path, resigned=inputs.get("signoff") is not None)
     return path

@@ -179,3 +179,21 @@ def test_a_report_rerendered_without_the_signoff_moves_the_stale_record_aside(tm
     # Signing again writes a fresh record; the superseded one stays.
     assert main(["--quiet", "report", str(audit), "--signoff", str(signoff)]) == 0
     assert record.is_file() and kept.read_bytes() == signed
+
+
+def test_signing_with_a_policy_keeps_its_own_record_and_says_nothing_is_lost(tmp_path, capsys):
+    """`report --signoff --policy` stores the verdict and signs in one command: the report it
+    signs is not first re-rendered unsigned (which moved its own record aside with a warning to
+    sign again). A rerun judges again, so it signs another audit.json (the verdict's time is
+    part of it): the earlier record is kept as superseded, quietly, since it was just replaced."""
+    audit = judged().model_copy(update={"gate": None}).save(tmp_path / "audit.json")
+    signoff = tmp_path / "signoff.yaml"
+    signoff.write_text(SIGNOFF)
+    command = ["--quiet", "report", str(audit), "--policy", "faceaudit/gate/policy-default.yaml",
+               "--signoff", str(signoff)]
+    for superseded in (0, 1):
+        capsys.readouterr()
+        assert main(command) == 0
+        assert "no longer shows the sign-off" not in capsys.readouterr().err
+        assert (tmp_path / "report.signoff.json").is_file()
+        assert len(list(tmp_path.glob("report.signoff.superseded-*.json"))) == superseded
