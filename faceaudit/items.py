@@ -41,7 +41,13 @@ from typing import Any
 
 from faceaudit.data.records import OPTION_LETTERS, McqItem
 from faceaudit.errors import InputError
-from faceaudit.store import atomic_write_bytes, atomic_write_text, open_regular, read_jsonl
+from faceaudit.store import (
+    atomic_write_bytes,
+    atomic_write_text,
+    open_regular,
+    read_jsonl,
+    read_regular_bytes,
+)
 
 ITEMS_FILE = "items.jsonl"
 FORMATS = ("jsonl", "vlmevalkit", "facexbench")
@@ -90,7 +96,8 @@ def export_items(
     for item in items:
         for relative in item.image_paths:
             if not (root / relative).is_file():
-                raise InputError(f"item {item.item_id!r}: image {relative!r} does not exist under {root}")
+                what = "is not a regular file" if (root / relative).exists() else "does not exist"
+                raise InputError(f"item {item.item_id!r}: image {relative!r} {what} under {root}")
     fx_ids = _facexbench_ids(items)
     written: dict[str, Path] = {}
     # items.jsonl is always written: it is the key import_answers maps answers back with.
@@ -130,7 +137,7 @@ def _write_vlmevalkit(items: Sequence[McqItem], root: Path, path: Path) -> Path:
         writer = csv.writer(handle, delimiter="\t", lineterminator="\n")
         writer.writerow(columns)
         for index, item in enumerate(items, start=1):
-            encoded = [base64.b64encode((root / p).read_bytes()).decode("ascii") for p in item.image_paths]
+            encoded = [base64.b64encode(read_regular_bytes(root / p)).decode("ascii") for p in item.image_paths]
             image = encoded[0] if len(encoded) == 1 else json.dumps(encoded)
             image_path = item.image_paths[0] if len(item.image_paths) == 1 else json.dumps(item.image_paths)
             hint = "\n".join(part for part in (item.context, item.prepend_text) if part)
@@ -165,7 +172,8 @@ def _write_facexbench(
             tail = "" if len(item.image_paths) == 1 else f"_{k + 1}"
             target = PurePosixPath("images", stem, f"question_{key}{tail}{suffix}")
             (bench / target).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(root / relative, bench / target)
+            with open_regular(root / relative, "rb") as source, open(bench / target, "wb") as copy:
+                shutil.copyfileobj(source, copy)
             paths.append(target.as_posix())
         header["questions"][key] = {
             "image_paths": paths,

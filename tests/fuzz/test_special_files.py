@@ -161,3 +161,24 @@ def test_open_regular_refuses_write_modes(tmp_path: Path) -> None:
             open_regular(tmp_path / "a.txt", mode)
     with open_regular(tmp_path / "a.txt", "r", encoding="utf-8") as handle:
         assert handle.read() == "x"
+
+
+@pytest.mark.parametrize("fmt", ["vlmevalkit", "facexbench"])
+def test_items_export_refuses_a_fifo_image_instead_of_hanging(tmp_path: Path, fmt: str) -> None:
+    """`faceaudit items export` copies or embeds every image: a FIFO among them is refused up front
+    by name, and the copy and the embedding themselves read only regular files, so a file swapped
+    for a FIFO after the check cannot block the export either."""
+    from faceaudit.data.records import McqItem
+    from faceaudit.items import export_items
+
+    fifo = tmp_path / "face.png"
+    os.mkfifo(fifo)
+    item = McqItem(item_id="q1", image_ids=["face"], image_paths=["face.png"], task="age", question="How old?",
+                   options=["young", "old"], answer="A", groups={"g": "x"})
+    error = _call_guarded(lambda: export_items([item], tmp_path, tmp_path / "out", formats=[fmt]), fifo)
+    assert isinstance(error, InputError) and "image 'face.png' is not a regular file" in str(error), error
+    from faceaudit import items as items_module
+
+    writer = items_module._write_vlmevalkit if fmt == "vlmevalkit" else (
+        lambda its, root, out: items_module._write_facexbench(its, root, out, {"q1": ("age", "1")}))
+    _assert_refused(_call_guarded(lambda: writer([item], tmp_path, tmp_path / "w"), fifo), fifo, "a FIFO (named pipe)")
