@@ -52,6 +52,7 @@ from faceaudit.store import (
     atomic_write_bytes,
     atomic_write_text,
     read_regular_bytes,
+    sha256_file,
     utc_now,
 )
 
@@ -678,15 +679,20 @@ def _stage_contamination(ctx: StageContext) -> None:
             raise InputError(f"contamination.corpus {corpus} does not exist")
         corpus_root = Path(cfg.media_dir) if cfg.media_dir else corpus.parent
         name, digest = cfg.corpus, None
+        training = ctx.result.training
+        # A named corpus is the one this run trained on only when its bytes are (e.g. the
+        # FairFaceGPT file handed to both `train --corpus` and contamination.corpus).
+        trained = training is not None and training.corpus_sha256 == sha256_file(corpus)
     else:
         corpus, corpus_root = ctx.corpus_path, ctx.image_root
         # Relative to the run directory and hashed by content, like the corpus section itself.
         name = corpus.relative_to(ctx.store.dir).as_posix()
         digest = ctx.result.corpus.corpus_sha256 if ctx.result.corpus is not None else None
+        trained = ctx.result.training is not None
     section = check_contamination(
         ctx.eval_items, ctx.image_root, corpus, corpus_root, cfg,
         sensitive_attributes=ctx.sensitive_attributes, evaluation=ctx.result.evaluation,
-        trained_on_corpus=ctx.result.training is not None and cfg.corpus is None,
+        trained_on_corpus=trained,
         corpus_name=name, corpus_sha256=digest,
     )
     ctx.result.contamination = section

@@ -42,8 +42,10 @@ def contamination_view(result: AuditResult) -> ContaminationView | None:
     c = result.contamination
     if c is None:
         return None
+    # Only what the run knows: it trained on this corpus, or the corpus was named for the check
+    # (it may still be what the model was trained on elsewhere, e.g. FairFaceGPT).
     corpus = (f"the corpus this run trained on ({c.corpus})" if c.trained_on_corpus
-              else f"the corpus {c.corpus}, which this run did not train on")
+              else f"the corpus {c.corpus}")
     compared = f"{_count(c.n_corpus_images, 'image')} of {corpus}"
     if c.n_contaminated_images == 0:
         summary = [f"None of the {_count(c.n_eval_images, 'evaluation image')} was found among the {compared}."]
