@@ -65,11 +65,16 @@ class Row:
     n: int | None = None
 
 
+#: What a chart of judged values says when no single limit line can be drawn.
+LIMIT_NOT_DRAWN = ("; the policy's limit is not drawn: it differs between these rows or does not apply to all of "
+                   "them (see Release checks)")
+
+
 def interval_chart(
     rows: list[Row], *, title: str, xlabel: str, limit: float | None = None, xlim: tuple[float, float] | None = None,
-    descending: bool = False,
+    descending: bool = False, confidence: float = 0.95,
 ) -> Chart:
-    """Point estimates with 95% intervals, one row per group, in the order given
+    """Point estimates with their ``confidence`` intervals, one row per group, in the order given
     (callers sort worst first; the first row is drawn at the top): lowest first, or highest
     first when ``descending`` (the alt text says which)."""
     with plt.rc_context(_STYLE):
@@ -104,7 +109,8 @@ def interval_chart(
         first = finite[0]
         other = (min if descending else max)(finite, key=lambda r: r.value)
         alt = (
-            f"{title}: {len(rows)} groups with 95% intervals. {'Highest' if descending else 'Lowest'} shown "
+            f"{title}: {len(rows)} groups with {100 * confidence:g}% intervals. "
+            f"{'Highest' if descending else 'Lowest'} shown "
             f"first: {first.label} {first.value:.3g} ({first.lower:.3g} to {first.upper:.3g}); "
             f"{'lowest' if descending else 'highest'} {other.label} {other.value:.3g} ({other.lower:.3g} to "
             f"{other.upper:.3g})."

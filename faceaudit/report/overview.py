@@ -78,10 +78,12 @@ def worst_group_charts(result: AuditResult, k: int = WORST_K) -> list[TaskChart]
             plot_rows.append(charts.Row(f"{_group_words(d.group)}{mark}", 100 * d.estimate.value,
                                         100 * d.estimate.lower, 100 * d.estimate.upper, d.estimate.n))
         title = f"When asked {_question(task.task)}: worst groups against everyone else"
+        confidence = chosen[0].estimate.confidence
+        not_drawn = charts.LIMIT_NOT_DRAWN if any(paths[id(d)] in judged for d in chosen) else "; no policy limit applied"
         chart = charts.interval_chart(
-            plot_rows, title=title,
-            xlabel="group's accuracy minus everyone else's, points (95% interval)"
-            + ("" if limit is not None else "; no policy limit applied"),
+            plot_rows, title=title, confidence=confidence,
+            xlabel=f"group's accuracy minus everyone else's, points ({100 * confidence:g}% interval)"
+            + ("" if limit is not None else not_drawn),
             limit=None if limit is None else 100 * limit,
         )
         out.append(TaskChart(task.task, chart, limit, sorted({c.id for c in checks})))
@@ -160,6 +162,14 @@ def worst_calibrations(task: TaskMetrics, mode: str, k: int = 3) -> Calibration:
              else f"When asked {_question(task.task)}: all items")
     chart = charts.reliability_diagram(panels, title=title, reference=reference if chosen else None)
     return Calibration(chart, [g.name for g in chosen], n_bins=len(task.calibration.counts))
+
+
+def judged_paths(gate: Any, paths: list[str]) -> set[str]:
+    """Which of ``paths`` some check of the gate judged (checks against a baseline left out)."""
+    if gate is None:
+        return set()
+    wanted = set(paths)
+    return {t.path for c in gate.checks if not c.against_baseline for t in c.targets if t.path in wanted}
 
 
 def shared_limit(gate: Any, paths: list[str]) -> float | None:

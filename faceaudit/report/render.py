@@ -135,12 +135,14 @@ def _group_chart(task: dict[str, Any], attributes: list[str], groups: list[dict[
                    g["metrics"]["accuracy"]["upper"], g["n_items"])
         for g in groups
     ]
+    confidence = groups[0]["metrics"]["accuracy"].get("confidence", 0.95) if groups else 0.95
     return charts.interval_chart(
         rows,
         title=f"Accuracy on '{task['task']}' by {' × '.join(attributes)}",
-        xlabel="accuracy (95% interval)" + ("; dashed: the policy's floor" if limit is not None else ""),
+        xlabel=f"accuracy ({100 * confidence:g}% interval)" + ("; dashed: the policy's floor" if limit is not None else ""),
         xlim=(0.0, 1.0),
         limit=limit,
+        confidence=confidence,
     )
 
 

@@ -135,19 +135,26 @@ def contact_sheet(names: list[str], severities: list[int], *, size: int = 80) ->
 
 
 def _judged_chart(rows: list[charts.Row], paths: list[str], gate: Any, *, title: str, xlabel: str,
-                  descending: bool = False) -> Chart:
+                  confidence: float, descending: bool = False) -> Chart:
     """An interval chart (in points) of values a gate check judges, with its limit when one applies."""
-    from faceaudit.report.overview import shared_limit
+    from faceaudit.report.overview import judged_paths, shared_limit
 
     limit = shared_limit(gate, paths)
-    return charts.interval_chart(
-        rows, title=title, xlabel=xlabel + ("; dashed: the policy's limit" if limit is not None else
-                                            "; no policy limit applied"),
-        limit=None if limit is None else 100 * limit, descending=descending,
-    )
+    if limit is not None:
+        note = "; dashed: the policy's limit"
+    elif judged_paths(gate, paths):  # judged, but not against one limit that a line could show
+        note = charts.LIMIT_NOT_DRAWN
+    else:
+        note = "; no policy limit applied"
+    return charts.interval_chart(rows, title=title, xlabel=xlabel + note, confidence=confidence,
+                                 limit=None if limit is None else 100 * limit, descending=descending)
 
 
-def extra_drop_chart(worst: list[dict[str, Any]], gate: Any) -> Chart:
+def _level(confidence: float) -> str:
+    return f"{100 * confidence:g}%"
+
+
+def extra_drop_chart(worst: list[dict[str, Any]], gate: Any, confidence: float = 0.95) -> Chart:
     """The largest extra drops (a group's drop minus the rest's), in points, with the limit the
     gate applied to them (robustness-extra-drop-10-points in the default policy)."""
     rows = [charts.Row(f"{_group_words(g['attribute'] + '=' + g['group'])}, {g['perturbation'].replace('_', ' ')} "
@@ -156,8 +163,8 @@ def extra_drop_chart(worst: list[dict[str, Any]], gate: Any) -> Chart:
                        100 * g["interaction"]["upper"], g["n_images"]) for g in worst]
     return _judged_chart(rows, [f"robustness.groups[{g['name']}].interaction" for g in worst], gate,
                          title="Largest extra accuracy drops under a perturbation",
-                         xlabel="group's drop minus everyone else's, points (95% interval, unadjusted)",
-                         descending=True)
+                         xlabel=f"group's drop minus everyone else's, points ({_level(confidence)} interval, unadjusted)",
+                         confidence=confidence, descending=True)
 
 
 def curve_area_chart(section: dict[str, Any], gate: Any, k: int = 12) -> Chart | None:
@@ -171,14 +178,15 @@ def curve_area_chart(section: dict[str, Any], gate: Any, k: int = 12) -> Chart |
             for c in curves]
     return _judged_chart(rows, [f"robustness.curves[{c['name']}].auc_vs_rest" for c in curves], gate,
                          title="Area under accuracy against severity: each group minus everyone else",
-                         xlabel="group's area minus the rest's, points (95% interval, unadjusted)")
+                         xlabel=f"group's area minus the rest's, points ({_level(section['confidence'])} interval, "
+                         "unadjusted)", confidence=section["confidence"])
 
 
 def robustness_view(section: dict[str, Any], gate: Any = None) -> dict[str, Any]:
     """Everything the robustness template draws; ``gate`` (a GateSection or None) gives the limits."""
     worst = sorted(section["groups"], key=lambda g: -g["interaction"]["value"])[:12]
     return {
-        "extra_drops": extra_drop_chart(worst, gate) if worst else None,
+        "extra_drops": extra_drop_chart(worst, gate, section["confidence"]) if worst else None,
         "curve_areas": curve_area_chart(section, gate),
         "heat_map": heat_map(section),
         "curves": severity_curves(section),

@@ -101,8 +101,21 @@ def test_robustness_charts_draw_the_limit_the_gate_applied():
     # a check that judged only some of the plotted values draws no line either
     partial = gate.model_copy(deep=True)
     check = next(c for c in partial.checks if c.id == "robustness-extra-drop-10-points")
-    check.targets = check.targets[:1]
-    assert _limit_line_x(svg(extra_drop_chart(worst, partial))) is None
+    check.targets = [t for t in check.targets if t.path == f"robustness.groups[{worst[0]['name']}].interaction"]
+    shown = svg(extra_drop_chart(worst[:12], partial))
+    assert _limit_line_x(shown) is None and "no policy limit applied" not in shown  # a limit did apply, to one row
+    assert "limit is not drawn" in shown
+    # a second check judging the same values at another limit: no line, and no claim that none applied
+    two = gate.model_copy(deep=True)
+    stricter = next(c for c in two.checks if c.id == "robustness-extra-drop-10-points").model_copy(deep=True)
+    stricter.id, stricter.limit = "stricter-copy", 0.05
+    for target in stricter.targets:
+        target.limit = None
+    two.checks.append(stricter)
+    shown = svg(extra_drop_chart(worst[:12], two))
+    assert _limit_line_x(shown) is None and "limit is not drawn" in shown
+    # the interval level is the section's own
+    assert "(90% interval, unadjusted)" in svg(extra_drop_chart(worst[:12], None, confidence=0.9))
 
 
 def _estimate(k: int, n: int) -> dict:
