@@ -98,12 +98,16 @@ _VARIANT = re.compile(r"q(\d+)o(\d+)")
 
 
 def variant_words(key: str) -> str:
-    """'q0o0' -> 'wording 1, options in the evaluation's order'; 'q2o1' -> 'wording 3, shuffle 1'."""
+    """'q0o0' -> "the question's own wording, options in the evaluation's order";
+    'q2o1' -> 'another wording (2), options shuffled (1)'."""
     found = _VARIANT.fullmatch(key)
     if not found:
         return key
-    wording, order = int(found.group(1)) + 1, int(found.group(2))
-    return f"wording {wording}, " + ("options in the evaluation's order" if order == 0 else f"options shuffled ({order})")
+    wording, order = int(found.group(1)), int(found.group(2))
+    # Wording 0 is each question's own; the others are the task's other templates, in the
+    # order the item does not use, so "wording 2" is not one phrasing across questions.
+    said = "the question's own wording" if wording == 0 else f"another wording ({wording})"
+    return f"{said}, " + ("options in the evaluation's order" if order == 0 else f"options shuffled ({order})")
 
 
 @dataclass
@@ -129,9 +133,13 @@ def sensitivity_view(result: AuditResult) -> SensitivityView | None:
     if len(defined) >= 2:
         low = min(defined, key=lambda k: defined[k].value)
         high = max(defined, key=lambda k: defined[k].value)
-        summary.append(f"Accuracy ranged from {_pct(defined[low].value)} ({variant_words(low)}) to "
-                       f"{_pct(defined[high].value)} ({variant_words(high)}): a spread of "
-                       f"{_pts(defined[high].value - defined[low].value)} points.")
+        spread = (f"Accuracy ranged from {_pct(defined[low].value)} ({variant_words(low)}) to "
+                  f"{_pct(defined[high].value)} ({variant_words(high)}): a spread of "
+                  f"{_pts(defined[high].value - defined[low].value)} points")
+        if defined[low].n != defined[high].n:  # a task with fewer wordings is missing from some versions
+            spread += (f", over different sets of questions ({defined[low].n:,} and {defined[high].n:,} answers: "
+                       "tasks with fewer wordings are not in every version), so part of it can be the mix of tasks")
+        summary.append(spread + ".")
     if s.accuracy_shuffled_order is not None:
         summary.append(f"With the options in the evaluation's order the model was right for "
                        f"{_pct(s.accuracy_original_order.value)} of the answers; with them shuffled, for "

@@ -203,14 +203,21 @@ def test_sensitivity_section_names_the_flagged_groups():
     assert ("The model answered 200 evaluation questions again in up to 2 wordings × 2 option orders (up to 4 "
             "versions of each question, fewer where its task has fewer wordings; scoring mode). 75.0% of the questions "
             "got the same answer in every version") in section
-    assert ("Accuracy ranged from 60.0% (wording 2, options shuffled (1)) to 80.0% (wording 1, options in the "
-            "evaluation&#39;s order): a spread of 20 points.") in section
+    assert ("Accuracy ranged from 60.0% (another wording (1), options shuffled (1)) to 80.0% (the question&#39;s own "
+            "wording, options in the evaluation&#39;s order): a spread of 20 points.") in section
     assert "with them shuffled, for 67.5%" in section
     assert ("Flagged: B people. Their answers stay the same less often than everyone else&#39;s, significantly "
             "after Holm&#39;s correction over all 2 groups.") in section
     assert re.search(r'<th scope="row">B people</th>.*?<strong>yes</strong>', section, re.S)
     page_one = html[html.index('class="page-one"'): html.index('id="h-signoff"')]
     assert "200 questions asked in up to 4 versions; 75.0% answered the same every time; 1 group flagged" in page_one
+    # A version that lacks a task's questions (it has fewer wordings) is said to be another question set.
+    uneven = f.audit(tasks=[f.fair_task()], sensitivity=_sensitivity(flagged=True))
+    uneven.sensitivity.accuracy_by_variant["q1o1"] = uneven.sensitivity.accuracy_by_variant["q1o1"].model_copy(
+        update={"n": 150})
+    assert ("a spread of 20 points, over different sets of questions (150 and 200 answers: tasks with fewer "
+            "wordings are not in every version), so part of it can be the mix of tasks.") in _section(
+                render_html(uneven), "sensitivity")
     calm = _section(render_html(f.audit(tasks=[f.fair_task()], sensitivity=_sensitivity(flagged=False))), "sensitivity")
     assert "No group was flagged" in calm and "Flagged:" not in calm
 
