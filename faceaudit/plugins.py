@@ -49,11 +49,14 @@ entry point, its distribution and the error, never a silent omission.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Sequence
 from importlib import metadata
 from typing import Any
 
 from faceaudit.errors import InputError
+
+log = logging.getLogger("faceaudit.plugins")
 
 BACKENDS_GROUP = "faceaudit.backends"
 DATASETS_GROUP = "faceaudit.datasets"
@@ -68,15 +71,32 @@ _WHAT = {BACKENDS_GROUP: "backend", DATASETS_GROUP: "dataset kind", METRICS_GROU
 _loaded: dict[tuple[str, str, str], Any] = {}
 
 
+def _dist(entry: metadata.EntryPoint) -> str:
+    return entry.dist.name if entry.dist is not None else "an unknown distribution"
+
+
 def entry_points(group: str) -> dict[str, metadata.EntryPoint]:
-    """The installed entry points of ``group`` by name (read afresh: installs take effect at once)."""
-    return {ep.name: ep for ep in metadata.entry_points(group=group)}
+    """The installed entry points of ``group`` by name (read afresh: installs take effect at once).
+
+    Two installed distributions declaring one name for different objects is an error naming
+    both: which one Python's metadata lists first depends on the order of ``sys.path``
+    entries and directory listings, so either choice would be silent and arbitrary.
+    """
+    found: dict[str, metadata.EntryPoint] = {}
+    for entry in metadata.entry_points(group=group):
+        other = found.get(entry.name)
+        if other is not None and other.value != entry.value:
+            raise InputError(
+                f"two installed plug-ins declare the {_WHAT.get(group, 'plug-in')} {entry.name!r} in {group}: "
+                f"{_dist(other)} ({other.value}) and {_dist(entry)} ({entry.value}); uninstall or rename one")
+        found.setdefault(entry.name, entry)
+    return found
 
 
 def _load(entry: metadata.EntryPoint) -> Any:
     key = (entry.group, entry.name, entry.value)
     if key not in _loaded:
-        dist = entry.dist.name if entry.dist is not None else "an unknown distribution"
+        dist = _dist(entry)
         try:
             _loaded[key] = entry.load()
         except Exception as error:  # noqa: BLE001 - a plug-in can fail any way; say which one
@@ -106,9 +126,12 @@ def plugin(group: str, name: str) -> Callable[..., Any] | None:
 def check_name(group: str, value: str, builtin: Sequence[str]) -> str:
     """``value`` when it is built in or a plug-in of ``group`` declares it; else the error a config
     validator raises, listing every accepted name."""
-    if value in builtin:
-        return value
     plugins = names(group)
+    if value in builtin:
+        if value in plugins:
+            log.warning("the installed plug-in %s %r (%s) is not used: the built-in %s of that name is; "
+                        "rename the plug-in", _WHAT[group], value, entry_points(group)[value].value, _WHAT[group])
+        return value
     if value not in plugins:
         raise ValueError(
             f"unknown {_WHAT[group]} {value!r}; accepted: {', '.join([*builtin, *plugins])} "

@@ -207,3 +207,30 @@ def test_an_unknown_scanner_lists_builtins_and_plugins(site: Path) -> None:
     _install(site, LAB_ENTRY_POINTS, module=LAB_MODULE)
     with pytest.raises(ValueError, match=r"unknown scanner 'nope'; registered: \[.*'tone', 'lab_words', 'review'\]"):
         scanner("nope")
+
+
+def _install_dist(site: Path, dist: str, entry_points: str) -> None:
+    info = site / f"{dist.replace('-', '_')}-0.1.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist}\nVersion: 0.1\n")
+    (info / "entry_points.txt").write_text(textwrap.dedent(entry_points))
+
+
+def test_two_plugins_declaring_one_name_are_refused_naming_both(site: Path) -> None:
+    """Which of two same-named entry points metadata lists first depends on directory order: a
+    silent, arbitrary choice. It is an error naming both distributions instead."""
+    _install_dist(site, "lab-alpha", '[faceaudit.datasets]\nmylab = lab_alpha:load\n')
+    _install_dist(site, "lab-beta", '[faceaudit.datasets]\nmylab = lab_beta:load\n')
+    plugins.refresh()
+    with pytest.raises(InputError, match=r"two installed plug-ins declare the dataset kind 'mylab'.*lab-alpha.*"
+                                         r"lab_alpha:load.*lab-beta.*lab_beta:load|two installed plug-ins declare "
+                                         r"the dataset kind 'mylab'.*lab-beta.*lab-alpha"):
+        plugins.plugin(plugins.DATASETS_GROUP, "mylab")
+
+
+def test_a_plugin_named_like_a_builtin_is_reported_unused(site: Path, caplog: pytest.LogCaptureFixture) -> None:
+    _install_dist(site, "lab-shadow", '[faceaudit.backends]\nhf = lab_shadow:make_backend\n')
+    plugins.refresh()
+    with caplog.at_level("WARNING", logger="faceaudit.plugins"):
+        assert plugins.check_name(plugins.BACKENDS_GROUP, "hf", ["hf", "openai", "simulated"]) == "hf"
+    assert "the installed plug-in backend 'hf' (lab_shadow:make_backend) is not used" in caplog.text
