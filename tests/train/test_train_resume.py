@@ -70,3 +70,18 @@ def test_killed_run_resumes_from_its_last_checkpoint(tmp_path, tmp_path_factory)
                              capture_output=True, text=True, timeout=300)
     assert changed.returncode == 3, changed.stderr[-2000:]
     assert "was trained from other inputs than this run's (recipe_sha256, seed changed)" in changed.stderr
+
+
+def test_a_checkpoint_with_a_torn_trainer_state_is_not_resumed_from(tmp_path):
+    """The Trainer writes trainer_state.json last and in place: a kill while it is written leaves
+    the newest checkpoint without a readable state, and the run resumes from the one before."""
+    from faceaudit.train.trainer import _last_checkpoint
+
+    for step, state in ((2, '{"global_step": 2}'), (4, '{"global_step": 4, "log_hist'), (10, None)):
+        folder = tmp_path / f"checkpoint-{step}"
+        folder.mkdir()
+        if state is not None:
+            (folder / "trainer_state.json").write_text(state)
+    (tmp_path / "checkpoint-final").mkdir()  # not a step number: never a candidate
+    assert _last_checkpoint(tmp_path) == tmp_path / "checkpoint-2"
+    assert _last_checkpoint(tmp_path / "absent") is None
