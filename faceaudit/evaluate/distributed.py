@@ -2,8 +2,9 @@
 
 Under a launcher every process runs the same command. Each takes a deterministic shard of the
 images (:meth:`Shard.select`: the distinct image keys in sorted order, every ``world_size``-th
-one from its ``rank``), so all the questions on an image, clean or perturbed, are answered by
-one process and share its vision passes. A process appends its answers to its own resumable
+one from its ``rank``; each stage shards its own list: the evaluation all its images, the
+perturbation stage its sample), so all of a stage's questions on one image are answered by one
+process and share its vision passes. A process appends its answers to its own resumable
 file (``<name>.rank<r><suffix>`` next to the single-process file, with its own ``.meta.json``);
 after a barrier, rank 0 merges every shard file into the single-process file, in the order a
 single process writes it, and removes the shard files. What rank 0 then computes from that
