@@ -134,8 +134,12 @@ def check_contamination(
                              thumbnail_difference=m.thumbnail_difference)
         for m in matches[:_MAX_EXAMPLES]
     ]
-    clean = None
-    if cfg.recompute_clean and evaluation is not None:
+    clean, skipped = None, None
+    if not cfg.recompute_clean:
+        skipped = "turned_off"
+    elif evaluation is None:
+        skipped = "no_evaluation"
+    else:
         clean = clean_accuracy(evaluation, eval_items, contaminated_items, notes)
     return ContaminationSection(
         corpus=corpus_name or str(corpus), corpus_sha256=corpus_sha256 or sha256_file(corpus),
@@ -146,7 +150,7 @@ def check_contamination(
         n_exact_file=kinds["file"], n_exact_pixels=kinds["pixels"], n_near=kinds["near"],
         n_contaminated_images=len(hit), n_contaminated_items=len(contaminated_items),
         rate=proportion_estimate(len(hit), len(eval_paths)), groups=groups, examples=examples,
-        clean=clean, notes=notes,
+        clean=clean, clean_skipped=skipped, notes=notes,
     )
 
 

@@ -232,7 +232,7 @@ def _open_checked(data: bytes, name: str, max_pixels: int) -> Image.Image:
 def _bomb_message(detail: str, max_pixels: int) -> str:
     return (
         f"refused as a possible decompression bomb: {detail}, more than the limit of {max_pixels:,} pixels; "
-        "resize the image or raise max_pixels if it is genuine"
+        "if it is genuine, resize it (a face needs far fewer pixels); no config setting raises the limit"
     )
 
 

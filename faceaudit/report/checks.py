@@ -65,9 +65,13 @@ def contamination_view(result: AuditResult) -> ContaminationView | None:
                "n_contaminated": g.n_contaminated, "rate": g.rate}
               for g in sorted(c.groups, key=lambda g: (-g.rate.value if g.n_images else 0, g.attribute, g.label))]
     if c.clean is None:
+        # The section's own record of why (a carried-over section may predate the stored config);
+        # audits written before it existed fall back to the config.
+        turned_off = (c.clean_skipped == "turned_off" if c.clean_skipped is not None
+                      else _config_value(result, "contamination", "recompute_clean") is False)
         if result.evaluation is None:
             clean_text = "Accuracy was not recomputed without these images: this audit has no evaluation."
-        elif _config_value(result, "contamination", "recompute_clean") is False:
+        elif turned_off:
             clean_text = ("Accuracy was not recomputed without these images: the run's settings turned it off "
                           "(contamination.recompute_clean: false).")
         else:

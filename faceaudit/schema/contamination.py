@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import Field
 
 from faceaudit.schema.common import Estimate, ResultModel
@@ -67,5 +69,9 @@ class ContaminationSection(ResultModel):
     clean: list[CleanTaskAccuracy] | None = Field(
         default=None, description="accuracy recomputed without contaminated items (None: not asked "
         "or no evaluation section)",
+    )
+    clean_skipped: Literal["turned_off", "no_evaluation"] | None = Field(
+        default=None, description="why clean is None, as the check itself saw it: contamination.recompute_clean "
+        "was false, or the run had no evaluation section when the check ran",
     )
     notes: list[str] = Field(default_factory=list)

@@ -189,6 +189,13 @@ def test_contamination_without_recomputation_says_why_from_the_config():
     section = _section(render_html(result), "contamination")
     assert ("Accuracy was not recomputed without these images: the run&#39;s settings turned it off "
             "(contamination.recompute_clean: false).") in section
+    # The section's own record wins over a config stored later by another command (after a merge).
+    carried = f.audit(tasks=[f.fair_task()], contamination=_contamination(clean=False))
+    carried.run.config = {"contamination": {"recompute_clean": True}}
+    carried.contamination.clean_skipped = "turned_off"
+    assert "turned it off (contamination.recompute_clean: false)" in _section(render_html(carried), "contamination")
+    carried.contamination.clean_skipped = "no_evaluation"
+    assert "the evaluation was not available when the check ran" in _section(render_html(carried), "contamination")
     clean = f.audit(tasks=[f.fair_task()], contamination=_contamination(clean=True, contaminated=0))
     section = _section(render_html(clean), "contamination")
     assert "None of the 200 evaluation images was found among the 50 images of the corpus this run trained on" in section
