@@ -86,11 +86,28 @@ def fingerprint(path: str | Path) -> ImageFingerprint:
 
 
 def fingerprints(paths: Sequence[Path], workers: int = 2) -> list[ImageFingerprint]:
-    """Fingerprints of ``paths`` in order (PIL and the DCT release the GIL: threads help)."""
+    """Fingerprints of ``paths`` in order (PIL and the DCT release the GIL: threads help); the
+    first unreadable image is an InputError naming it."""
+    found = fingerprints_or_errors(paths, workers)
+    for item in found:
+        if isinstance(item, InputError):
+            raise item
+    return found  # type: ignore[return-value]
+
+
+def fingerprints_or_errors(paths: Sequence[Path], workers: int = 2) -> list[ImageFingerprint | InputError]:
+    """Like :func:`fingerprints`, with each unreadable image's InputError in its place."""
+
+    def one(path: Path) -> ImageFingerprint | InputError:
+        try:
+            return fingerprint(path)
+        except InputError as error:
+            return error
+
     if workers <= 1 or len(paths) < 64:
-        return [fingerprint(p) for p in paths]
+        return [one(p) for p in paths]
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        return list(pool.map(fingerprint, paths, chunksize=32))
+        return list(pool.map(one, paths, chunksize=32))
 
 
 def _popcount(words: np.ndarray) -> np.ndarray:

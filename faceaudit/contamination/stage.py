@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from faceaudit.contamination.config import ContaminationConfig
-from faceaudit.contamination.hashing import fingerprints, match_images
+from faceaudit.contamination.hashing import fingerprints, fingerprints_or_errors, match_images
 from faceaudit.data.records import McqItem
 from faceaudit.errors import InputError
 from faceaudit.evaluate.outcomes import decode_outcomes
@@ -98,13 +98,21 @@ def check_contamination(
         raise InputError("no evaluation images to check for contamination")
     named = sorted(set(corpus_image_paths(corpus)))
     present = [p for p in named if (corpus_root / p).is_file()]
-    missing = len(named) - len(present)
+    missing = len(named) - len(present)  # not found; unreadable ones are counted below
     notes = []
     if missing:
         notes.append(f"{missing} of the {len(named)} images the corpus names were not found under "
                      f"{corpus_root} and were not compared; contamination may be undercounted.")
     eval_fp = fingerprints([eval_root / p for p in eval_paths], cfg.workers)
-    corpus_fp = fingerprints([corpus_root / p for p in present], cfg.workers)
+    # A corpus image that cannot be read (e.g. a 108-megapixel photo above the decode limit) is
+    # counted and named, not fatal (the evaluation images were checked when the data set was loaded).
+    found = fingerprints_or_errors([corpus_root / p for p in present], cfg.workers)
+    unreadable = [(p, f) for p, f in zip(present, found, strict=True) if isinstance(f, InputError)]
+    if unreadable:
+        notes.append(f"{len(unreadable)} of the {len(named)} images the corpus names could not be read and were "
+                     f"not compared; contamination may be undercounted. First: {unreadable[0][1]}")
+        present = [p for p, f in zip(present, found, strict=True) if not isinstance(f, InputError)]
+    corpus_fp = [f for f in found if not isinstance(f, InputError)]
     matches = match_images(eval_fp, corpus_fp, phash_max_distance=cfg.phash_max_distance,
                            thumbnail_max_difference=cfg.thumbnail_max_difference)
     hit = {eval_paths[m.eval_index] for m in matches}

@@ -7,6 +7,7 @@ import json
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 from PIL import Image
 
@@ -203,3 +204,26 @@ def test_facexbench_questions_on_images_of_a_fairfacegpt_style_corpus_are_caught
     assert sorted(e.eval_image for e in section.examples) == sorted(
         f"images/faceaudit_race/question_{k}.jpg" for k in range(1, 11))
     assert next(c for c in result.gate.checks if c.id == "no-train-eval-contamination").verdict == "FAIL"
+
+
+def test_an_unreadable_corpus_image_is_counted_and_named_not_fatal(tmp_path: Path, monkeypatch) -> None:
+    """A corpus image above the decode limit (a 108-megapixel phone photo) stopped the whole check;
+    it is now left out with a note naming it, and the other images are still compared."""
+    monkeypatch.syspath_prepend(str(Path(__file__).resolve().parents[1] / "fuzz"))
+    from test_image_properties import png_header_only
+
+    blocks = np.random.default_rng(3).integers(0, 256, (8, 8, 3), dtype=np.uint8)
+    face = Image.fromarray(np.kron(blocks, np.ones((16, 16, 1), dtype=np.uint8)))  # smooth enough to re-encode
+    face.save(tmp_path / "eval.png")
+    (tmp_path / "copy.jpg").write_bytes(_jpeg(face, 90, 1.0))
+    (tmp_path / "huge.png").write_bytes(png_header_only(12_000, 12_000))  # 144 Mpx declared
+    corpus = tmp_path / "corpus.jsonl"
+    corpus.write_text("".join(json.dumps({"image_path": p, "status": "accepted"}) + "\n"
+                              for p in ("copy.jpg", "huge.png")))
+    section = check_contamination([_item("eval.png", "x")], tmp_path, corpus, tmp_path, CFG, sensitive_attributes=["race"])
+    assert section.n_contaminated_images == 1 and section.n_corpus_images == 1
+    (note,) = [n for n in section.notes if "could not be read" in n]
+    assert note.startswith("1 of the 2 images the corpus names could not be read and were not compared")
+    assert "huge.png" in note and "decompression bomb" in note
+    with pytest.raises(InputError, match="huge.png"):
+        fingerprints([tmp_path / "huge.png"])  # asked directly, it is still an error naming it
