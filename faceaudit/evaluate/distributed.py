@@ -66,7 +66,8 @@ class Shard:
         ordered = sorted(set(keys))
         if self.active and len(ordered) < self.world_size:
             raise InputError(
-                f"{self.world_size} processes for {len(ordered)} image(s): launch at most one process per image"
+                f"{self.world_size} processes for {len(ordered)} image(s) to share (the evaluation's images, or "
+                "the robustness stage's sample of them, perturb.max_images): launch at most one process per image"
             )
         return ordered[self.rank :: self.world_size]
 
