@@ -678,11 +678,11 @@ def _stage_contamination(ctx: StageContext) -> None:
         if not corpus.is_file():
             raise InputError(f"contamination.corpus {corpus} does not exist")
         corpus_root = Path(cfg.media_dir) if cfg.media_dir else corpus.parent
-        name, digest = cfg.corpus, None
+        name, digest = cfg.corpus, sha256_file(corpus)
         training = ctx.result.training
         # A named corpus is the one this run trained on only when its bytes are (e.g. the
         # FairFaceGPT file handed to both `train --corpus` and contamination.corpus).
-        trained = training is not None and training.corpus_sha256 == sha256_file(corpus)
+        trained = training is not None and training.corpus_sha256 == digest
     else:
         corpus, corpus_root = ctx.corpus_path, ctx.image_root
         # Relative to the run directory and hashed by content, like the corpus section itself.
@@ -764,15 +764,12 @@ def _stage_report(ctx: StageContext, audit_path: Path) -> Path:
 def stored_baseline(run_dir: Path, config: dict[str, Any], *, gate_file: bool = True) -> AuditResult | None:
     """The baseline audit a run's gate judges against: ``gate.baseline`` (with ``gate_file``),
     else the in-run baseline's audit (``baseline.enabled``) stored in the run directory."""
-    from faceaudit.perturb.run import BASELINE_AUDIT
+    from faceaudit.perturb.run import stored_in_run_baseline
 
     named = (config.get("gate") or {}).get("baseline") if gate_file else None
     if named:
         return AuditResult.load(named)
-    stored = Path(run_dir) / BASELINE_AUDIT
-    if (config.get("baseline") or {}).get("enabled") and stored.is_file():
-        return AuditResult.load(stored)
-    return None
+    return stored_in_run_baseline(run_dir, bool((config.get("baseline") or {}).get("enabled")))
 
 
 def perturb_existing_run(run_dir: str | Path, overrides: list[str] | None = None, *, progress: bool = True) -> Path:
@@ -789,7 +786,7 @@ def perturb_existing_run(run_dir: str | Path, overrides: list[str] | None = None
     config = load_config(config_path, overrides)
     store = RunStore(run_dir)
     shard = current_shard()  # under accelerate launch every process perturbs its share of the images
-    if shard.active and stored_baseline(run_dir, config.model_dump(mode="json"), gate_file=False) is not None:
+    if shard.active and config.baseline.enabled and (run_dir / BASELINE_AUDIT).is_file():
         raise InputError(
             f"{run_dir} has an in-run baseline ({BASELINE_AUDIT}), which the robustness stage perturbs "
             "too, and that part does not run data-parallel: run `faceaudit perturb` in one process, or "

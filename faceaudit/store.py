@@ -229,8 +229,10 @@ def sweep_temp_files(root: str | os.PathLike[str], *, min_age_s: float = TEMP_MI
     for pattern in (".*.tmp", "*/.*.tmp"):
         for path in sorted(root.glob(pattern)):
             try:
-                if (_TEMP_NAME.match(path.name) and not path.parent.is_symlink()
-                        and stat.S_ISREG(path.lstat().st_mode) and path.lstat().st_mtime < cutoff):
+                if not _TEMP_NAME.match(path.name) or path.parent.is_symlink():
+                    continue
+                info = path.lstat()
+                if stat.S_ISREG(info.st_mode) and info.st_mtime < cutoff:
                     path.unlink()
                     removed.append(path)
             except OSError:

@@ -16,7 +16,6 @@ Three ways an evaluation image can be in the training corpus:
 from __future__ import annotations
 
 import hashlib
-import io
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -43,37 +42,14 @@ class ImageFingerprint:
     thumbnail: np.ndarray  # float32, 16 x 16 x 3
 
 
-#: EXIF orientation -> the transposition that shows the picture upright (as ImageOps.exif_transpose).
-_ORIENTATION = {
-    2: Image.Transpose.FLIP_LEFT_RIGHT, 3: Image.Transpose.ROTATE_180, 4: Image.Transpose.FLIP_TOP_BOTTOM,
-    5: Image.Transpose.TRANSPOSE, 6: Image.Transpose.ROTATE_270, 7: Image.Transpose.TRANSVERSE,
-    8: Image.Transpose.ROTATE_90,
-}
-
-
-def _orientation(data: bytes) -> int:
-    """The EXIF orientation in the file's header (1, upright, when absent or unreadable)."""
-    try:
-        with Image.open(io.BytesIO(data)) as header:
-            value = header.getexif().get(0x0112, 1)
-    except (OSError, ValueError, SyntaxError):
-        return 1
-    return value if isinstance(value, int) else 1
-
-
 def fingerprint(path: str | Path) -> ImageFingerprint:
     """The fingerprint of one image file; an unreadable image is an InputError naming it."""
     path = Path(path)
     try:
         data = read_regular_bytes(path)
         # Through the budgeted decode every image takes (pixel limit, shared decode budget, RGB).
-        image = decode_face_image(data, name=str(path))[0]
-        # A camera's rotation flag changes what the picture shows. It is read from the file's
-        # header, since the conversion to RGB of an image with alpha or 16-bit depth drops the
-        # metadata; transposing costs as much as the hash, so only when the flag is set.
-        transpose = _ORIENTATION.get(_orientation(data))
-        if transpose is not None:
-            image = image.transpose(transpose)
+        # Upright: a camera's rotation flag changes what the picture shows.
+        image = decode_face_image(data, name=str(path), upright=True)[0]
     except ImageReadError as error:
         raise InputError(f"{path}: cannot read the image ({error.reason})") from None
     except OSError as error:

@@ -107,12 +107,12 @@ def check_contamination(
     # A corpus image that cannot be read (e.g. a 108-megapixel photo above the decode limit) is
     # counted and named, not fatal (the evaluation images were checked when the data set was loaded).
     found = fingerprints_or_errors([corpus_root / p for p in present], cfg.workers)
-    unreadable = [(p, f) for p, f in zip(present, found, strict=True) if isinstance(f, InputError)]
+    unreadable = [f for f in found if isinstance(f, InputError)]
     if unreadable:
         notes.append(f"{len(unreadable)} of the {len(named)} images the corpus names could not be read and were "
-                     f"not compared; contamination may be undercounted. First: {unreadable[0][1]}")
-        present = [p for p, f in zip(present, found, strict=True) if not isinstance(f, InputError)]
-    corpus_fp = [f for f in found if not isinstance(f, InputError)]
+                     f"not compared; contamination may be undercounted. First: {unreadable[0]}")
+    kept = [(p, f) for p, f in zip(present, found, strict=True) if not isinstance(f, InputError)]
+    present, corpus_fp = [p for p, _ in kept], [f for _, f in kept]
     matches = match_images(eval_fp, corpus_fp, phash_max_distance=cfg.phash_max_distance,
                            thumbnail_max_difference=cfg.thumbnail_max_difference)
     hit = {eval_paths[m.eval_index] for m in matches}

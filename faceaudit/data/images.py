@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageOps, UnidentifiedImageError
 from tqdm.auto import tqdm
 
 from faceaudit.errors import InputError
@@ -107,15 +107,17 @@ def open_face_image(
 
 
 def decode_face_image(
-    data: bytes, *, name: str = "<bytes>", max_pixels: int = DEFAULT_MAX_PIXELS
+    data: bytes, *, name: str = "<bytes>", max_pixels: int = DEFAULT_MAX_PIXELS, upright: bool = False
 ) -> tuple[Image.Image, str | None]:
-    """Decode image bytes to RGB with the same guards as :func:`open_face_image`."""
+    """Decode image bytes to RGB with the same guards as :func:`open_face_image`. With
+    ``upright``, a camera's EXIF rotation flag is applied first: the conversion to RGB drops
+    the metadata of an image with alpha or 16-bit depth, so it cannot be applied after."""
     image = _open_checked(data, name, max_pixels)
     with _DECODE_BUDGET.hold(image.width * image.height):
-        return _decode(image, name)
+        return _decode(image, name, upright=upright)
 
 
-def _decode(image: Image.Image, name: str) -> tuple[Image.Image, str | None]:
+def _decode(image: Image.Image, name: str, *, upright: bool = False) -> tuple[Image.Image, str | None]:
     try:
         image.load()
     except (OSError, SyntaxError, ValueError, EOFError) as exc:
@@ -129,6 +131,9 @@ def _decode(image: Image.Image, name: str) -> tuple[Image.Image, str | None]:
         raise ImageReadError(
             "unreadable_image", name, f"the image data cannot be decoded ({text})"
         ) from exc
+    # Transposing costs as much as a perceptual hash: only when the flag asks for it.
+    if upright and image.getexif().get(0x0112, 1) not in (1, None):
+        image = ImageOps.exif_transpose(image)
     return to_rgb(image, name=name)
 
 

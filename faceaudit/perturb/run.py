@@ -96,16 +96,19 @@ def robustness_stage(ctx: Any, mode: str | None = None) -> RobustnessSection | N
     return with_baseline(section, baseline, BASELINE_AUDIT)
 
 
-def _in_run_baseline(ctx: Any) -> Any:
-    """The in-run baseline's audit: this run's, or the one a finished run stored (``faceaudit perturb``)."""
+def stored_in_run_baseline(run_dir: Path, enabled: bool) -> Any:
+    """The in-run baseline's audit stored in ``run_dir`` (None when the run has none)."""
     from faceaudit.schema import AuditResult
 
-    if not ctx.config.baseline.enabled:
-        return None
-    if ctx.baseline is not None:
+    stored = Path(run_dir) / BASELINE_AUDIT
+    return AuditResult.load(stored) if enabled and stored.is_file() else None
+
+
+def _in_run_baseline(ctx: Any) -> Any:
+    """The in-run baseline's audit: this run's, or the one a finished run stored (``faceaudit perturb``)."""
+    if ctx.config.baseline.enabled and ctx.baseline is not None:
         return ctx.baseline
-    stored = ctx.store.dir / BASELINE_AUDIT
-    return AuditResult.load(stored) if stored.is_file() else None
+    return stored_in_run_baseline(ctx.store.dir, ctx.config.baseline.enabled)
 
 
 def _save_baseline(baseline: Any, path: Path) -> None:

@@ -70,6 +70,20 @@ LIMIT_NOT_DRAWN = ("; the policy's limit is not drawn: it differs between these 
                    "them (see Release checks)")
 
 
+def level(confidence: float) -> str:
+    """An interval level as printed: 0.95 -> '95%', 0.975 -> '97.5%'."""
+    return f"{100 * confidence:g}%"
+
+
+def limit_note(limit: float | None, judged: bool, *, drawn: str) -> str:
+    """The end of an axis label about the policy's limit: ``drawn`` when a line shows it; that
+    none can be drawn when the rows were judged against differing (or partial) limits; that
+    none applied when no check judged them."""
+    if limit is not None:
+        return drawn
+    return LIMIT_NOT_DRAWN if judged else "; no policy limit applied"
+
+
 def interval_chart(
     rows: list[Row], *, title: str, xlabel: str, limit: float | None = None, xlim: tuple[float, float] | None = None,
     descending: bool = False, confidence: float = 0.95,
@@ -109,7 +123,7 @@ def interval_chart(
         first = finite[0]
         other = (min if descending else max)(finite, key=lambda r: r.value)
         alt = (
-            f"{title}: {len(rows)} groups with {100 * confidence:g}% intervals. "
+            f"{title}: {len(rows)} groups with {level(confidence)} intervals. "
             f"{'Highest' if descending else 'Lowest'} shown "
             f"first: {first.label} {first.value:.3g} ({first.lower:.3g} to {first.upper:.3g}); "
             f"{'lowest' if descending else 'highest'} {other.label} {other.value:.3g} ({other.lower:.3g} to "

@@ -143,7 +143,7 @@ def retire_stale_record(report: Path, *, resigned: bool = False) -> Path | None:
     import json
     import logging
 
-    from faceaudit.store import read_regular_text, sha256_file
+    from faceaudit.store import sha256_file
 
     record = record_path(report)
     if not record.is_file():

@@ -79,11 +79,10 @@ def worst_group_charts(result: AuditResult, k: int = WORST_K) -> list[TaskChart]
                                         100 * d.estimate.lower, 100 * d.estimate.upper, d.estimate.n))
         title = f"When asked {_question(task.task)}: worst groups against everyone else"
         confidence = chosen[0].estimate.confidence
-        not_drawn = charts.LIMIT_NOT_DRAWN if any(paths[id(d)] in judged for d in chosen) else "; no policy limit applied"
+        note = charts.limit_note(limit, bool(checks), drawn="")
         chart = charts.interval_chart(
             plot_rows, title=title, confidence=confidence,
-            xlabel=f"group's accuracy minus everyone else's, points ({100 * confidence:g}% interval)"
-            + ("" if limit is not None else not_drawn),
+            xlabel=f"group's accuracy minus everyone else's, points ({charts.level(confidence)} interval){note}",
             limit=None if limit is None else 100 * limit,
         )
         out.append(TaskChart(task.task, chart, limit, sorted({c.id for c in checks})))
@@ -164,30 +163,24 @@ def worst_calibrations(task: TaskMetrics, mode: str, k: int = 3) -> Calibration:
     return Calibration(chart, [g.name for g in chosen], n_bins=len(task.calibration.counts))
 
 
-def judged_paths(gate: Any, paths: list[str]) -> set[str]:
-    """Which of ``paths`` some check of the gate judged (checks against a baseline left out)."""
-    if gate is None:
-        return set()
-    wanted = set(paths)
-    return {t.path for c in gate.checks if not c.against_baseline for t in c.targets if t.path in wanted}
-
-
-def shared_limit(gate: Any, paths: list[str]) -> float | None:
-    """The one limit the gate applied to every one of ``paths``; None when one of them was not
-    judged or the limits differ (a chance-corrected limit differs per task, two checks may judge
-    one value). Checks against a baseline judge a change, not the plotted value: left out."""
+def shared_limit(gate: Any, paths: list[str]) -> tuple[float | None, bool]:
+    """The one limit the gate applied to every one of ``paths`` (None when one of them was not
+    judged or the limits differ: a chance-corrected limit differs per task, two checks may
+    judge one value), and whether any of them was judged at all. Checks against a baseline
+    judge a change, not the plotted value: left out."""
     if gate is None or not paths:
-        return None
+        return None, False
+    wanted = set(paths)
     judged: set[str] = set()
     limits: set[float | None] = set()
     for check in gate.checks:
         if check.against_baseline:
             continue
         for target in check.targets:
-            if target.path in paths:
+            if target.path in wanted:
                 judged.add(target.path)
                 limits.add(plotted_limit(check, target))
-    return limits.pop() if judged == set(paths) and len(limits) == 1 else None
+    return (limits.pop() if judged == wanted and len(limits) == 1 else None), bool(judged)
 
 
 def plotted_limit(check: Any, target: Any) -> float | None:

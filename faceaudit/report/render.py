@@ -139,7 +139,7 @@ def _group_chart(task: dict[str, Any], attributes: list[str], groups: list[dict[
     return charts.interval_chart(
         rows,
         title=f"Accuracy on '{task['task']}' by {' × '.join(attributes)}",
-        xlabel=f"accuracy ({100 * confidence:g}% interval)" + ("; dashed: the policy's floor" if limit is not None else ""),
+        xlabel=f"accuracy ({charts.level(confidence)} interval)" + ("; dashed: the policy's floor" if limit is not None else ""),
         xlim=(0.0, 1.0),
         limit=limit,
         confidence=confidence,
@@ -169,7 +169,7 @@ def _evaluation_view(result: AuditResult, evaluation: dict[str, Any]) -> list[di
             # Intersections get no chart: a hundred rows read as a wall; their table leads with the worst.
             charted = has_accuracy and len(attributes) == 1
             paths = [f"evaluation.tasks[{task['task']}].groups[{g['name']}].metrics.accuracy" for g in ordered]
-            limit = shared_limit(result.gate, paths) if charted else None
+            limit = shared_limit(result.gate, paths)[0] if charted else None
             blocks.append({
                 "attributes": list(attributes),
                 "groups": ordered,

@@ -137,21 +137,12 @@ def contact_sheet(names: list[str], severities: list[int], *, size: int = 80) ->
 def _judged_chart(rows: list[charts.Row], paths: list[str], gate: Any, *, title: str, xlabel: str,
                   confidence: float, descending: bool = False) -> Chart:
     """An interval chart (in points) of values a gate check judges, with its limit when one applies."""
-    from faceaudit.report.overview import judged_paths, shared_limit
+    from faceaudit.report.overview import shared_limit
 
-    limit = shared_limit(gate, paths)
-    if limit is not None:
-        note = "; dashed: the policy's limit"
-    elif judged_paths(gate, paths):  # judged, but not against one limit that a line could show
-        note = charts.LIMIT_NOT_DRAWN
-    else:
-        note = "; no policy limit applied"
+    limit, judged = shared_limit(gate, paths)
+    note = charts.limit_note(limit, judged, drawn="; dashed: the policy's limit")
     return charts.interval_chart(rows, title=title, xlabel=xlabel + note, confidence=confidence,
                                  limit=None if limit is None else 100 * limit, descending=descending)
-
-
-def _level(confidence: float) -> str:
-    return f"{100 * confidence:g}%"
 
 
 def extra_drop_chart(worst: list[dict[str, Any]], gate: Any, confidence: float = 0.95) -> Chart:
@@ -163,7 +154,7 @@ def extra_drop_chart(worst: list[dict[str, Any]], gate: Any, confidence: float =
                        100 * g["interaction"]["upper"], g["n_images"]) for g in worst]
     return _judged_chart(rows, [f"robustness.groups[{g['name']}].interaction" for g in worst], gate,
                          title="Largest extra accuracy drops under a perturbation",
-                         xlabel=f"group's drop minus everyone else's, points ({_level(confidence)} interval, unadjusted)",
+                         xlabel=f"group's drop minus everyone else's, points ({charts.level(confidence)} interval, unadjusted)",
                          confidence=confidence, descending=True)
 
 
@@ -178,7 +169,7 @@ def curve_area_chart(section: dict[str, Any], gate: Any, k: int = 12) -> Chart |
             for c in curves]
     return _judged_chart(rows, [f"robustness.curves[{c['name']}].auc_vs_rest" for c in curves], gate,
                          title="Area under accuracy against severity: each group minus everyone else",
-                         xlabel=f"group's area minus the rest's, points ({_level(section['confidence'])} interval, "
+                         xlabel=f"group's area minus the rest's, points ({charts.level(section['confidence'])} interval, "
                          "unadjusted)", confidence=section["confidence"])
 
 

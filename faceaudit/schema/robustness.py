@@ -8,11 +8,10 @@ task). Undefined numbers are NaN, never 0.
 
 from __future__ import annotations
 
-from typing import Literal
-
 from pydantic import Field
 
 from faceaudit.schema.common import Estimate, ResultModel
+from faceaudit.schema.comparison import Direction
 
 
 class PerturbationInfo(ResultModel):
@@ -98,7 +97,7 @@ class RobustnessChange(ResultModel):
         description="candidate drop minus baseline drop (null 0), paired per image, clustered t interval; "
         "positive: the audited model is less robust than the baseline")
     p_adjusted: float = Field(description="change's p-value after the Holm correction over every change")
-    direction: Literal["better", "worse", "no clear change"]
+    direction: Direction
 
 
 class RobustnessComparison(ResultModel):
